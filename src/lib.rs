@@ -1,0 +1,1 @@
+//! hull: an OCI container runtime, and the library behind berth.
