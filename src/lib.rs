@@ -1,1 +1,5 @@
 //! hull: an OCI container runtime, and the library behind berth.
+
+pub mod cgroups;
+pub mod log;
+pub mod runtime;

@@ -1,0 +1,40 @@
+//! Small helpers for reading and writing cgroupfs files with errors that name the file.
+
+use anyhow::{Context, Result};
+use std::path::Path;
+
+pub fn write(path: &Path, value: &str) -> Result<()> {
+    std::fs::write(path, value).with_context(|| format!("write {value:?} to {}", path.display()))
+}
+
+pub fn read(path: &Path) -> Result<String> {
+    std::fs::read_to_string(path).with_context(|| format!("read {}", path.display()))
+}
+
+pub fn read_pids(path: &Path) -> Result<Vec<i32>> {
+    Ok(read(path)?
+        .lines()
+        .filter_map(|l| l.trim().parse().ok())
+        .collect())
+}
+
+/// Creates `dir` and its parents, giving each new level the mode cgroupfs would.
+pub fn mkdir_all(dir: &Path) -> Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("create cgroup {}", dir.display()))
+}
+
+/// Removes a cgroup directory. cgroupfs refuses rmdir while the last process is still exiting,
+/// so EBUSY is retried for a short while.
+pub fn rmdir(dir: &Path) -> Result<()> {
+    for attempt in 0..50 {
+        match std::fs::remove_dir(dir) {
+            Ok(()) => return Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) if e.raw_os_error() == Some(libc::EBUSY) && attempt < 49 => {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            Err(e) => return Err(e).with_context(|| format!("remove cgroup {}", dir.display())),
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,129 @@
+//! Control groups: one `Cgroup` trait, one implementation per hierarchy version.
+//!
+//! The lifecycle only ever talks to `dyn Cgroup`; which version the host runs is decided once, in
+//! [`open`].
+
+mod fsutil;
+pub mod v1;
+pub mod v2;
+
+use anyhow::{bail, Result};
+use oci_spec::runtime::LinuxResources;
+use std::path::{Path, PathBuf};
+
+pub trait Cgroup {
+    /// The container's cgroup path relative to each hierarchy root, e.g. `/hull/web`.
+    fn path(&self) -> &str;
+    /// Creates the cgroup (and missing parents) in every hierarchy hull uses.
+    fn create(&self) -> Result<()>;
+    /// Moves a process into the cgroup.
+    fn add_pid(&self, pid: i32) -> Result<()>;
+    /// Writes resource limits; a limit whose controller the host lacks is an error.
+    fn apply(&self, resources: &LinuxResources) -> Result<()>;
+    /// Every pid currently in the cgroup.
+    fn pids(&self) -> Result<Vec<i32>>;
+    fn freeze(&self) -> Result<()>;
+    fn thaw(&self) -> Result<()>;
+    fn is_frozen(&self) -> bool;
+    /// Removes the cgroup directories; they must be empty of processes.
+    fn destroy(&self) -> Result<()>;
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Layout {
+    /// cgroup v1 controllers (possibly with a controller-less cgroup2 beside them: hybrid).
+    Legacy,
+    Unified,
+}
+
+const CGROUP2_SUPER_MAGIC: i64 = 0x6367_7270;
+
+pub fn detect(mount_root: &Path) -> Layout {
+    match statfs_type(mount_root) {
+        Some(t) if t == CGROUP2_SUPER_MAGIC => Layout::Unified,
+        _ => Layout::Legacy,
+    }
+}
+
+fn statfs_type(path: &Path) -> Option<i64> {
+    let c = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).ok()?;
+    // SAFETY: statfs fills the zeroed struct we own.
+    let mut st: libc::statfs = unsafe { std::mem::zeroed() };
+    (unsafe { libc::statfs(c.as_ptr(), &mut st) } == 0).then_some(st.f_type)
+}
+
+/// The cgroup path a container gets: `cgroupsPath` if set (absolute, or relative to hull's own
+/// cgroup), else `/hull/<id>`.
+pub fn container_path(cgroups_path: Option<&Path>, id: &str, own: &str) -> Result<String> {
+    let path = match cgroups_path {
+        None => format!("/hull/{id}"),
+        Some(p) => {
+            let s = p.to_string_lossy();
+            if s.contains(':') && !s.starts_with('/') {
+                bail!(
+                    "linux.cgroupsPath: {s:?} is a systemd slice:prefix:name path; the systemd \
+                     cgroup driver is not supported yet"
+                );
+            }
+            if p.components().any(|c| c == std::path::Component::ParentDir) {
+                bail!("linux.cgroupsPath: {s:?} must not contain \"..\"");
+            }
+            if p.is_absolute() {
+                s.into_owned()
+            } else {
+                format!("{}/{}", own.trim_end_matches('/'), s)
+            }
+        }
+    };
+    Ok(path)
+}
+
+/// Opens the cgroup at `path` on this host with the implementation that fits its layout.
+pub fn open(path: &str) -> Result<Box<dyn Cgroup>> {
+    let root = PathBuf::from("/sys/fs/cgroup");
+    Ok(match detect(&root) {
+        Layout::Unified => Box::new(v2::V2::new(root, path)),
+        Layout::Legacy => Box::new(v1::V1::new(path)?),
+    })
+}
+
+/// hull's own cgroup (the unified entry on v2, the first controller's on v1), the base for
+/// relative cgroupsPath values.
+pub fn own_cgroup() -> String {
+    let text = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
+    let mut first = None;
+    for line in text.lines() {
+        let mut parts = line.splitn(3, ':');
+        let (_, ctrls, path) = match (parts.next(), parts.next(), parts.next()) {
+            (Some(a), Some(b), Some(c)) => (a, b, c),
+            _ => continue,
+        };
+        if detect(Path::new("/sys/fs/cgroup")) == Layout::Unified && ctrls.is_empty() {
+            return path.to_string();
+        }
+        if !ctrls.is_empty() && !ctrls.starts_with("name=") && first.is_none() {
+            first = Some(path.to_string());
+        }
+    }
+    first.unwrap_or_else(|| "/".to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn container_paths() {
+        assert_eq!(container_path(None, "c1", "/").unwrap(), "/hull/c1");
+        assert_eq!(
+            container_path(Some(Path::new("/a/b")), "c1", "/x").unwrap(),
+            "/a/b"
+        );
+        assert_eq!(
+            container_path(Some(Path::new("a/b")), "c1", "/x").unwrap(),
+            "/x/a/b"
+        );
+        assert!(container_path(Some(Path::new("/a/../b")), "c1", "/").is_err());
+        assert!(container_path(Some(Path::new("system.slice:hull:c1")), "c1", "/").is_err());
+    }
+}

@@ -1,0 +1,300 @@
+//! `create`: from a bundle to a container init waiting for `start`.
+//!
+//! hull (the parent) forks an intermediate child that joins and unshares namespaces; that child
+//! clones the container init with CLONE_PARENT, so the init is hull's own child (the caller, or
+//! containerd's shim as subreaper, reaps it) and is pid 1 of a new pid namespace. No re-exec.
+
+use super::init::{self, InitArgs};
+use super::namespaces::{self, Plan};
+use super::spec::{self, Bundle};
+use super::state::{self, Container, ContainerState, START_SOCKET};
+use super::sync::{self, Channel, Msg};
+use crate::cgroups::{self, Cgroup};
+use anyhow::{bail, Context, Result};
+use nix::sched::CloneFlags;
+use oci_spec::runtime::LinuxNamespaceType;
+use std::os::fd::RawFd;
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+
+pub struct CreateOptions {
+    pub root: PathBuf,
+    pub id: String,
+    pub bundle: PathBuf,
+    pub pid_file: Option<PathBuf>,
+    pub console_socket: Option<PathBuf>,
+    /// An already connected console socket (used by `run` to receive the pty itself).
+    pub console_fd: Option<RawFd>,
+    pub no_pivot: bool,
+    pub no_new_keyring: bool,
+    pub preserve_fds: u32,
+}
+
+/// A container that `create` made; the init pid is a child of this process.
+pub struct Created {
+    pub container: Container,
+    pub init_pid: i32,
+}
+
+/// Undoes a half-made container on any error: kill what was forked, remove the cgroup and the
+/// state dir. Disarmed once the container is complete.
+struct Cleanup<'a> {
+    dir: Option<PathBuf>,
+    cgroup: Option<Box<dyn Cgroup>>,
+    pids: Vec<i32>,
+    armed: bool,
+    _marker: std::marker::PhantomData<&'a ()>,
+}
+
+impl Drop for Cleanup<'_> {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        for &pid in &self.pids {
+            // SAFETY: these are our own children; kill then reap them.
+            unsafe {
+                libc::kill(pid, libc::SIGKILL);
+                libc::waitpid(pid, std::ptr::null_mut(), 0);
+            }
+        }
+        if let Some(cg) = &self.cgroup {
+            for pid in cg.pids().unwrap_or_default() {
+                // SAFETY: anything left in the cgroup we just made is ours.
+                unsafe { libc::kill(pid, libc::SIGKILL) };
+            }
+            let _ = cg.destroy();
+        }
+        if let Some(dir) = &self.dir {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
+
+/// The fds 3.. that the container inherits: systemd socket activation (LISTEN_FDS) first, then
+/// `--preserve-fds`. Only those open now count, so a gap can never pass one of hull's fds.
+fn preserved_fds(listen_fds: u32, preserve: u32) -> Vec<i32> {
+    (3..3 + (listen_fds + preserve) as i32)
+        .filter(|&fd| unsafe { libc::fcntl(fd, libc::F_GETFD) } >= 0)
+        .collect()
+}
+
+fn listen_fds_from_env() -> u32 {
+    let pid_ok = std::env::var("LISTEN_PID")
+        .map(|p| p == std::process::id().to_string())
+        .unwrap_or(true);
+    match std::env::var("LISTEN_FDS") {
+        Ok(n) if pid_ok => n.parse().unwrap_or(0),
+        _ => 0,
+    }
+}
+
+pub fn create(opts: &CreateOptions) -> Result<Created> {
+    state::validate_id(&opts.id)?;
+    if opts.root.join(&opts.id).exists() {
+        return Err(state::StateError::Exists(opts.id.clone()).into());
+    }
+    let Bundle { dir: bundle, rootfs, spec } = spec::load(&opts.bundle)?;
+    let linux = spec.linux().as_ref();
+    let plan = Plan::from_linux(linux);
+    let cgroup_path = cgroups::container_path(
+        linux.and_then(|l| l.cgroups_path().as_deref()),
+        &opts.id,
+        &cgroups::own_cgroup(),
+    )?;
+    let terminal = spec.process().as_ref().and_then(|p| p.terminal()) == Some(true);
+    let console = match (&opts.console_socket, opts.console_fd, terminal) {
+        (_, Some(fd), true) => Some(fd),
+        (Some(path), None, true) => {
+            let s = UnixStream::connect(path)
+                .with_context(|| format!("--console-socket {}", path.display()))?;
+            Some(std::os::fd::IntoRawFd::into_raw_fd(s))
+        }
+        (None, None, true) => bail!("process.terminal is true but no --console-socket was given"),
+        _ => None,
+    };
+
+    let (dir, lock) = state::create_dir(&opts.root, &opts.id)?;
+    let mut cleanup = Cleanup {
+        dir: Some(dir.clone()),
+        cgroup: None,
+        pids: Vec::new(),
+        armed: true,
+        _marker: std::marker::PhantomData,
+    };
+    let cg = cgroups::open(&cgroup_path)?;
+    cg.create()?;
+    let cg = cleanup.cgroup.insert(cg);
+    if let Some(res) = linux.and_then(|l| l.resources().as_ref()) {
+        cg.apply(res)?;
+    }
+
+    let listen_fds = listen_fds_from_env();
+    let preserved = preserved_fds(listen_fds, opts.preserve_fds);
+    let (parent_end, child_end) = sync::pair()?;
+    let start_listener = UnixListener::bind(dir.join(START_SOCKET))
+        .with_context(|| format!("listen on {}", dir.join(START_SOCKET).display()))?;
+    let log_fd = crate::log::file_fd();
+
+    let init_args = InitArgs {
+        id: &opts.id,
+        spec: &spec,
+        bundle: &bundle,
+        rootfs: &rootfs,
+        channel: &child_end,
+        start_listener: &start_listener,
+        console_socket: console,
+        preserved_fds: &preserved,
+        listen_fds,
+        no_pivot: opts.no_pivot,
+        no_new_keyring: opts.no_new_keyring,
+        new_userns: plan.new_user() || plan.join.iter().any(|(t, _)| *t == LinuxNamespaceType::User),
+        new_cgroupns: plan.new.contains(CloneFlags::CLONE_NEWCGROUP),
+        new_mountns: plan.has(LinuxNamespaceType::Mount),
+        cgroup_path: &cgroup_path,
+        log_fd,
+    };
+
+    // SAFETY: hull is single-threaded here, so the child may run arbitrary code after fork.
+    let intermediate = match unsafe { nix::unistd::fork() }.context("fork")? {
+        nix::unistd::ForkResult::Child => {
+            drop(parent_end);
+            intermediate_child(&plan, linux, &init_args)
+        }
+        nix::unistd::ForkResult::Parent { child } => child.as_raw(),
+    };
+    drop(child_end);
+    cleanup.pids.push(intermediate);
+    cg.add_pid(intermediate)?;
+    parent_end.send(&Msg::Go)?;
+
+    let state_for_hooks = |pid: i32| {
+        serde_json::json!({
+            "ociVersion": spec.version(), "id": opts.id, "status": "creating", "pid": pid,
+            "bundle": bundle, "annotations": spec.annotations().clone().unwrap_or_default(),
+        })
+        .to_string()
+    };
+    let mut init_pid = 0;
+    loop {
+        match parent_end.recv()? {
+            Msg::MapIds { pid } => {
+                let l = linux.context("linux: missing")?;
+                namespaces::write_id_maps(pid, l)?;
+                parent_end.send(&Msg::Ack)?;
+            }
+            Msg::InitPid { pid } => {
+                init_pid = pid;
+                cleanup.pids.insert(0, pid);
+                // SAFETY: reaping the intermediate child, which exits right after this message.
+                unsafe { libc::waitpid(intermediate, std::ptr::null_mut(), 0) };
+                cleanup.pids.retain(|&p| p != intermediate);
+            }
+            Msg::Hooks => {
+                let hooks = spec.hooks().as_ref();
+                #[allow(deprecated)]
+                let prestart = hooks.and_then(|h| h.prestart().as_ref());
+                super::hooks::run("prestart", prestart, &state_for_hooks(init_pid))?;
+                super::hooks::run("createRuntime", hooks.and_then(|h| h.create_runtime().as_ref()), &state_for_hooks(init_pid))?;
+                parent_end.send(&Msg::Ack)?;
+            }
+            Msg::Ready => break,
+            Msg::Error { msg } => bail!("{msg}"),
+            other => bail!("init channel: unexpected {other:?}"),
+        }
+    }
+    if init_pid == 0 {
+        bail!("container init reported ready before its pid");
+    }
+    drop(start_listener);
+    if let Some(fd) = console.filter(|_| opts.console_fd.is_none()) {
+        // SAFETY: our copy of the connected console socket; the init has its own.
+        unsafe { libc::close(fd) };
+    }
+
+    let owner = String::new();
+    let state = ContainerState {
+        oci_version: spec.version().clone(),
+        id: opts.id.clone(),
+        pid: init_pid,
+        bundle: bundle.clone(),
+        rootfs: rootfs.clone(),
+        created: now_rfc3339(),
+        owner,
+        annotations: spec.annotations().clone().unwrap_or_default(),
+        start_time: state::process_start_time(init_pid).context("container init died during create")?,
+        cgroup_path: cgroup_path.clone(),
+        hooks: spec.hooks().clone(),
+        own_pid_ns: plan.new.contains(CloneFlags::CLONE_NEWPID),
+        rootless: !nix::unistd::geteuid().is_root(),
+    };
+    let container = Container::new(dir, state, lock);
+    container.save()?;
+    if let Some(pid_file) = &opts.pid_file {
+        write_pid_file(pid_file, init_pid)?;
+    }
+    cleanup.armed = false;
+    Ok(Created { container, init_pid })
+}
+
+fn now_rfc3339() -> String {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    crate::log::rfc3339(now.as_secs() as i64, now.subsec_nanos())
+}
+
+/// Writes the pid file by rename, as runc does, so a reader never sees an empty file.
+pub fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
+    let tmp = path.with_file_name(format!(
+        ".{}.tmp",
+        path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+    ));
+    std::fs::write(&tmp, pid.to_string()).with_context(|| format!("--pid-file: write {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("--pid-file: rename to {}", path.display()))
+}
+
+/// The intermediate child: namespaces in, then clone the init and leave.
+fn intermediate_child(plan: &Plan, linux: Option<&oci_spec::runtime::Linux>, args: &InitArgs) -> ! {
+    let chan: &Channel = args.channel;
+    let res = (|| -> Result<()> {
+        chan.expect(Msg::Go)?;
+        plan.join_all()?;
+        if plan.new_user() {
+            nix::sched::unshare(CloneFlags::CLONE_NEWUSER).context("unshare user namespace")?;
+            chan.send(&Msg::MapIds { pid: std::process::id() as i32 })?;
+            chan.expect(Msg::Ack)?;
+            // Become the namespace's root so the init owns what it creates.
+            // SAFETY: plain credential syscalls.
+            unsafe {
+                if libc::setresgid(0, 0, 0) != 0 || libc::setresuid(0, 0, 0) != 0 {
+                    return Err(std::io::Error::last_os_error()).context("become root in the user namespace (is 0 mapped?)");
+                }
+            }
+        }
+        let rest = plan.new - CloneFlags::CLONE_NEWUSER;
+        nix::sched::unshare(rest).with_context(|| format!("unshare namespaces {rest:?}"))?;
+        if rest.contains(CloneFlags::from_bits_retain(libc::CLONE_NEWTIME)) {
+            if let Some(l) = linux {
+                namespaces::write_time_offsets(l)?;
+            }
+        }
+        // SAFETY: single-threaded; the child runs the init and never returns here.
+        let pid = unsafe {
+            libc::syscall(libc::SYS_clone, (libc::CLONE_PARENT | libc::SIGCHLD) as libc::c_ulong, 0usize, 0usize, 0usize, 0usize)
+        };
+        if pid < 0 {
+            return Err(std::io::Error::last_os_error()).context("clone the container init");
+        }
+        if pid == 0 {
+            init::run(args);
+        }
+        chan.send(&Msg::InitPid { pid: pid as i32 })?;
+        Ok(())
+    })();
+    if let Err(e) = res {
+        let _ = chan.send(&Msg::Error { msg: format!("{e:#}") });
+        // SAFETY: leave the fork without running hull's destructors.
+        unsafe { libc::_exit(1) };
+    }
+    // SAFETY: as above.
+    unsafe { libc::_exit(0) }
+}

@@ -1,0 +1,199 @@
+//! The container init: the process that becomes the container. It builds the rootfs, switches to
+//! the container's user and capabilities, waits for `start`, and execs the user program.
+//!
+//! It runs in a fork of hull (no re-exec), so it starts in microseconds; it must never return
+//! into hull's own code paths, hence `-> !`.
+
+use super::console;
+use super::hooks;
+use super::process;
+use super::rootfs::{self, RootfsContext};
+use super::sync::{Channel, Msg};
+use anyhow::{bail, Context, Result};
+use oci_spec::runtime::Spec;
+use std::io::{Read, Write};
+use std::os::fd::{AsRawFd, RawFd};
+use std::os::unix::net::UnixListener;
+use std::path::{Path, PathBuf};
+
+/// Everything the init gets from hull, by fork (no serialization).
+pub struct InitArgs<'a> {
+    pub id: &'a str,
+    pub spec: &'a Spec,
+    pub bundle: &'a Path,
+    pub rootfs: &'a Path,
+    pub channel: &'a Channel,
+    pub start_listener: &'a UnixListener,
+    pub console_socket: Option<RawFd>,
+    pub preserved_fds: &'a [i32],
+    pub listen_fds: u32,
+    pub no_pivot: bool,
+    pub no_new_keyring: bool,
+    pub new_userns: bool,
+    pub new_cgroupns: bool,
+    pub new_mountns: bool,
+    pub cgroup_path: &'a str,
+    /// The fd of hull's log file, kept so the init can record warnings.
+    pub log_fd: Option<RawFd>,
+}
+
+pub fn run(args: &InitArgs) -> ! {
+    let err = match init(args) {
+        Ok(never) => match never {},
+        Err(e) => e,
+    };
+    let _ = args.channel.send(&Msg::Error {
+        msg: format!("{err:#}"),
+    });
+    // SAFETY: leaving the forked child without running hull's destructors or atexit handlers.
+    unsafe { libc::_exit(1) }
+}
+
+fn state_json(args: &InitArgs, status: &str) -> String {
+    serde_json::json!({
+        "ociVersion": args.spec.version(),
+        "id": args.id,
+        "status": status,
+        "pid": std::process::id(),
+        "bundle": args.bundle,
+        "annotations": args.spec.annotations().clone().unwrap_or_default(),
+    })
+    .to_string()
+}
+
+fn init(args: &InitArgs) -> Result<std::convert::Infallible> {
+    let spec = args.spec;
+    let process = spec.process().as_ref().context("process: missing")?;
+    let mut keep = vec![args.channel.raw_fd(), args.start_listener.as_raw_fd()];
+    keep.extend(args.console_socket);
+    keep.extend(args.log_fd);
+    process::close_inherited_fds(args.preserved_fds, &keep)?;
+    nix::unistd::setsid().context("setsid")?;
+    // Until exec, /proc/<pid>/exe of this process is the hull binary: keep other processes
+    // (a joined pid namespace's) from opening it.
+    prctl::set_dumpable(false).map_err(|e| anyhow::anyhow!("prctl(PR_SET_DUMPABLE): errno {e}"))?;
+    if let Some(adj) = process.oom_score_adj() {
+        std::fs::write("/proc/self/oom_score_adj", adj.to_string())
+            .with_context(|| format!("process.oomScoreAdj: write {adj}"))?;
+    }
+    if !args.no_new_keyring {
+        join_session_keyring(args.id);
+    }
+
+    let ctx = RootfsContext {
+        spec,
+        rootfs: args.rootfs,
+        in_userns: args.new_userns,
+        new_cgroupns: args.new_cgroupns,
+        cgroup_path: args.cgroup_path,
+    };
+    if !args.new_mountns {
+        bail!("linux.namespaces: a mount namespace is required");
+    }
+    let root = rootfs::prepare(&ctx)?;
+    // A missing cwd is created, as runc does, before the rootfs may turn read-only.
+    super::resolve::mkdir_all_in_root(root.as_raw_fd(), process.cwd())
+        .with_context(|| format!("process.cwd: create {}", process.cwd().display()))?;
+
+    if let Some(hostname) = spec.hostname() {
+        nix::unistd::sethostname(hostname).with_context(|| format!("hostname: set {hostname:?}"))?;
+    }
+    if let Some(domain) = spec.domainname() {
+        let c = std::ffi::CString::new(domain.as_str())?;
+        // SAFETY: setdomainname reads the buffer we own.
+        if unsafe { libc::setdomainname(c.as_ptr(), domain.len()) } != 0 {
+            return Err(std::io::Error::last_os_error()).with_context(|| format!("domainname: set {domain:?}"));
+        }
+    }
+
+    let hooks_cfg = spec.hooks().as_ref();
+    #[allow(deprecated)]
+    let parent_hooks = hooks_cfg.is_some_and(|h| {
+        h.prestart().as_ref().is_some_and(|v| !v.is_empty()) || h.create_runtime().as_ref().is_some_and(|v| !v.is_empty())
+    });
+    if parent_hooks {
+        args.channel.send(&Msg::Hooks)?;
+        args.channel.expect(Msg::Ack)?;
+    }
+    hooks::run("createContainer", hooks_cfg.and_then(|h| h.create_container().as_ref()), &state_json(args, "created"))?;
+
+    let pty = if process.terminal() == Some(true) {
+        let sock = args.console_socket.context("process.terminal: --console-socket is required")?;
+        let pty = console::open_pty(root.as_raw_fd())?;
+        rootfs::mount_console(root.as_raw_fd(), &pty.slave)?;
+        console::send_fd(sock, pty.master.as_raw_fd(), "/dev/ptmx")?;
+        // SAFETY: the socket was only needed to hand over the master.
+        unsafe { libc::close(sock) };
+        Some(pty)
+    } else {
+        None
+    };
+    drop(root);
+
+    rootfs::pivot(args.rootfs, args.no_pivot)?;
+    rootfs::finalize(spec)?;
+    rootfs::write_sysctls(spec)?;
+
+    if let Some(pty) = &pty {
+        console::become_terminal(&pty.slave)?;
+    }
+    drop(pty);
+
+    if let Some(rlimits) = process.rlimits() {
+        process::set_rlimits(rlimits)?;
+    }
+    let args_v = process.args().as_deref().unwrap_or_default();
+    let mut env: Vec<String> = process.env().clone().unwrap_or_default();
+    if args.listen_fds > 0 {
+        env.retain(|e| !e.starts_with("LISTEN_FDS=") && !e.starts_with("LISTEN_PID="));
+        env.push(format!("LISTEN_FDS={}", args.listen_fds));
+        env.push("LISTEN_PID=1".to_string());
+    }
+    let exe = process::find_executable(&args_v[0], &env)?;
+
+    process::drop_bounding(process.capabilities().as_ref())?;
+    process::set_user_and_caps(process)?;
+    enter_cwd(process.cwd())?;
+    args.channel.send(&Msg::Ready)?;
+    let mut conn = loop {
+        let (mut conn, _) = args.start_listener.accept().context("wait for start")?;
+        let mut byte = [0u8; 1];
+        if conn.read(&mut byte).unwrap_or(0) == 1 {
+            break conn;
+        }
+    };
+    let fail = |conn: &mut std::os::unix::net::UnixStream, e: anyhow::Error| -> ! {
+        let _ = conn.write_all(format!("{e:#}").as_bytes());
+        // SAFETY: leaving the forked child without running hull's destructors.
+        unsafe { libc::_exit(127) }
+    };
+    if let Err(e) = hooks::run("startContainer", hooks_cfg.and_then(|h| h.start_container().as_ref()), &state_json(args, "created")) {
+        fail(&mut conn, e);
+    }
+    if let Err(e) = process::prepare_fds(args.preserved_fds) {
+        fail(&mut conn, e);
+    }
+    let e = process::exec(&exe, args_v, &env);
+    fail(&mut conn, e)
+}
+
+/// chdir into the configured cwd and make sure it is inside the container: a cwd reached
+/// through a leaked fd would be on the host (CVE-2024-21626).
+fn enter_cwd(cwd: &Path) -> Result<()> {
+    nix::unistd::chdir(cwd).with_context(|| format!("process.cwd: chdir {}", cwd.display()))?;
+    let now: PathBuf = nix::unistd::getcwd().with_context(|| format!("process.cwd: {} is outside the container", cwd.display()))?;
+    if !now.is_absolute() || now.to_string_lossy().starts_with("(unreachable)") {
+        bail!("process.cwd: {} is outside the container", cwd.display());
+    }
+    Ok(())
+}
+
+/// A session keyring of the container's own, so it cannot read the host's keys. Failures are
+/// ignored, as runc does: old kernels and some seccomp profiles refuse keyctl.
+fn join_session_keyring(id: &str) {
+    const KEYCTL_JOIN_SESSION_KEYRING: libc::c_long = 1;
+    if let Ok(name) = std::ffi::CString::new(format!("_ses.{id}")) {
+        // SAFETY: keyctl reads the C string we own.
+        unsafe { libc::syscall(libc::SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, name.as_ptr()) };
+    }
+}

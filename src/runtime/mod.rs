@@ -1,0 +1,16 @@
+//! The OCI runtime: from a bundle to a running container and back.
+
+pub mod console;
+pub mod create;
+pub mod hooks;
+pub mod init;
+pub mod lifecycle;
+pub mod namespaces;
+pub mod process;
+pub mod resolve;
+pub mod rootfs;
+pub mod spec;
+pub mod state;
+pub mod supervise;
+pub mod sync;
+pub mod template;
