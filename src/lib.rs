@@ -1,5 +1,6 @@
 //! hull: an OCI container runtime, and the library behind berth.
 
 pub mod cgroups;
+pub mod image;
 pub mod log;
 pub mod runtime;
