@@ -3,7 +3,7 @@
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use hull::log::{self, Format, Level};
-use hull::runtime::{create, lifecycle, template};
+use hull::runtime::{cgroup_cmds, create, lifecycle, template};
 use std::path::PathBuf;
 
 #[derive(Parser)]
@@ -66,6 +66,52 @@ struct CreateArgs {
     id: String,
 }
 
+#[derive(Args)]
+struct ExecArgs {
+    /// Process JSON file (or - for stdin) instead of inline args
+    #[arg(short, long)]
+    process: Option<PathBuf>,
+    /// Allocate a pty
+    #[arg(short, long)]
+    tty: bool,
+    #[arg(long = "console-socket")]
+    console_socket: Option<PathBuf>,
+    /// Return once the process started
+    #[arg(short, long)]
+    detach: bool,
+    #[arg(long = "pid-file")]
+    pid_file: Option<PathBuf>,
+    #[arg(long)]
+    cwd: Option<PathBuf>,
+    /// KEY=VALUE, repeatable
+    #[arg(short, long)]
+    env: Vec<String>,
+    /// uid[:gid]
+    #[arg(short, long)]
+    user: Option<String>,
+    #[arg(short = 'g', long = "additional-gids")]
+    additional_gids: Vec<u32>,
+    /// Add a capability, repeatable
+    #[arg(short, long)]
+    cap: Vec<String>,
+    #[arg(long = "no-new-privs")]
+    no_new_privs: bool,
+    #[arg(long)]
+    apparmor: Option<String>,
+    #[arg(long = "process-label")]
+    process_label: Option<String>,
+    #[arg(long = "preserve-fds", default_value_t = 0)]
+    preserve_fds: u32,
+    /// Exec even if the container is paused
+    #[arg(long = "ignore-paused")]
+    ignore_paused: bool,
+    /// Container id
+    id: String,
+    /// Command and arguments
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    command: Vec<String>,
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Create a container, waiting for start
@@ -81,6 +127,8 @@ enum Command {
     },
     /// Print a container's state as JSON
     State { id: String },
+    /// Run a process inside a running container
+    Exec(ExecArgs),
     /// Send a signal to a container's init (or every process with --all)
     Kill {
         #[arg(short, long)]
@@ -103,11 +151,95 @@ enum Command {
         #[arg(short, long)]
         quiet: bool,
     },
+    /// Print the OCI features JSON: what this build of hull supports
+    Features,
+    /// Update a running container's resource limits
+    Update(UpdateCli),
+    /// Suspend every process in a container (cgroup freezer)
+    Pause { id: String },
+    /// Resume a paused container
+    Resume { id: String },
+    /// List the processes of a container
+    Ps {
+        /// table (ps output filtered to the container) or json (an array of pids)
+        #[arg(short, long, default_value = "table")]
+        format: String,
+        id: String,
+        /// Arguments for ps (default -ef)
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        ps_args: Vec<String>,
+    },
+    /// Print a container's resource usage and OOM events as JSON
+    Events {
+        /// Print one stats event and exit
+        #[arg(long)]
+        stats: bool,
+        /// Time between stats events (Go duration: 5s, 500ms)
+        #[arg(long, default_value = "5s")]
+        interval: String,
+        id: String,
+    },
     /// Write a default config.json
     Spec {
         #[arg(short, long)]
         bundle: Option<PathBuf>,
     },
+}
+
+#[derive(Args)]
+struct UpdateCli {
+    /// LinuxResources JSON file, or - for stdin
+    #[arg(short, long)]
+    resources: Option<PathBuf>,
+    /// Memory limit (bytes, or with k/m/g suffix)
+    #[arg(long, allow_hyphen_values = true)]
+    memory: Option<String>,
+    /// Memory plus swap limit; -1 for unlimited swap
+    #[arg(long = "memory-swap", allow_hyphen_values = true)]
+    memory_swap: Option<String>,
+    /// Memory soft limit
+    #[arg(long = "memory-reservation", allow_hyphen_values = true)]
+    memory_reservation: Option<String>,
+    /// Kernel memory limit (v1 kernels that still have it)
+    #[arg(long = "kernel-memory", allow_hyphen_values = true)]
+    kernel_memory: Option<String>,
+    /// Kernel TCP buffer limit (v1 kernels that still have it)
+    #[arg(long = "kernel-memory-tcp", allow_hyphen_values = true)]
+    kernel_memory_tcp: Option<String>,
+    /// CPU shares (relative weight)
+    #[arg(long = "cpu-shares")]
+    cpu_shares: Option<u64>,
+    /// CPU CFS quota in microseconds (-1 for none)
+    #[arg(long = "cpu-quota", allow_hyphen_values = true)]
+    cpu_quota: Option<i64>,
+    /// CPU CFS period in microseconds
+    #[arg(long = "cpu-period")]
+    cpu_period: Option<u64>,
+    /// CPU real-time period in microseconds
+    #[arg(long = "cpu-rt-period")]
+    cpu_rt_period: Option<u64>,
+    /// CPU real-time runtime in microseconds
+    #[arg(long = "cpu-rt-runtime", allow_hyphen_values = true)]
+    cpu_rt_runtime: Option<i64>,
+    /// CPUs to allow (0-3, 0,1)
+    #[arg(long = "cpuset-cpus")]
+    cpuset_cpus: Option<String>,
+    /// Memory nodes to allow (0-3, 0,1)
+    #[arg(long = "cpuset-mems")]
+    cpuset_mems: Option<String>,
+    /// Maximum number of pids (-1 for unlimited)
+    #[arg(long = "pids-limit", allow_hyphen_values = true)]
+    pids_limit: Option<i64>,
+    /// Block IO weight (10-1000)
+    #[arg(long = "blkio-weight")]
+    blkio_weight: Option<u16>,
+    /// Intel RDT L3 cache schema (not supported)
+    #[arg(long = "l3-cache-schema")]
+    l3_cache_schema: Option<String>,
+    /// Intel RDT memory bandwidth schema (not supported)
+    #[arg(long = "mem-bw-schema")]
+    mem_bw_schema: Option<String>,
+    id: String,
 }
 
 fn default_root() -> PathBuf {
@@ -128,6 +260,14 @@ fn print_version() {
 
 fn main() {
     let cli = Cli::parse();
+    let passed_fds = match &cli.command {
+        Some(Command::Create(a)) | Some(Command::Run { create: a, .. }) => {
+            a.preserve_fds + hull::runtime::fds::listen_fds_from_env()
+        }
+        Some(Command::Exec(a)) => a.preserve_fds,
+        _ => 0,
+    };
+    hull::runtime::fds::snapshot(passed_fds);
     let format = match cli.log_format {
         LogFormat::Text => Format::Text,
         LogFormat::Json => Format::Json,
@@ -184,9 +324,64 @@ fn run(cli: Cli) -> Result<i32> {
             return lifecycle::run(&mut opts, detach);
         }
         Command::State { id } => lifecycle::print_state(&root, &id)?,
+        Command::Exec(a) => {
+            let opts = hull::runtime::exec::ExecOptions {
+                root: root.clone(),
+                id: a.id,
+                process_file: a.process,
+                args: a.command,
+                tty: a.tty,
+                console_socket: a.console_socket,
+                detach: a.detach,
+                pid_file: a.pid_file,
+                cwd: a.cwd,
+                env: a.env,
+                user: a.user,
+                additional_gids: a.additional_gids,
+                caps: a.cap,
+                no_new_privs: a.no_new_privs,
+                apparmor: a.apparmor,
+                process_label: a.process_label,
+                preserve_fds: a.preserve_fds,
+                ignore_paused: a.ignore_paused,
+            };
+            return hull::runtime::exec::exec(&opts);
+        }
         Command::Kill { all, id, signal } => lifecycle::kill(&root, &id, &signal, all)?,
         Command::Delete { force, id } => lifecycle::delete(&root, &id, force)?,
         Command::List { format, quiet } => lifecycle::list(&root, &format, quiet)?,
+        Command::Features => {
+            println!("{}", serde_json::to_string_pretty(&hull::runtime::features::features())?);
+        }
+        Command::Update(u) => {
+            let args = cgroup_cmds::UpdateArgs {
+                resources: u.resources,
+                memory: u.memory,
+                memory_swap: u.memory_swap,
+                memory_reservation: u.memory_reservation,
+                kernel_memory: u.kernel_memory,
+                kernel_memory_tcp: u.kernel_memory_tcp,
+                cpu_shares: u.cpu_shares,
+                cpu_quota: u.cpu_quota,
+                cpu_period: u.cpu_period,
+                cpu_rt_period: u.cpu_rt_period,
+                cpu_rt_runtime: u.cpu_rt_runtime,
+                cpuset_cpus: u.cpuset_cpus,
+                cpuset_mems: u.cpuset_mems,
+                pids_limit: u.pids_limit,
+                blkio_weight: u.blkio_weight,
+                l3_cache_schema: u.l3_cache_schema,
+                mem_bw_schema: u.mem_bw_schema,
+            };
+            cgroup_cmds::update(&root, &u.id, &args)?;
+        }
+        Command::Pause { id } => cgroup_cmds::pause(&root, &id)?,
+        Command::Resume { id } => cgroup_cmds::resume(&root, &id)?,
+        Command::Ps { format, id, ps_args } => cgroup_cmds::ps(&root, &id, &format, &ps_args)?,
+        Command::Events { stats, interval, id } => {
+            let interval = cgroup_cmds::parse_duration(&interval)?;
+            cgroup_cmds::events(&root, &id, stats, interval)?;
+        }
         Command::Spec { bundle } => {
             let rootless = rootless_flag.as_deref().is_some_and(|r| r == "true");
             let dir = bundle.unwrap_or_else(|| PathBuf::from("."));

@@ -38,3 +38,25 @@ pub fn rmdir(dir: &Path) -> Result<()> {
     }
     Ok(())
 }
+
+/// Writes one resource file, with an error naming the spec field: a missing file means the
+/// kernel or the mounted controller does not support that field.
+pub fn set(dir: &Path, file: &str, value: &str, field: &str) -> Result<()> {
+    let p = dir.join(file);
+    if !p.exists() {
+        anyhow::bail!(
+            "linux.resources.{field}: {} does not exist (not supported by this kernel or controller)",
+            p.display()
+        );
+    }
+    std::fs::write(&p, value)
+        .with_context(|| format!("linux.resources.{field}: write {value:?} to {}", p.display()))
+}
+
+/// The value in a "maj:min key=value…" or "key value" line-oriented file, for one key.
+pub fn key_value(text: &str, key: &str) -> Option<u64> {
+    text.lines().find_map(|l| {
+        let (k, v) = l.split_once(' ')?;
+        (k == key).then(|| v.trim().parse().ok()).flatten()
+    })
+}

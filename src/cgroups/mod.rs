@@ -3,13 +3,52 @@
 //! The lifecycle only ever talks to `dyn Cgroup`; which version the host runs is decided once, in
 //! [`open`].
 
+pub mod devices;
 mod fsutil;
+pub mod stats;
 pub mod v1;
 pub mod v2;
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use oci_spec::runtime::LinuxResources;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
+
+/// A pollable fd that becomes readable when the cgroup may have hit an OOM: a v1 eventfd
+/// registered on memory.oom_control, or a v2 inotify watch on memory.events.
+pub struct OomWatch {
+    fd: OwnedFd,
+    /// One notification is exactly one OOM (v1 eventfd); otherwise compare `oom_kill_count`.
+    pub counts_events: bool,
+    /// Files the registration must outlive.
+    _keep: Vec<std::fs::File>,
+}
+
+impl OomWatch {
+    pub fn new(fd: OwnedFd, counts_events: bool, keep: Vec<std::fs::File>) -> OomWatch {
+        OomWatch { fd, counts_events, _keep: keep }
+    }
+
+    pub fn fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+
+    /// Consumes what is pending and returns how many notifications there were.
+    pub fn drain(&self) -> Result<u64> {
+        let mut buf = [0u8; 4096];
+        // SAFETY: reading into our own buffer from our own fd.
+        let n = unsafe { libc::read(self.fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
+        if n < 0 {
+            return Err(std::io::Error::last_os_error()).context("read the OOM notification fd");
+        }
+        if self.counts_events && n >= 8 {
+            let mut v = [0u8; 8];
+            v.copy_from_slice(&buf[..8]);
+            return Ok(u64::from_ne_bytes(v));
+        }
+        Ok(u64::from(n > 0))
+    }
+}
 
 pub trait Cgroup {
     /// The container's cgroup path relative to each hierarchy root, e.g. `/hull/web`.
@@ -27,6 +66,14 @@ pub trait Cgroup {
     fn is_frozen(&self) -> bool;
     /// Removes the cgroup directories; they must be empty of processes.
     fn destroy(&self) -> Result<()>;
+    /// Usage counters in runc's `types.Stats` shape (network interfaces are the caller's).
+    fn stats(&self) -> Result<stats::Stats>;
+    /// How many processes the kernel's OOM killer has killed in the cgroup.
+    fn oom_kill_count(&self) -> u64;
+    /// An fd to poll for OOM events; an error when the memory controller is missing.
+    fn oom_watch(&self) -> Result<OomWatch>;
+    /// Whether the cgroup directory exists (the container may be gone).
+    fn exists(&self) -> bool;
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -85,6 +132,12 @@ pub fn open(path: &str) -> Result<Box<dyn Cgroup>> {
         Layout::Unified => Box::new(v2::V2::new(root, path)),
         Layout::Legacy => Box::new(v1::V1::new(path)?),
     })
+}
+
+/// An `rdma.max` line: "mlx4_0 hca_handle=2 hca_object=2000" (unset counts stay "max").
+pub fn rdma_line(dev: &str, l: &oci_spec::runtime::LinuxRdma) -> String {
+    let n = |v: Option<u32>| v.map_or("max".to_string(), |v| v.to_string());
+    format!("{dev} hca_handle={} hca_object={}", n(l.hca_handles()), n(l.hca_objects()))
 }
 
 /// hull's own cgroup (the unified entry on v2, the first controller's on v1), the base for

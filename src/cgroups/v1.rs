@@ -1,10 +1,12 @@
 //! cgroup v1: one directory per mounted controller hierarchy (plus, on hybrid hosts, the
 //! controller-less cgroup2 mount, which hull joins so tools that read it see the container).
 
-use super::fsutil::{mkdir_all, read, read_pids, rmdir, write};
-use super::Cgroup;
-use anyhow::{bail, Result};
+use super::fsutil::{key_value, mkdir_all, read, read_pids, rmdir, set, write};
+use super::stats::{hugepage_sizes, keyed, num, BlkioEntry, Hugetlb, MemoryEntry, Stats};
+use super::{Cgroup, OomWatch};
+use anyhow::{bail, Context, Result};
 use oci_spec::runtime::LinuxResources;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 pub struct V1 {
@@ -115,6 +117,192 @@ impl V1 {
     }
 }
 
+impl V1 {
+    fn apply_memory(&self, mem: &oci_spec::runtime::LinuxMemory) -> Result<()> {
+        let dir = || self.need("memory", "memory");
+        let limit = mem.limit().filter(|&l| l != 0);
+        let swap = mem.swap().filter(|&s| s != 0);
+        if let Some(l) = limit {
+            if l > 0 && mem.check_before_update() == Some(true) {
+                let usage = num(&dir()?.join("memory.usage_in_bytes"));
+                if (l as u64) < usage {
+                    bail!("linux.resources.memory.limit: {l} is below the current usage {usage} (checkBeforeUpdate)");
+                }
+            }
+        }
+        let write_limit = |l: i64| -> Result<()> {
+            set(&dir()?, "memory.limit_in_bytes", &l.to_string(), "memory.limit").map_err(|e| {
+                if is_busy(&e) {
+                    anyhow::anyhow!("linux.resources.memory.limit: {l} is below the container's current memory usage")
+                } else {
+                    e
+                }
+            })
+        };
+        let write_swap = |s: i64| -> Result<()> {
+            let d = dir()?;
+            if !d.join("memory.memsw.limit_in_bytes").exists() {
+                bail!("linux.resources.memory.swap: the host kernel has no swap accounting (memory.memsw.*)");
+            }
+            set(&d, "memory.memsw.limit_in_bytes", &s.to_string(), "memory.swap")
+        };
+        match (limit, swap) {
+            (Some(l), Some(s)) => {
+                // The kernel wants limit <= memsw at every step, so the order depends on whether
+                // the new pair grows or shrinks the current one.
+                let cur = num(&dir()?.join("memory.limit_in_bytes"));
+                if s == -1 || cur < s as u64 {
+                    write_swap(s)?;
+                    write_limit(l)?;
+                } else {
+                    write_limit(l)?;
+                    write_swap(s)?;
+                }
+            }
+            (Some(l), None) => write_limit(l)?,
+            (None, Some(s)) => write_swap(s)?,
+            (None, None) => {}
+        }
+        if let Some(res) = mem.reservation() {
+            set(&dir()?, "memory.soft_limit_in_bytes", &res.to_string(), "memory.reservation")?;
+        }
+        // Kernel memory limits are gone from recent kernels (runc ignores them too); set them only
+        // where the kernel still has the files.
+        if let Some(k) = mem.kernel() {
+            let d = dir()?;
+            if d.join("memory.kmem.limit_in_bytes").exists() {
+                set(&d, "memory.kmem.limit_in_bytes", &k.to_string(), "memory.kernel")?;
+            }
+        }
+        if let Some(k) = mem.kernel_tcp() {
+            let d = dir()?;
+            if d.join("memory.kmem.tcp.limit_in_bytes").exists() {
+                set(&d, "memory.kmem.tcp.limit_in_bytes", &k.to_string(), "memory.kernelTCP")?;
+            }
+        }
+        if let Some(sw) = mem.swappiness() {
+            if sw > 100 {
+                bail!("linux.resources.memory.swappiness: {sw} is not in [0, 100]");
+            }
+            set(&dir()?, "memory.swappiness", &sw.to_string(), "memory.swappiness")?;
+        }
+        if let Some(disable) = mem.disable_oom_killer() {
+            set(&dir()?, "memory.oom_control", if disable { "1" } else { "0" }, "memory.disableOOMKiller")?;
+        }
+        Ok(())
+    }
+
+    fn apply_cpu(&self, cpu: &oci_spec::runtime::LinuxCpu) -> Result<()> {
+        if let Some(shares) = cpu.shares().filter(|&s| s != 0) {
+            let dir = self.need("cpu", "cpu.shares")?;
+            set(&dir, "cpu.shares", &shares.to_string(), "cpu.shares")?;
+            // The kernel clamps silently; runc reports the clamp as an error.
+            let got = num(&dir.join("cpu.shares"));
+            if got != shares {
+                bail!("linux.resources.cpu.shares: {shares} is out of range (the kernel set {got})");
+            }
+        }
+        if let Some(period) = cpu.period().filter(|&p| p != 0) {
+            set(&self.need("cpu", "cpu.period")?, "cpu.cfs_period_us", &period.to_string(), "cpu.period")?;
+        }
+        if let Some(quota) = cpu.quota().filter(|&q| q != 0) {
+            set(&self.need("cpu", "cpu.quota")?, "cpu.cfs_quota_us", &quota.to_string(), "cpu.quota")?;
+        }
+        if let Some(burst) = cpu.burst() {
+            set(&self.need("cpu", "cpu.burst")?, "cpu.cfs_burst_us", &burst.to_string(), "cpu.burst")?;
+        }
+        // The runtime must fit in the period at every step: raise the period first.
+        if let Some(p) = cpu.realtime_period().filter(|&p| p != 0) {
+            set(&self.need("cpu", "cpu.realtimePeriod")?, "cpu.rt_period_us", &p.to_string(), "cpu.realtimePeriod")?;
+        }
+        if let Some(rt) = cpu.realtime_runtime().filter(|&r| r != 0) {
+            set(&self.need("cpu", "cpu.realtimeRuntime")?, "cpu.rt_runtime_us", &rt.to_string(), "cpu.realtimeRuntime")?;
+        }
+        if let Some(idle) = cpu.idle() {
+            set(&self.need("cpu", "cpu.idle")?, "cpu.idle", &idle.to_string(), "cpu.idle")?;
+        }
+        if let Some(cpus) = cpu.cpus().as_deref().filter(|c| !c.is_empty()) {
+            set(&self.need("cpuset", "cpu.cpus")?, "cpuset.cpus", cpus, "cpu.cpus")?;
+        }
+        if let Some(mems) = cpu.mems().as_deref().filter(|m| !m.is_empty()) {
+            set(&self.need("cpuset", "cpu.mems")?, "cpuset.mems", mems, "cpu.mems")?;
+        }
+        Ok(())
+    }
+
+    fn apply_blkio(&self, bio: &oci_spec::runtime::LinuxBlockIo) -> Result<()> {
+        let dir = || self.need("blkio", "blockIO");
+        // BFQ hosts name the weight files blkio.bfq.*; CFQ ones had plain blkio.weight.
+        let weight_file = |d: &Path, base: &str| {
+            let bfq = format!("blkio.bfq.{base}");
+            if d.join(&bfq).exists() {
+                bfq
+            } else {
+                format!("blkio.{base}")
+            }
+        };
+        if let Some(w) = bio.weight() {
+            let d = dir()?;
+            set(&d, &weight_file(&d, "weight"), &w.to_string(), "blockIO.weight")?;
+        }
+        if let Some(w) = bio.leaf_weight() {
+            set(&dir()?, "blkio.leaf_weight", &w.to_string(), "blockIO.leafWeight")?;
+        }
+        for (i, wd) in bio.weight_device().iter().flatten().enumerate() {
+            let d = dir()?;
+            if let Some(w) = wd.weight() {
+                let field = format!("blockIO.weightDevice[{i}].weight");
+                set(&d, &weight_file(&d, "weight_device"), &format!("{}:{} {w}", wd.major(), wd.minor()), &field)?;
+            }
+            if let Some(w) = wd.leaf_weight() {
+                let field = format!("blockIO.weightDevice[{i}].leafWeight");
+                set(&d, "blkio.leaf_weight_device", &format!("{}:{} {w}", wd.major(), wd.minor()), &field)?;
+            }
+        }
+        let throttles = [
+            ("throttleReadBpsDevice", "blkio.throttle.read_bps_device", bio.throttle_read_bps_device()),
+            ("throttleWriteBpsDevice", "blkio.throttle.write_bps_device", bio.throttle_write_bps_device()),
+            ("throttleReadIOPSDevice", "blkio.throttle.read_iops_device", bio.throttle_read_iops_device()),
+            ("throttleWriteIOPSDevice", "blkio.throttle.write_iops_device", bio.throttle_write_iops_device()),
+        ];
+        for (name, file, list) in throttles {
+            for (i, t) in list.iter().flatten().enumerate() {
+                let field = format!("blockIO.{name}[{i}]");
+                set(&dir()?, file, &format!("{}:{} {}", t.major(), t.minor(), t.rate()), &field)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn stat_dir(&self, controller: &str) -> Option<PathBuf> {
+        self.controller_dir(controller).filter(|d| d.exists())
+    }
+}
+
+fn is_busy(e: &anyhow::Error) -> bool {
+    e.chain()
+        .filter_map(|c| c.downcast_ref::<std::io::Error>())
+        .any(|io| io.raw_os_error() == Some(libc::EBUSY))
+}
+
+/// "8:0 Read 4096" lines of blkio.throttle.io_service_bytes*.
+fn blkio_entries(path: &Path) -> Vec<BlkioEntry> {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    text.lines()
+        .filter_map(|l| {
+            let mut f = l.split_whitespace();
+            let (dev, op, v) = (f.next()?, f.next()?, f.next()?);
+            let (maj, min) = dev.split_once(':')?;
+            Some(BlkioEntry {
+                major: maj.parse().ok()?,
+                minor: min.parse().ok()?,
+                op: op.to_string(),
+                value: v.parse().ok()?,
+            })
+        })
+        .collect()
+}
+
 impl Cgroup for V1 {
     fn path(&self) -> &str {
         &self.path
@@ -136,49 +324,58 @@ impl Cgroup for V1 {
 
     fn apply(&self, r: &LinuxResources) -> Result<()> {
         if let Some(mem) = r.memory() {
-            let dir = || self.need("memory", "memory");
-            if let Some(limit) = mem.limit() {
-                write(&dir()?.join("memory.limit_in_bytes"), &limit.to_string())?;
-            }
-            if let Some(res) = mem.reservation() {
-                write(&dir()?.join("memory.soft_limit_in_bytes"), &res.to_string())?;
-            }
-            if let Some(swap) = mem.swap() {
-                let file = dir()?.join("memory.memsw.limit_in_bytes");
-                if !file.exists() {
-                    bail!("linux.resources.memory.swap: the host kernel has no swap accounting (memory.memsw.*)");
-                }
-                write(&file, &swap.to_string())?;
-            }
-            if let Some(sw) = mem.swappiness() {
-                write(&dir()?.join("memory.swappiness"), &sw.to_string())?;
-            }
-            if mem.disable_oom_killer() == Some(true) {
-                write(&dir()?.join("memory.oom_control"), "1")?;
-            }
-        }
-        if let Some(pids) = r.pids() {
-            let dir = self.need("pids", "pids")?;
-            let limit = pids.limit();
-            let value = if limit <= 0 { "max".to_string() } else { limit.to_string() };
-            write(&dir.join("pids.max"), &value)?;
+            self.apply_memory(mem)?;
         }
         if let Some(cpu) = r.cpu() {
-            if let Some(shares) = cpu.shares() {
-                write(&self.need("cpu", "cpu.shares")?.join("cpu.shares"), &shares.to_string())?;
+            self.apply_cpu(cpu)?;
+        }
+        if let Some(pids) = r.pids() {
+            // As runc: 0 leaves the limit alone, negative lifts it.
+            match pids.limit() {
+                0 => {}
+                l if l < 0 => set(&self.need("pids", "pids.limit")?, "pids.max", "max", "pids.limit")?,
+                l => set(&self.need("pids", "pids.limit")?, "pids.max", &l.to_string(), "pids.limit")?,
             }
-            if let Some(period) = cpu.period() {
-                write(&self.need("cpu", "cpu.period")?.join("cpu.cfs_period_us"), &period.to_string())?;
+        }
+        if let Some(bio) = r.block_io() {
+            self.apply_blkio(bio)?;
+        }
+        if let Some(limits) = r.hugepage_limits() {
+            for (i, h) in limits.iter().enumerate() {
+                let field = format!("hugepageLimits[{i}]");
+                let dir = self.need("hugetlb", &field)?;
+                let file = format!("hugetlb.{}.limit_in_bytes", h.page_size());
+                set(&dir, &file, &h.limit().to_string(), &field)?;
             }
-            if let Some(quota) = cpu.quota() {
-                write(&self.need("cpu", "cpu.quota")?.join("cpu.cfs_quota_us"), &quota.to_string())?;
+        }
+        if let Some(net) = r.network() {
+            if let Some(id) = net.class_id() {
+                set(&self.need("net_cls", "network.classID")?, "net_cls.classid", &id.to_string(), "network.classID")?;
             }
-            if let Some(cpus) = cpu.cpus() {
-                write(&self.need("cpuset", "cpu.cpus")?.join("cpuset.cpus"), cpus)?;
+            if let Some(prios) = net.priorities() {
+                let dir = self.need("net_prio", "network.priorities")?;
+                for p in prios {
+                    set(&dir, "net_prio.ifpriomap", &format!("{} {}", p.name(), p.priority()), "network.priorities")?;
+                }
             }
-            if let Some(mems) = cpu.mems() {
-                write(&self.need("cpuset", "cpu.mems")?.join("cpuset.mems"), mems)?;
+        }
+        if let Some(rdma) = r.rdma() {
+            let dir = self.need("rdma", "rdma")?;
+            for (dev, l) in rdma {
+                set(&dir, "rdma.max", &super::rdma_line(dev, l), "rdma")?;
             }
+        }
+        if let Some(u) = r.unified() {
+            if !u.is_empty() {
+                bail!(
+                    "linux.resources.unified: needs a cgroup v2 host; this host runs cgroup v1 controllers{}",
+                    if self.unified.is_some() { " (its cgroup2 mount has no controllers)" } else { "" }
+                );
+            }
+        }
+        if let Some(devs) = r.devices() {
+            let rules = super::devices::rules(devs)?;
+            super::devices::apply_v1(&self.need("devices", "devices")?, &rules)?;
         }
         Ok(())
     }
@@ -222,6 +419,86 @@ impl Cgroup for V1 {
             rmdir(&dir)?;
         }
         Ok(())
+    }
+
+    fn stats(&self) -> Result<Stats> {
+        let mut s = Stats::default();
+        if let Some(d) = self.stat_dir("cpuacct") {
+            s.cpu.usage.total = num(&d.join("cpuacct.usage"));
+            s.cpu.usage.percpu = std::fs::read_to_string(d.join("cpuacct.usage_percpu"))
+                .unwrap_or_default()
+                .split_whitespace()
+                .filter_map(|v| v.parse().ok())
+                .collect();
+            // cpuacct.stat counts USER_HZ ticks; runc reports nanoseconds.
+            // SAFETY: sysconf has no memory effects.
+            let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
+            let st = keyed(&d.join("cpuacct.stat"));
+            s.cpu.usage.user = st.get("user").copied().unwrap_or(0) * 1_000_000_000 / hz;
+            s.cpu.usage.kernel = st.get("system").copied().unwrap_or(0) * 1_000_000_000 / hz;
+        }
+        if let Some(d) = self.stat_dir("cpu") {
+            let st = keyed(&d.join("cpu.stat"));
+            s.cpu.throttling.periods = st.get("nr_periods").copied().unwrap_or(0);
+            s.cpu.throttling.throttled_periods = st.get("nr_throttled").copied().unwrap_or(0);
+            s.cpu.throttling.throttled_time = st.get("throttled_time").copied().unwrap_or(0);
+        }
+        if let Some(d) = self.stat_dir("memory") {
+            let entry = |prefix: &str| MemoryEntry {
+                limit: num(&d.join(format!("{prefix}limit_in_bytes"))),
+                usage: num(&d.join(format!("{prefix}usage_in_bytes"))),
+                max: num(&d.join(format!("{prefix}max_usage_in_bytes"))),
+                failcnt: num(&d.join(format!("{prefix}failcnt"))),
+            };
+            s.memory.usage = entry("memory.");
+            s.memory.swap = entry("memory.memsw.");
+            s.memory.kernel = entry("memory.kmem.");
+            s.memory.kernel_tcp = entry("memory.kmem.tcp.");
+            s.memory.raw = keyed(&d.join("memory.stat"));
+            s.memory.cache = s.memory.raw.get("cache").copied().unwrap_or(0);
+        }
+        if let Some(d) = self.stat_dir("pids") {
+            s.pids.current = num(&d.join("pids.current"));
+            s.pids.limit = num(&d.join("pids.max"));
+        }
+        if let Some(d) = self.stat_dir("blkio") {
+            s.blkio.io_service_bytes_recursive = blkio_entries(&d.join("blkio.throttle.io_service_bytes_recursive"));
+            s.blkio.io_serviced_recursive = blkio_entries(&d.join("blkio.throttle.io_serviced_recursive"));
+        }
+        if let Some(d) = self.stat_dir("hugetlb") {
+            for size in hugepage_sizes() {
+                let f = |n: &str| num(&d.join(format!("hugetlb.{size}.{n}")));
+                let h = Hugetlb { usage: f("usage_in_bytes"), max: f("max_usage_in_bytes"), failcnt: f("failcnt") };
+                s.hugetlb.insert(size, h);
+            }
+        }
+        Ok(s)
+    }
+
+    fn oom_kill_count(&self) -> u64 {
+        self.controller_dir("memory")
+            .and_then(|d| std::fs::read_to_string(d.join("memory.oom_control")).ok())
+            .and_then(|t| key_value(&t, "oom_kill"))
+            .unwrap_or(0)
+    }
+
+    fn oom_watch(&self) -> Result<OomWatch> {
+        let dir = self.need("memory", "memory")?;
+        let ctl = dir.join("memory.oom_control");
+        let file = std::fs::File::open(&ctl).with_context(|| format!("open {}", ctl.display()))?;
+        // SAFETY: eventfd returns a new fd or -1.
+        let efd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC) };
+        if efd < 0 {
+            return Err(std::io::Error::last_os_error()).context("eventfd");
+        }
+        // SAFETY: the fd was just created and is ours.
+        let efd = unsafe { OwnedFd::from_raw_fd(efd) };
+        write(&dir.join("cgroup.event_control"), &format!("{} {}", efd.as_raw_fd(), file.as_raw_fd()))?;
+        Ok(OomWatch::new(efd, true, vec![file]))
+    }
+
+    fn exists(&self) -> bool {
+        self.all_dirs().first().is_some_and(|d| d.exists())
     }
 }
 

@@ -71,24 +71,6 @@ impl Drop for Cleanup<'_> {
     }
 }
 
-/// The fds 3.. that the container inherits: systemd socket activation (LISTEN_FDS) first, then
-/// `--preserve-fds`. Only those open now count, so a gap can never pass one of hull's fds.
-fn preserved_fds(listen_fds: u32, preserve: u32) -> Vec<i32> {
-    (3..3 + (listen_fds + preserve) as i32)
-        .filter(|&fd| unsafe { libc::fcntl(fd, libc::F_GETFD) } >= 0)
-        .collect()
-}
-
-fn listen_fds_from_env() -> u32 {
-    let pid_ok = std::env::var("LISTEN_PID")
-        .map(|p| p == std::process::id().to_string())
-        .unwrap_or(true);
-    match std::env::var("LISTEN_FDS") {
-        Ok(n) if pid_ok => n.parse().unwrap_or(0),
-        _ => 0,
-    }
-}
-
 pub fn create(opts: &CreateOptions) -> Result<Created> {
     state::validate_id(&opts.id)?;
     if opts.root.join(&opts.id).exists() {
@@ -129,8 +111,9 @@ pub fn create(opts: &CreateOptions) -> Result<Created> {
         cg.apply(res)?;
     }
 
-    let listen_fds = listen_fds_from_env();
-    let preserved = preserved_fds(listen_fds, opts.preserve_fds);
+    // LISTEN_FDS come first (3..), then --preserve-fds, as runc passes them.
+    let listen_fds = super::fds::listen_fds_from_env();
+    let preserved = super::fds::preserved(listen_fds + opts.preserve_fds);
     let (parent_end, child_end) = sync::pair()?;
     let start_listener = UnixListener::bind(dir.join(START_SOCKET))
         .with_context(|| format!("listen on {}", dir.join(START_SOCKET).display()))?;

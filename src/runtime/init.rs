@@ -80,6 +80,14 @@ fn init(args: &InitArgs) -> Result<std::convert::Infallible> {
         join_session_keyring(args.id);
     }
 
+    // Checked and compiled while the host's /sys and the seccomp cache are still reachable.
+    crate::seccomp::privileges::check_lsm(process)?;
+    let seccomp = match spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
+        Some(s) => Some((crate::seccomp::load(s, crate::seccomp::default_cache_dir().as_deref())?.0, crate::seccomp::flags(s))),
+        None => None,
+    };
+    let no_new_privs = process.no_new_privileges() == Some(true);
+
     let ctx = RootfsContext {
         spec,
         rootfs: args.rootfs,
@@ -131,8 +139,9 @@ fn init(args: &InitArgs) -> Result<std::convert::Infallible> {
     drop(root);
 
     rootfs::pivot(args.rootfs, args.no_pivot)?;
-    rootfs::finalize(spec)?;
+    // Before finalize: readonlyPaths usually holds /proc/sys, which would refuse the writes.
     rootfs::write_sysctls(spec)?;
+    rootfs::finalize(spec)?;
 
     if let Some(pty) = &pty {
         console::become_terminal(&pty.slave)?;
@@ -151,6 +160,15 @@ fn init(args: &InitArgs) -> Result<std::convert::Infallible> {
     }
     let exe = process::find_executable(&args_v[0], &env)?;
 
+    crate::seccomp::privileges::set_personality(spec)?;
+    crate::seccomp::privileges::set_io_priority(process)?;
+    crate::seccomp::privileges::set_scheduler(process)?;
+    // runc's order: without no_new_privs, loading a filter needs CAP_SYS_ADMIN, so it goes in
+    // now, before the capabilities and the user change (and the filter then also sees hull's
+    // last syscalls); with no_new_privs it goes in as late as possible, right before execve.
+    if let (Some((program, flags)), false) = (&seccomp, no_new_privs) {
+        crate::seccomp::install(program, *flags)?;
+    }
     process::drop_bounding(process.capabilities().as_ref())?;
     process::set_user_and_caps(process)?;
     enter_cwd(process.cwd())?;
@@ -172,6 +190,14 @@ fn init(args: &InitArgs) -> Result<std::convert::Infallible> {
     }
     if let Err(e) = process::prepare_fds(args.preserved_fds) {
         fail(&mut conn, e);
+    }
+    if let Err(e) = crate::seccomp::privileges::apply_lsm(process) {
+        fail(&mut conn, e);
+    }
+    if let (Some((program, flags)), true) = (&seccomp, no_new_privs) {
+        if let Err(e) = crate::seccomp::install(program, *flags) {
+            fail(&mut conn, e);
+        }
     }
     let e = process::exec(&exe, args_v, &env);
     fail(&mut conn, e)

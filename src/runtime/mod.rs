@@ -1,7 +1,11 @@
 //! The OCI runtime: from a bundle to a running container and back.
 
+pub mod cgroup_cmds;
 pub mod console;
 pub mod create;
+pub mod exec;
+pub mod fds;
+pub mod features;
 pub mod hooks;
 pub mod init;
 pub mod lifecycle;

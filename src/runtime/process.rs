@@ -211,10 +211,10 @@ pub fn find_executable(arg0: &str, env: &[String]) -> Result<PathBuf> {
     bail!("exec: {arg0:?}: executable file not found in $PATH")
 }
 
-/// Marks every fd from `first_closed` up close-on-exec, then clears the flag on the preserved
-/// fds that were really open when hull started (a gap must not pass one of hull's own fds).
+/// Marks every fd from 3 up close-on-exec, then clears the flag on the preserved fds that were
+/// really open when hull started (a gap in the range must not pass one of hull's own fds).
 pub fn prepare_fds(preserved: &[i32]) -> Result<()> {
-    let first = 3 + preserved.len() as u32;
+    let first = 3u32;
     // SAFETY: close_range with CLOEXEC only flips flags.
     let ret = unsafe { libc::syscall(libc::SYS_close_range, first, u32::MAX, libc::CLOSE_RANGE_CLOEXEC) };
     if ret != 0 {

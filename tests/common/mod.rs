@@ -173,7 +173,7 @@ pub fn capture(mut c: Command) -> Ran {
     c.stdout(out.try_clone().unwrap()).stderr(err.try_clone().unwrap());
     let status = c.status().expect("spawn");
     use std::io::{Read, Seek};
-    let mut read = |f: &mut std::fs::File| {
+    let read = |f: &mut std::fs::File| {
         let mut s = String::new();
         f.rewind().unwrap();
         f.read_to_string(&mut s).unwrap();
