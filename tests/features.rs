@@ -8,8 +8,15 @@ use serde_json::{json, Value};
 use std::str::FromStr;
 
 fn features() -> Value {
-    let out = std::process::Command::new(HULL).arg("features").output().expect("hull features");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = std::process::Command::new(HULL)
+        .arg("features")
+        .output()
+        .expect("hull features");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     serde_json::from_slice(&out.stdout).expect("features is JSON")
 }
 
@@ -24,7 +31,14 @@ fn features_document_has_the_spec_fields() {
     assert!(f["ociVersionMax"].as_str().unwrap().starts_with("1."));
     assert_eq!(
         strings(&f["hooks"]),
-        ["prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"]
+        [
+            "prestart",
+            "createRuntime",
+            "createContainer",
+            "startContainer",
+            "poststart",
+            "poststop"
+        ]
     );
     let linux = &f["linux"];
     assert_eq!(linux["cgroup"]["systemd"], false);
@@ -75,9 +89,14 @@ fn every_advertised_mount_option_is_accepted_by_a_real_container() {
             assert!(parsed.data.is_empty(), "{o} is passed through as data");
         }
     });
-    let out = env.sh("grep -c ' /opt/' /proc/self/mountinfo; grep ' /opt/ro ' /proc/self/mountinfo");
+    let out =
+        env.sh("grep -c ' /opt/' /proc/self/mountinfo; grep ' /opt/ro ' /proc/self/mountinfo");
     let mut lines = out.lines();
-    assert_eq!(lines.next().unwrap().parse::<usize>().unwrap(), opts.len(), "{out}");
+    assert_eq!(
+        lines.next().unwrap().parse::<usize>().unwrap(),
+        opts.len(),
+        "{out}"
+    );
     assert!(lines.next().unwrap().contains(" ro,"), "{out}");
 }
 
@@ -92,14 +111,27 @@ fn every_advertised_seccomp_name_compiles_and_runs() {
         .map(|op| json!({"index": 2, "value": 0x7777_0000u64, "valueTwo": 1, "op": op}))
         .collect();
     // Syscalls busybox `true` never makes, so every action can be installed at once.
-    let unused = ["acct", "swapon", "swapoff", "syslog", "vhangup", "pivot_root", "reboot", "kexec_load"];
+    let unused = [
+        "acct",
+        "swapon",
+        "swapoff",
+        "syslog",
+        "vhangup",
+        "pivot_root",
+        "reboot",
+        "kexec_load",
+    ];
     let actions = strings(&sc["actions"]);
     let rules: Vec<Value> = actions
         .iter()
         .zip(unused.iter())
         .map(|(a, s)| json!({"names": [s], "action": a, "args": ops}))
         .collect();
-    assert_eq!(rules.len(), actions.len(), "more actions than unused syscalls");
+    assert_eq!(
+        rules.len(),
+        actions.len(),
+        "more actions than unused syscalls"
+    );
     let env = Env::new();
     env.edit(|c| {
         c["linux"]["seccomp"] = json!({"defaultAction": "SCMP_ACT_ALLOW", "architectures": sc["archs"],
@@ -111,7 +143,11 @@ fn every_advertised_seccomp_name_compiles_and_runs() {
 /// The capability mask of this (the test's) process, which bounds what a container can get.
 fn own_caps(field: &str) -> u64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap();
-    let hex = status.lines().find_map(|l| l.strip_prefix(field)).unwrap().trim();
+    let hex = status
+        .lines()
+        .find_map(|l| l.strip_prefix(field))
+        .unwrap()
+        .trim();
     u64::from_str_radix(hex, 16).unwrap()
 }
 
@@ -121,7 +157,11 @@ fn every_advertised_capability_is_granted() {
         return;
     }
     let caps = strings(&features()["linux"]["capabilities"]);
-    let last: u32 = std::fs::read_to_string("/proc/sys/kernel/cap_last_cap").unwrap().trim().parse().unwrap();
+    let last: u32 = std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
     let ours = own_caps("CapEff:");
     // Every name is accepted in the bounding set; the ones this kernel and this (possibly
     // sandboxed) test process hold are also granted.
@@ -133,7 +173,9 @@ fn every_advertised_capability_is_granted() {
         })
         .collect();
     assert!(held.len() > 30, "{held:?}");
-    let want = held.iter().fold(0u64, |m, c| m | caps::Capability::from_str(c).unwrap().bitmask());
+    let want = held.iter().fold(0u64, |m, c| {
+        m | caps::Capability::from_str(c).unwrap().bitmask()
+    });
     let env = Env::new();
     env.edit(|c| {
         c["process"]["capabilities"]["bounding"] = json!(caps);
@@ -141,8 +183,14 @@ fn every_advertised_capability_is_granted() {
         c["process"]["capabilities"]["permitted"] = json!(held);
     });
     let out = env.sh("grep -E '^Cap(Eff|Bnd):' /proc/self/status");
-    assert!(out.contains(&format!("CapEff:\t{want:016x}")), "{out} vs {want:016x}");
-    assert!(out.contains(&format!("CapBnd:\t{:016x}", own_caps("CapBnd:"))), "{out}");
+    assert!(
+        out.contains(&format!("CapEff:\t{want:016x}")),
+        "{out} vs {want:016x}"
+    );
+    assert!(
+        out.contains(&format!("CapBnd:\t{:016x}", own_caps("CapBnd:"))),
+        "{out}"
+    );
 }
 
 #[test]
@@ -154,7 +202,13 @@ fn systemd_cgroup_driver_is_refused_as_advertised() {
     let env = Env::new();
     env.set_args(&["true"]);
     let mut c = env.cmd();
-    c.args(["--systemd-cgroup", "run", "--bundle", env.bundle.to_str().unwrap(), &unique_id()]);
+    c.args([
+        "--systemd-cgroup",
+        "run",
+        "--bundle",
+        env.bundle.to_str().unwrap(),
+        &unique_id(),
+    ]);
     let out = c.output().unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("systemd"));
@@ -175,7 +229,9 @@ fn personality_linux32_shows_a_32_bit_machine() {
     }
     env.edit(|c| c["linux"]["personality"] = json!({"domain": "LINUX"}));
     assert_eq!(env.sh("uname -m").trim(), std::env::consts::ARCH);
-    env.edit(|c| c["linux"]["personality"] = json!({"domain": "LINUX", "flags": ["ADDR_NO_RANDOMIZE"]}));
+    env.edit(|c| {
+        c["linux"]["personality"] = json!({"domain": "LINUX", "flags": ["ADDR_NO_RANDOMIZE"]})
+    });
     env.run(&["true"]).fails_with("linux.personality.flags");
     assert!(env.ids().is_empty());
 }
@@ -210,7 +266,12 @@ fn scheduler_policy_and_nice_are_applied() {
     // hosts rarely give: either it applies, or it fails naming the field.
     env.edit(|c| c["process"]["scheduler"] = json!({"policy": "SCHED_FIFO", "priority": 10}));
     env.set_args(&["cut", "-d ", "-f40,41", "/proc/self/stat"]);
-    let r = env.hull(&["run", "--bundle", env.bundle.to_str().unwrap(), &unique_id()]);
+    let r = env.hull(&[
+        "run",
+        "--bundle",
+        env.bundle.to_str().unwrap(),
+        &unique_id(),
+    ]);
     if r.code == 0 {
         assert_eq!(r.stdout.trim(), "10 1");
     } else {
@@ -229,7 +290,13 @@ fn ambient_capability_is_kept_by_a_non_root_user() {
     env.edit(|c| {
         c["process"]["user"] = json!({"uid": 1000, "gid": 1000});
         let caps = json!(["CAP_NET_BIND_SERVICE"]);
-        for set in ["bounding", "effective", "permitted", "inheritable", "ambient"] {
+        for set in [
+            "bounding",
+            "effective",
+            "permitted",
+            "inheritable",
+            "ambient",
+        ] {
             c["process"]["capabilities"][set] = caps.clone();
         }
     });
@@ -250,22 +317,28 @@ fn lsm_labels_fail_clearly_when_the_host_cannot_apply_them() {
         return;
     }
     let env = Env::new();
-    let apparmor = std::fs::read_to_string("/sys/module/apparmor/parameters/enabled").is_ok_and(|s| s.trim() == "Y");
+    let apparmor = std::fs::read_to_string("/sys/module/apparmor/parameters/enabled")
+        .is_ok_and(|s| s.trim() == "Y");
     if apparmor {
         eprintln!("SKIP: apparmor is enabled on this host; the refusal path cannot be exercised");
     } else {
         env.edit(|c| c["process"]["apparmorProfile"] = json!("hull-test-profile"));
-        env.run(&["true"]).fails_with("process.apparmorProfile: AppArmor is not enabled on this host");
+        env.run(&["true"])
+            .fails_with("process.apparmorProfile: AppArmor is not enabled on this host");
         assert!(env.ids().is_empty());
         env.edit(|c| {
-            c["process"].as_object_mut().unwrap().remove("apparmorProfile");
+            c["process"]
+                .as_object_mut()
+                .unwrap()
+                .remove("apparmorProfile");
         });
     }
     if std::path::Path::new("/sys/fs/selinux/enforce").exists() {
         eprintln!("SKIP: SELinux is enabled on this host; the refusal path cannot be exercised");
     } else {
         env.edit(|c| c["process"]["selinuxLabel"] = json!("system_u:system_r:container_t:s0"));
-        env.run(&["true"]).fails_with("process.selinuxLabel: SELinux is not enabled on this host");
+        env.run(&["true"])
+            .fails_with("process.selinuxLabel: SELinux is not enabled on this host");
         assert!(env.ids().is_empty());
     }
     // An empty label means none, as in runc.

@@ -38,7 +38,8 @@ fn network_namespace_has_only_loopback() {
         return;
     }
     let env = Env::new();
-    let out = env.sh("tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' '; readlink /proc/self/ns/net");
+    let out =
+        env.sh("tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' '; readlink /proc/self/ns/net");
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines[0], "lo", "{out}");
     assert_eq!(lines.len(), 2, "{out}");
@@ -71,7 +72,10 @@ fn ipc_uts_cgroup_namespaces_are_new() {
     }
     assert!(lines.len() > 5, "{out}");
     // The host keeps its own names.
-    assert_ne!(nix::unistd::gethostname().unwrap().to_string_lossy(), "box-host");
+    assert_ne!(
+        nix::unistd::gethostname().unwrap().to_string_lossy(),
+        "box-host"
+    );
 }
 
 #[test]
@@ -110,14 +114,35 @@ fn user_namespace_maps_root_to_a_host_range() {
     let env = userns_env();
     env.set_args(&["sleep", "1000"]);
     let id = unique_id();
-    env.hull(&["run", "--detach", "--bundle", env.bundle.to_str().unwrap(), &id]).ok();
+    env.hull(&[
+        "run",
+        "--detach",
+        "--bundle",
+        env.bundle.to_str().unwrap(),
+        &id,
+    ])
+    .ok();
     let pid = env.state(&id)["pid"].as_i64().unwrap().to_string();
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
     let uid_line = status.lines().find(|l| l.starts_with("Uid:")).unwrap();
     let gid_line = status.lines().find(|l| l.starts_with("Gid:")).unwrap();
-    assert_eq!(uid_line.split_whitespace().nth(1), Some("100000"), "{uid_line}");
-    assert_eq!(gid_line.split_whitespace().nth(1), Some("100000"), "{gid_line}");
-    assert_eq!(std::fs::read_to_string(format!("/proc/{pid}/uid_map")).unwrap().split_whitespace().collect::<Vec<_>>(), ["0", "100000", "65536"]);
+    assert_eq!(
+        uid_line.split_whitespace().nth(1),
+        Some("100000"),
+        "{uid_line}"
+    );
+    assert_eq!(
+        gid_line.split_whitespace().nth(1),
+        Some("100000"),
+        "{gid_line}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(format!("/proc/{pid}/uid_map"))
+            .unwrap()
+            .split_whitespace()
+            .collect::<Vec<_>>(),
+        ["0", "100000", "65536"]
+    );
     assert_ne!(host_ns(&pid, "user"), host_ns("self", "user"));
     env.hull(&["delete", "--force", &id]).ok();
 }
@@ -135,12 +160,22 @@ fn user_namespace_container_runs_with_default_mounts() {
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines[0], "0", "{out}");
     assert_eq!(lines[1], "0", "{out}");
-    assert_eq!(lines[2].split_whitespace().collect::<Vec<_>>(), ["0", "100000", "65536"]);
+    assert_eq!(
+        lines[2].split_whitespace().collect::<Vec<_>>(),
+        ["0", "100000", "65536"]
+    );
     assert!(lines[4].starts_with('c'), "{out}");
     assert!(out.contains("devnull-ok"), "{out}");
     assert!(out.contains("write-ok"), "{out}");
     let mounts = env.sh("cat /proc/self/mountinfo");
-    for dest in [" /proc ", " /dev ", " /dev/pts ", " /dev/shm ", " /dev/mqueue ", " /sys "] {
+    for dest in [
+        " /proc ",
+        " /dev ",
+        " /dev/pts ",
+        " /dev/shm ",
+        " /dev/mqueue ",
+        " /sys ",
+    ] {
         assert!(mounts.contains(dest), "{dest} not mounted:\n{mounts}");
     }
 }
@@ -163,14 +198,39 @@ fn time_namespace_shifts_uptime() {
             "boottime": {"secs": shift, "nanosecs": 0}
         });
     });
-    let host_before: f64 = std::fs::read_to_string("/proc/uptime").unwrap().split_whitespace().next().unwrap().parse().unwrap();
+    let host_before: f64 = std::fs::read_to_string("/proc/uptime")
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
     let out = env.sh("cut -d' ' -f1 /proc/uptime; cat /proc/self/timens_offsets");
     let inside: f64 = out.lines().next().unwrap().parse().unwrap();
-    let host_after: f64 = std::fs::read_to_string("/proc/uptime").unwrap().split_whitespace().next().unwrap().parse().unwrap();
-    assert!(inside >= host_before + shift as f64 && inside <= host_after + shift as f64 + 1.0, "inside {inside}, host {host_before}..{host_after}\n{out}");
-    let offsets: Vec<Vec<&str>> = out.lines().skip(1).map(|l| l.split_whitespace().collect()).collect();
-    assert!(offsets.contains(&vec!["monotonic", &shift.to_string(), "0"]), "{out}");
-    assert!(offsets.contains(&vec!["boottime", &shift.to_string(), "0"]), "{out}");
+    let host_after: f64 = std::fs::read_to_string("/proc/uptime")
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        inside >= host_before + shift as f64 && inside <= host_after + shift as f64 + 1.0,
+        "inside {inside}, host {host_before}..{host_after}\n{out}"
+    );
+    let offsets: Vec<Vec<&str>> = out
+        .lines()
+        .skip(1)
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert!(
+        offsets.contains(&vec!["monotonic", &shift.to_string(), "0"]),
+        "{out}"
+    );
+    assert!(
+        offsets.contains(&vec!["boottime", &shift.to_string(), "0"]),
+        "{out}"
+    );
 }
 
 fn wait_for_running(env: &Env, id: &str) {
@@ -190,7 +250,14 @@ fn second_container_joins_namespaces_by_path() {
     a.edit(|v| v["hostname"] = json!("shared-uts"));
     a.set_args(&["sh", "-c", "ip link set lo up 2>/dev/null; exec sleep 1000"]);
     let a_id = unique_id();
-    a.hull(&["run", "--detach", "--bundle", a.bundle.to_str().unwrap(), &a_id]).ok();
+    a.hull(&[
+        "run",
+        "--detach",
+        "--bundle",
+        a.bundle.to_str().unwrap(),
+        &a_id,
+    ])
+    .ok();
     wait_for_running(&a, &a_id);
     let pid = a.state(&a_id)["pid"].as_i64().unwrap();
 
@@ -234,12 +301,101 @@ fn unknown_and_duplicate_namespaces_are_rejected() {
 
     let env = Env::new();
     env.edit(|v| add_namespace(v, json!({"type": "pid"})));
-    env.hull(&["create", "--bundle", env.bundle.to_str().unwrap(), &id]).fails_with("given twice");
+    env.hull(&["create", "--bundle", env.bundle.to_str().unwrap(), &id])
+        .fails_with("given twice");
     assert!(env.ids().is_empty());
 
     let env = Env::new();
-    env.edit(|v| add_namespace(v, json!({"type": "user", "path": "/proc/self/ns/nope-nope"})));
-    env.hull(&["create", "--bundle", env.bundle.to_str().unwrap(), &id]).fails_with("linux.namespaces[6].path");
+    env.edit(|v| {
+        add_namespace(
+            v,
+            json!({"type": "user", "path": "/proc/self/ns/nope-nope"}),
+        )
+    });
+    env.hull(&["create", "--bundle", env.bundle.to_str().unwrap(), &id])
+        .fails_with("linux.namespaces[6].path");
     assert!(env.ids().is_empty());
     assert!(cgroup_dirs_for(&id).is_empty());
+}
+
+#[test]
+fn user_namespace_without_network_or_cgroup_namespace() {
+    if !require_root() {
+        return;
+    }
+    // Without a network namespace of its own a userns cannot mount sysfs: /sys is bound instead;
+    // without a cgroup namespace the container's cgroup dirs are bound.
+    let env = userns_env();
+    env.edit(|v| {
+        v["linux"]["namespaces"] = json!([{"type": "pid"}, {"type": "ipc"}, {"type": "uts"}, {"type": "mount"}, {"type": "user"}]);
+        v["linux"]["devices"] = json!([{"path": "/dev/fuse", "type": "c", "major": 10, "minor": 229}]);
+    });
+    let has_fuse = std::path::Path::new("/dev/fuse").exists();
+    if !has_fuse {
+        env.edit(|v| {
+            v["linux"].as_object_mut().unwrap().remove("devices");
+        });
+    }
+    let out = env.sh(
+        "id -u; ls /sys/kernel >/dev/null && echo sys-ok; ls /sys/fs/cgroup | wc -l; \
+         stat -c '%F %t:%T' /dev/null; [ -e /dev/fuse ] && stat -c '%F %t:%T' /dev/fuse; \
+         readlink /proc/self/ns/net",
+    );
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "0", "{out}");
+    assert_eq!(lines[1], "sys-ok", "{out}");
+    assert_ne!(lines[2], "0", "empty /sys/fs/cgroup:\n{out}");
+    assert_eq!(lines[3], "character special file 1:3");
+    if has_fuse {
+        assert_eq!(lines[4], "character special file a:e5");
+    } else {
+        eprintln!("SKIP (fuse part): no /dev/fuse on this host");
+    }
+    assert_eq!(*lines.last().unwrap(), host_ns("self", "net"));
+}
+
+#[test]
+fn second_container_joins_a_user_namespace_by_path() {
+    if !require_root() {
+        return;
+    }
+    let a = userns_env();
+    a.set_args(&["sleep", "1000"]);
+    let a_id = unique_id();
+    a.hull(&[
+        "run",
+        "--detach",
+        "--bundle",
+        a.bundle.to_str().unwrap(),
+        &a_id,
+    ])
+    .ok();
+    wait_for_running(&a, &a_id);
+    let pid = a.state(&a_id)["pid"].as_i64().unwrap();
+    let b = Env::new();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(b.tmp.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    b.edit(|v| {
+        v["linux"]["namespaces"] = json!([
+            {"type": "user", "path": format!("/proc/{pid}/ns/user")},
+            {"type": "network", "path": format!("/proc/{pid}/ns/net")},
+            {"type": "pid"}, {"type": "ipc"}, {"type": "uts"}, {"type": "mount"}, {"type": "cgroup"}
+        ]);
+    });
+    b.set_args(&[
+        "sh",
+        "-c",
+        "id -u; cat /proc/self/uid_map; readlink /proc/self/ns/user",
+    ]);
+    let id = unique_id();
+    let r = b.hull(&["run", "--bundle", b.bundle.to_str().unwrap(), &id]);
+    let out = r.ok();
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "0", "{out}");
+    assert_eq!(
+        lines[1].split_whitespace().collect::<Vec<_>>(),
+        ["0", "100000", "65536"]
+    );
+    assert_eq!(lines[2], host_ns(&pid.to_string(), "user"));
+    a.hull(&["delete", "--force", &a_id]).ok();
 }

@@ -24,7 +24,9 @@ fn mountinfo(text: &str) -> Vec<MountLine> {
     text.lines()
         .filter(|l| !l.trim().is_empty())
         .map(|l| {
-            let (pre, post) = l.split_once(" - ").unwrap_or_else(|| panic!("bad mountinfo line {l:?}"));
+            let (pre, post) = l
+                .split_once(" - ")
+                .unwrap_or_else(|| panic!("bad mountinfo line {l:?}"));
             let f: Vec<&str> = pre.split_whitespace().collect();
             let p: Vec<&str> = post.split_whitespace().collect();
             MountLine {
@@ -32,7 +34,10 @@ fn mountinfo(text: &str) -> Vec<MountLine> {
                 options: f[5].split(',').map(String::from).collect(),
                 optional: f[6..].iter().map(|s| s.to_string()).collect(),
                 fstype: p[0].to_string(),
-                super_options: p.get(2).map(|s| s.split(',').map(String::from).collect()).unwrap_or_default(),
+                super_options: p
+                    .get(2)
+                    .map(|s| s.split(',').map(String::from).collect())
+                    .unwrap_or_default(),
             }
         })
         .collect()
@@ -77,15 +82,28 @@ fn bind_mounts_of_dirs_and_files_with_flags() {
     );
     let (head, mi) = out.split_once("---\n").unwrap();
     assert_eq!(head, "from-host\nfile-content\nrw-ok\n");
-    assert_eq!(std::fs::read_to_string(dir.join("new")).unwrap(), "written\n");
+    assert_eq!(
+        std::fs::read_to_string(dir.join("new")).unwrap(),
+        "written\n"
+    );
     let mounts = mountinfo(mi);
     let d = mount_at(&mounts, "/mnt/dir");
     for flag in ["ro", "nosuid", "nodev", "noexec"] {
-        assert!(d.options.contains(&flag.to_string()), "{flag} missing: {:?}", d.options);
+        assert!(
+            d.options.contains(&flag.to_string()),
+            "{flag} missing: {:?}",
+            d.options
+        );
     }
     let rw = mount_at(&mounts, "/mnt/rw");
-    assert!(rw.options.contains(&"rw".to_string()) && !rw.options.contains(&"noexec".to_string()), "{:?}", rw.options);
-    assert!(mount_at(&mounts, "/etc/injected").options.contains(&"ro".to_string()));
+    assert!(
+        rw.options.contains(&"rw".to_string()) && !rw.options.contains(&"noexec".to_string()),
+        "{:?}",
+        rw.options
+    );
+    assert!(mount_at(&mounts, "/etc/injected")
+        .options
+        .contains(&"ro".to_string()));
 }
 
 #[test]
@@ -120,7 +138,10 @@ fn per_mount_propagation_shows_in_mountinfo() {
     let host = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
     let shared_src = mountinfo(&host)
         .into_iter()
-        .find(|m| m.optional.iter().any(|o| o.starts_with("shared:")) && std::path::Path::new(&m.mount_point).is_dir())
+        .find(|m| {
+            m.optional.iter().any(|o| o.starts_with("shared:"))
+                && std::path::Path::new(&m.mount_point).is_dir()
+        })
         .map(|m| m.mount_point);
     env.edit(|v| {
         add_mount(v, json!({"destination": "/mnt/shared", "type": "bind", "source": dir, "options": ["bind", "shared"]}));
@@ -132,13 +153,25 @@ fn per_mount_propagation_shows_in_mountinfo() {
     });
     let mounts = mountinfo(&env.sh("cat /proc/self/mountinfo"));
     let opt = |p: &str| mount_at(&mounts, p).optional.clone();
-    assert!(opt("/mnt/shared").iter().any(|o| o.starts_with("shared:")), "{:?}", opt("/mnt/shared"));
+    assert!(
+        opt("/mnt/shared").iter().any(|o| o.starts_with("shared:")),
+        "{:?}",
+        opt("/mnt/shared")
+    );
     assert!(opt("/mnt/private").is_empty(), "{:?}", opt("/mnt/private"));
-    assert!(opt("/mnt/tmp").iter().any(|o| o.starts_with("shared:")), "{:?}", opt("/mnt/tmp"));
+    assert!(
+        opt("/mnt/tmp").iter().any(|o| o.starts_with("shared:")),
+        "{:?}",
+        opt("/mnt/tmp")
+    );
     match shared_src {
         Some(_) => {
             let s = opt("/mnt/slave");
-            assert!(s.iter().any(|o| o.starts_with("master:")) && !s.iter().any(|o| o.starts_with("shared:")), "{s:?}");
+            assert!(
+                s.iter().any(|o| o.starts_with("master:"))
+                    && !s.iter().any(|o| o.starts_with("shared:")),
+                "{s:?}"
+            );
         }
         None => eprintln!("SKIP (slave part): no shared host mount to follow"),
     }
@@ -151,8 +184,11 @@ fn tmpfs_size_and_mode_and_special_filesystems() {
     }
     let env = Env::new();
     env.edit(|v| {
-        add_mount(v, json!({"destination": "/scratch", "type": "tmpfs", "source": "tmpfs",
-            "options": ["nosuid", "size=1m", "mode=1770"]}));
+        add_mount(
+            v,
+            json!({"destination": "/scratch", "type": "tmpfs", "source": "tmpfs",
+            "options": ["nosuid", "size=1m", "mode=1770"]}),
+        );
     });
     let out = env.sh("stat -c %a /scratch; echo ---; cat /proc/self/mountinfo");
     let (mode, mi) = out.split_once("---\n").unwrap();
@@ -160,17 +196,42 @@ fn tmpfs_size_and_mode_and_special_filesystems() {
     let mounts = mountinfo(mi);
     let t = mount_at(&mounts, "/scratch");
     assert_eq!(t.fstype, "tmpfs");
-    assert!(t.super_options.contains(&"size=1024k".to_string()), "{:?}", t.super_options);
+    assert!(
+        t.super_options.contains(&"size=1024k".to_string()),
+        "{:?}",
+        t.super_options
+    );
     assert!(t.options.contains(&"nosuid".to_string()));
-    for (point, fstype) in [("/proc", "proc"), ("/sys", "sysfs"), ("/dev/pts", "devpts"), ("/dev/mqueue", "mqueue"), ("/dev", "tmpfs"), ("/dev/shm", "tmpfs")] {
+    for (point, fstype) in [
+        ("/proc", "proc"),
+        ("/sys", "sysfs"),
+        ("/dev/pts", "devpts"),
+        ("/dev/mqueue", "mqueue"),
+        ("/dev", "tmpfs"),
+        ("/dev/shm", "tmpfs"),
+    ] {
         assert_eq!(mount_at(&mounts, point).fstype, fstype, "{point}");
     }
-    assert!(mount_at(&mounts, "/sys").options.contains(&"ro".to_string()));
+    assert!(mount_at(&mounts, "/sys")
+        .options
+        .contains(&"ro".to_string()));
     // cgroup: a tmpfs of hierarchies on v1, cgroup2 on a unified host.
-    let cg: Vec<&MountLine> = mounts.iter().filter(|m| m.mount_point.starts_with("/sys/fs/cgroup")).collect();
-    assert!(cg.iter().any(|m| m.fstype == "cgroup" || m.fstype == "cgroup2"), "no cgroup mount");
+    let cg: Vec<&MountLine> = mounts
+        .iter()
+        .filter(|m| m.mount_point.starts_with("/sys/fs/cgroup"))
+        .collect();
+    assert!(
+        cg.iter()
+            .any(|m| m.fstype == "cgroup" || m.fstype == "cgroup2"),
+        "no cgroup mount"
+    );
     for m in &cg {
-        assert!(m.options.contains(&"ro".to_string()), "{} is not ro: {:?}", m.mount_point, m.options);
+        assert!(
+            m.options.contains(&"ro".to_string()),
+            "{} is not ro: {:?}",
+            m.mount_point,
+            m.options
+        );
     }
 }
 
@@ -209,7 +270,8 @@ fn linux_devices_are_created_with_mode_and_owner() {
             {"path": "/dev/mypipe", "type": "p", "major": 0, "minor": 0, "fileMode": 0o620}
         ]);
     });
-    let out = env.sh("for d in fuse sub/mynull mypipe; do stat -c '%n %F %t:%T %a %u %g' /dev/$d; done");
+    let out =
+        env.sh("for d in fuse sub/mynull mypipe; do stat -c '%n %F %t:%T %a %u %g' /dev/$d; done");
     assert_eq!(
         out,
         "/dev/fuse character special file a:e5 600 0 0\n\
@@ -228,14 +290,27 @@ fn pivot_root_hides_host_mounts_and_no_pivot_runs() {
     for m in &mounts {
         let p = &m.mount_point;
         assert!(
-            p == "/" || ["/proc", "/dev", "/sys"].iter().any(|top| p == top || p.starts_with(&format!("{top}/"))),
+            p == "/"
+                || ["/proc", "/dev", "/sys"]
+                    .iter()
+                    .any(|top| p == top || p.starts_with(&format!("{top}/"))),
             "host mount visible: {p}"
         );
     }
     let root = mount_at(&mounts, "/");
     assert!(!root.options.is_empty());
-    env.set_args(&["sh", "-c", "cat /etc/hostname 2>/dev/null; ls /; echo pivot=$$"]);
-    let r = env.hull(&["run", "--no-pivot", "--bundle", env.bundle.to_str().unwrap(), &unique_id()]);
+    env.set_args(&[
+        "sh",
+        "-c",
+        "cat /etc/hostname 2>/dev/null; ls /; echo pivot=$$",
+    ]);
+    let r = env.hull(&[
+        "run",
+        "--no-pivot",
+        "--bundle",
+        env.bundle.to_str().unwrap(),
+        &unique_id(),
+    ]);
     let out = r.ok();
     assert!(out.contains("pivot=1") && out.contains("bin"), "{out}");
     assert!(!out.contains("work\n"), "{out}");
@@ -251,8 +326,14 @@ fn readonly_root() {
     let out = env.sh("touch /newfile 2>/dev/null && echo touched; touch /dev/shm/ok && echo shm-ok; cat /proc/self/mountinfo");
     assert!(!out.contains("touched"), "{out}");
     assert!(out.contains("shm-ok"));
-    let mi: String = out.lines().filter(|l| l.contains(" - ")).map(|l| format!("{l}\n")).collect();
-    assert!(mount_at(&mountinfo(&mi), "/").options.contains(&"ro".to_string()));
+    let mi: String = out
+        .lines()
+        .filter(|l| l.contains(" - "))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert!(mount_at(&mountinfo(&mi), "/")
+        .options
+        .contains(&"ro".to_string()));
     assert!(!env.rootfs.join("newfile").exists());
 }
 
@@ -267,8 +348,15 @@ fn masked_and_readonly_paths() {
     std::fs::write(env.rootfs.join("etc/secretdir/key"), "k").unwrap();
     std::fs::create_dir_all(env.rootfs.join("data")).unwrap();
     env.edit(|v| {
-        v["linux"]["maskedPaths"].as_array_mut().unwrap().extend([json!("/etc/secret"), json!("/etc/secretdir"), json!("/does/not/exist")]);
-        v["linux"]["readonlyPaths"].as_array_mut().unwrap().push(json!("/data"));
+        v["linux"]["maskedPaths"].as_array_mut().unwrap().extend([
+            json!("/etc/secret"),
+            json!("/etc/secretdir"),
+            json!("/does/not/exist"),
+        ]);
+        v["linux"]["readonlyPaths"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!("/data"));
     });
     let out = env.sh(
         "echo \"secret=[$(cat /etc/secret)]\"; echo \"dir=[$(ls -A /etc/secretdir)]\"; echo keys=$(wc -c < /proc/keys); \
@@ -291,7 +379,10 @@ fn sysctls_are_written_in_the_container() {
     let out = env.sh("cat /proc/sys/net/ipv4/ip_forward /proc/sys/kernel/shm_rmid_forced");
     assert_eq!(out, "1\n1\n");
     // Per-namespace values: the host's stay as they were.
-    assert_eq!(std::fs::read_to_string("/proc/sys/net/ipv4/ip_forward").unwrap(), host_fwd);
+    assert_eq!(
+        std::fs::read_to_string("/proc/sys/net/ipv4/ip_forward").unwrap(),
+        host_fwd
+    );
 }
 
 #[test]
@@ -299,19 +390,37 @@ fn rootfs_propagation_applies_to_root() {
     if !require_root() {
         return;
     }
-    for (prop, want) in [("private", None), ("shared", Some("shared:")), ("rslave", None)] {
+    for (prop, want) in [
+        ("private", None),
+        ("shared", Some("shared:")),
+        ("rslave", None),
+    ] {
         let env = Env::new();
         env.edit(|v| v["linux"]["rootfsPropagation"] = json!(prop));
         let mounts = mountinfo(&env.sh("cat /proc/self/mountinfo"));
         let root = mount_at(&mounts, "/");
         match want {
-            Some(w) => assert!(root.optional.iter().any(|o| o.starts_with(w)), "{prop}: {:?}", root.optional),
-            None => assert!(!root.optional.iter().any(|o| o.starts_with("shared:")), "{prop}: {:?}", root.optional),
+            Some(w) => assert!(
+                root.optional.iter().any(|o| o.starts_with(w)),
+                "{prop}: {:?}",
+                root.optional
+            ),
+            None => assert!(
+                !root.optional.iter().any(|o| o.starts_with("shared:")),
+                "{prop}: {:?}",
+                root.optional
+            ),
         }
     }
     let env = Env::new();
     env.edit(|v| v["linux"]["rootfsPropagation"] = json!("sideways"));
-    env.hull(&["run", "--bundle", env.bundle.to_str().unwrap(), &unique_id()]).fails_with("linux.rootfsPropagation");
+    env.hull(&[
+        "run",
+        "--bundle",
+        env.bundle.to_str().unwrap(),
+        &unique_id(),
+    ])
+    .fails_with("linux.rootfsPropagation");
     assert!(env.ids().is_empty());
 }
 
@@ -321,10 +430,17 @@ fn oom_score_adj_is_set() {
         return;
     }
     let env = Env::new();
-    let current: i32 = std::fs::read_to_string("/proc/self/oom_score_adj").unwrap().trim().parse().unwrap();
+    let current: i32 = std::fs::read_to_string("/proc/self/oom_score_adj")
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
     let want = (current + 100).min(1000);
     env.edit(|v| v["process"]["oomScoreAdj"] = json!(want));
-    assert_eq!(env.sh("cat /proc/self/oom_score_adj").trim(), want.to_string());
+    assert_eq!(
+        env.sh("cat /proc/self/oom_score_adj").trim(),
+        want.to_string()
+    );
 }
 
 #[test]
@@ -336,6 +452,88 @@ fn mount_dir_permissions_survive() {
     let env = Env::new();
     let dir = host_dir(&env, "private700");
     std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).unwrap();
-    env.edit(|v| add_mount(v, json!({"destination": "/p", "type": "bind", "source": dir, "options": ["bind"]})));
+    env.edit(|v| {
+        add_mount(
+            v,
+            json!({"destination": "/p", "type": "bind", "source": dir, "options": ["bind"]}),
+        )
+    });
     assert_eq!(env.sh("stat -c %a /p; cat /p/hello"), "700\nfrom-host\n");
+}
+
+#[test]
+fn sysctls_outside_the_container_namespaces_are_refused() {
+    if !require_root() {
+        return;
+    }
+    let host = |p: &str| std::fs::read_to_string(p).unwrap().trim().to_string();
+    // Each value is the host's own, so even a runtime that wrongly wrote it changes nothing.
+    let swappiness = host("/proc/sys/vm/swappiness");
+    let fwd = host("/proc/sys/net/ipv4/ip_forward");
+    let shm = host("/proc/sys/kernel/shm_rmid_forced");
+    let cases: Vec<(Box<dyn Fn(&mut Value)>, &str)> = vec![
+        (Box::new(|v: &mut Value| v["linux"]["sysctl"] = json!({"vm.swappiness": swappiness})), "not in a separate kernel namespace"),
+        (
+            Box::new(|v: &mut Value| {
+                v["linux"]["sysctl"] = json!({"net.ipv4.ip_forward": fwd});
+                v["linux"]["namespaces"].as_array_mut().unwrap().retain(|n| n["type"] != "network");
+            }),
+            "host's network namespace",
+        ),
+        (
+            Box::new(|v: &mut Value| {
+                v["linux"]["sysctl"] = json!({"net.ipv4.ip_forward": fwd});
+                for n in v["linux"]["namespaces"].as_array_mut().unwrap() {
+                    if n["type"] == "network" {
+                        n["path"] = json!("/proc/1/ns/net");
+                    }
+                }
+            }),
+            "host's network namespace",
+        ),
+        (
+            Box::new(|v: &mut Value| {
+                v["linux"]["sysctl"] = json!({"kernel.shm_rmid_forced": shm});
+                v["linux"]["namespaces"].as_array_mut().unwrap().retain(|n| n["type"] != "ipc");
+            }),
+            "host's ipc namespace",
+        ),
+        (Box::new(|v: &mut Value| v["linux"]["sysctl"] = json!({"kernel.hostname": "x"})), "hostname"),
+    ];
+    let same_netns_as_pid1 = std::fs::read_link("/proc/1/ns/net").ok() == std::fs::read_link("/proc/self/ns/net").ok();
+    for (i, (edit, needle)) in cases.iter().enumerate() {
+        if i == 2 && !same_netns_as_pid1 {
+            eprintln!("SKIP (case 2): this test does not run in pid 1's network namespace");
+            continue;
+        }
+        let env = Env::new();
+        env.edit(|v| edit(v));
+        let id = unique_id();
+        let r = env.hull(&["run", "--bundle", env.bundle.to_str().unwrap(), &id]);
+        r.fails_with("linux.sysctl");
+        r.fails_with(needle);
+        assert!(env.ids().is_empty());
+        assert!(cgroup_dirs_for(&id).is_empty());
+    }
+    assert_eq!(host("/proc/sys/vm/swappiness"), swappiness);
+    // kernel.domainname is namespaced with uts.
+    let env = Env::new();
+    env.edit(|v| v["linux"]["sysctl"] = json!({"kernel.domainname": "sysctl.example"}));
+    assert_eq!(env.sh("cat /proc/sys/kernel/domainname"), "sysctl.example\n");
+}
+
+#[test]
+fn mount_through_an_absolute_symlink_stays_in_the_rootfs() {
+    if !require_root() {
+        return;
+    }
+    let env = Env::new();
+    // Inside the container /etc/link means /mnt/target; on the host it would mean the host's.
+    std::fs::create_dir_all(env.rootfs.join("mnt/target")).unwrap();
+    std::os::unix::fs::symlink("/mnt/target", env.rootfs.join("etc/link")).unwrap();
+    env.edit(|v| add_mount(v, json!({"destination": "/etc/link", "type": "tmpfs", "source": "tmpfs", "options": ["size=1m"]})));
+    let mounts = mountinfo(&env.sh("cat /proc/self/mountinfo"));
+    assert_eq!(mount_at(&mounts, "/mnt/target").fstype, "tmpfs");
+    let host = mountinfo(&std::fs::read_to_string("/proc/self/mountinfo").unwrap());
+    assert!(!host.iter().any(|m| m.mount_point == "/mnt/target"));
 }

@@ -25,10 +25,6 @@ pub struct Rule {
 }
 
 impl Rule {
-    const fn new(typ: DevType, major: Option<i64>, minor: Option<i64>, access: &'static str) -> RuleSpec {
-        RuleSpec(typ, major, minor, access)
-    }
-
     /// The v1 `devices.allow`/`devices.deny` line.
     pub fn v1_line(&self) -> String {
         let t = match self.typ {
@@ -46,16 +42,16 @@ pub struct RuleSpec(DevType, Option<i64>, Option<i64>, &'static str);
 /// What runc always allows after the spec's own rules: mknod of anything, and the devices every
 /// container gets (/dev/null, zero, full, random, urandom, tty, ptmx, pts/*).
 const DEFAULT_ALLOWED: [RuleSpec; 10] = [
-    Rule::new(DevType::Char, None, None, "m"),
-    Rule::new(DevType::Block, None, None, "m"),
-    Rule::new(DevType::Char, Some(1), Some(3), "rwm"),
-    Rule::new(DevType::Char, Some(1), Some(8), "rwm"),
-    Rule::new(DevType::Char, Some(1), Some(7), "rwm"),
-    Rule::new(DevType::Char, Some(5), Some(0), "rwm"),
-    Rule::new(DevType::Char, Some(1), Some(5), "rwm"),
-    Rule::new(DevType::Char, Some(1), Some(9), "rwm"),
-    Rule::new(DevType::Char, Some(136), None, "rwm"),
-    Rule::new(DevType::Char, Some(5), Some(2), "rwm"),
+    RuleSpec(DevType::Char, None, None, "m"),
+    RuleSpec(DevType::Block, None, None, "m"),
+    RuleSpec(DevType::Char, Some(1), Some(3), "rwm"),
+    RuleSpec(DevType::Char, Some(1), Some(8), "rwm"),
+    RuleSpec(DevType::Char, Some(1), Some(7), "rwm"),
+    RuleSpec(DevType::Char, Some(5), Some(0), "rwm"),
+    RuleSpec(DevType::Char, Some(1), Some(5), "rwm"),
+    RuleSpec(DevType::Char, Some(1), Some(9), "rwm"),
+    RuleSpec(DevType::Char, Some(136), None, "rwm"),
+    RuleSpec(DevType::Char, Some(5), Some(2), "rwm"),
 ];
 
 /// The spec's rules, checked, followed by runc's default allowed devices.
@@ -67,7 +63,9 @@ pub fn rules(spec: &[LinuxDeviceCgroup]) -> Result<Vec<Rule>> {
             LinuxDeviceType::A => DevType::All,
             LinuxDeviceType::C | LinuxDeviceType::U => DevType::Char,
             LinuxDeviceType::B => DevType::Block,
-            LinuxDeviceType::P => bail!("{field}.type: \"p\" (fifo) cannot be controlled by the devices cgroup"),
+            LinuxDeviceType::P => {
+                bail!("{field}.type: \"p\" (fifo) cannot be controlled by the devices cgroup")
+            }
         };
         let access = d.access().clone().unwrap_or_else(|| "rwm".to_string());
         if access.is_empty() || access.chars().any(|c| !"rwm".contains(c)) {
@@ -83,10 +81,22 @@ pub fn rules(spec: &[LinuxDeviceCgroup]) -> Result<Vec<Rule>> {
         };
         let (major, minor) = (num(d.major(), "major")?, num(d.minor(), "minor")?);
         // A typed rule with every number wildcarded and full access is still only that type.
-        out.push(Rule { allow: d.allow(), typ, major, minor, access });
+        out.push(Rule {
+            allow: d.allow(),
+            typ,
+            major,
+            minor,
+            access,
+        });
     }
     for RuleSpec(typ, major, minor, access) in DEFAULT_ALLOWED {
-        out.push(Rule { allow: true, typ, major, minor, access: access.to_string() });
+        out.push(Rule {
+            allow: true,
+            typ,
+            major,
+            minor,
+            access: access.to_string(),
+        });
     }
     Ok(out)
 }
@@ -95,10 +105,18 @@ pub fn rules(spec: &[LinuxDeviceCgroup]) -> Result<Vec<Rule>> {
 /// "deny a, then allows" sequence when the spec starts with a deny-all.
 pub fn apply_v1(dir: &Path, rules: &[Rule]) -> Result<()> {
     for r in rules {
-        let file = dir.join(if r.allow { "devices.allow" } else { "devices.deny" });
+        let file = dir.join(if r.allow {
+            "devices.allow"
+        } else {
+            "devices.deny"
+        });
         let line = r.v1_line();
-        std::fs::write(&file, &line)
-            .with_context(|| format!("linux.resources.devices: write {line:?} to {}", file.display()))?;
+        std::fs::write(&file, &line).with_context(|| {
+            format!(
+                "linux.resources.devices: write {line:?} to {}",
+                file.display()
+            )
+        })?;
     }
     Ok(())
 }
@@ -132,7 +150,12 @@ pub struct Insn {
 }
 
 const fn insn(code: u8, dst: u8, src: u8, off: i16, imm: i32) -> Insn {
-    Insn { code, regs: (src << 4) | dst, off, imm }
+    Insn {
+        code,
+        regs: (src << 4) | dst,
+        off,
+        imm,
+    }
 }
 
 const LDX_W: u8 = 0x61; // dst = *(u32 *)(src + off)
@@ -158,6 +181,7 @@ pub fn program(rules: &[Rule]) -> Vec<Insn> {
     for r in rules.iter().rev() {
         // Jumps are emitted with off = -1 and patched to "past the end of this block".
         let mut block = Vec::new();
+        let unconditional = r.typ == DevType::All;
         match r.typ {
             DevType::All => {}
             DevType::Char => block.push(insn(JNE_K, 2, 0, -1, DEV_CHAR)),
@@ -189,7 +213,12 @@ pub fn program(rules: &[Rule]) -> Vec<Insn> {
                 ins.off = (n - 1 - i) as i16;
             }
         }
+        let always = n == 2 && unconditional;
         p.extend(block);
+        // The verifier rejects unreachable code: nothing after a match-all rule can run.
+        if always {
+            return p;
+        }
     }
     p.push(insn(MOV32_K, 0, 0, 0, 0));
     p.push(insn(EXIT, 0, 0, 0, 0));
@@ -198,7 +227,14 @@ pub fn program(rules: &[Rule]) -> Vec<Insn> {
 
 fn bpf(cmd: libc::c_long, attr: &mut [u64; 16]) -> std::io::Result<libc::c_long> {
     // SAFETY: attr is a zero-padded union bpf_attr of 128 bytes that outlives the call.
-    let r = unsafe { libc::syscall(libc::SYS_bpf, cmd, attr.as_mut_ptr(), std::mem::size_of_val(attr)) };
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_bpf,
+            cmd,
+            attr.as_mut_ptr(),
+            std::mem::size_of_val(attr),
+        )
+    };
     if r < 0 {
         Err(std::io::Error::last_os_error())
     } else {
@@ -233,7 +269,8 @@ fn attached(cgroup: &OwnedFd) -> Result<Vec<u32>> {
     attr[0] = cgroup.as_raw_fd() as u64 | (u64::from(BPF_CGROUP_DEVICE) << 32);
     attr[2] = ids.as_mut_ptr() as u64;
     attr[3] = ids.len() as u64;
-    bpf(BPF_PROG_QUERY, &mut attr).context("linux.resources.devices: query attached device filters")?;
+    bpf(BPF_PROG_QUERY, &mut attr)
+        .context("linux.resources.devices: query attached device filters")?;
     ids.truncate((attr[3] & 0xffff_ffff) as usize);
     Ok(ids)
 }
@@ -248,19 +285,29 @@ pub fn apply_v2(dir: &Path, rules: &[Rule]) -> Result<()> {
     let mut attr = [0u64; 16];
     attr[0] = cgroup.as_raw_fd() as u64 | ((prog.as_raw_fd() as u64) << 32);
     attr[1] = u64::from(BPF_CGROUP_DEVICE) | (u64::from(BPF_F_ALLOW_MULTI) << 32);
-    bpf(BPF_PROG_ATTACH, &mut attr)
-        .with_context(|| format!("linux.resources.devices: attach the device filter to {}", dir.display()))?;
+    bpf(BPF_PROG_ATTACH, &mut attr).with_context(|| {
+        format!(
+            "linux.resources.devices: attach the device filter to {}",
+            dir.display()
+        )
+    })?;
     for id in old {
         let mut a = [0u64; 16];
         a[0] = u64::from(id);
-        let Ok(fd) = bpf(BPF_PROG_GET_FD_BY_ID, &mut a) else { continue };
+        let Ok(fd) = bpf(BPF_PROG_GET_FD_BY_ID, &mut a) else {
+            continue;
+        };
         // SAFETY: a new fd the kernel just returned to us.
         let old_prog = unsafe { OwnedFd::from_raw_fd(fd as i32) };
         let mut d = [0u64; 16];
         d[0] = cgroup.as_raw_fd() as u64 | ((old_prog.as_raw_fd() as u64) << 32);
         d[1] = u64::from(BPF_CGROUP_DEVICE);
-        bpf(BPF_PROG_DETACH, &mut d)
-            .with_context(|| format!("linux.resources.devices: detach the old device filter from {}", dir.display()))?;
+        bpf(BPF_PROG_DETACH, &mut d).with_context(|| {
+            format!(
+                "linux.resources.devices: detach the old device filter from {}",
+                dir.display()
+            )
+        })?;
     }
     Ok(())
 }
@@ -280,7 +327,10 @@ mod tests {
         assert_eq!(r[1].v1_line(), "c 10:* rw");
         assert_eq!(r[2].v1_line(), "c *:* m");
         assert!(r.iter().any(|r| r.v1_line() == "c 1:3 rwm"));
-        assert!(rules(&spec(r#"[{"allow":true,"access":"rx"}]"#)).unwrap_err().to_string().contains("devices[0].access"));
+        assert!(rules(&spec(r#"[{"allow":true,"access":"rx"}]"#))
+            .unwrap_err()
+            .to_string()
+            .contains("devices[0].access"));
         assert!(rules(&spec(r#"[{"allow":true,"type":"p"}]"#)).is_err());
     }
 

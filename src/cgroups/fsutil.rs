@@ -49,8 +49,12 @@ pub fn set(dir: &Path, file: &str, value: &str, field: &str) -> Result<()> {
             p.display()
         );
     }
-    std::fs::write(&p, value)
-        .with_context(|| format!("linux.resources.{field}: write {value:?} to {}", p.display()))
+    std::fs::write(&p, value).with_context(|| {
+        format!(
+            "linux.resources.{field}: write {value:?} to {}",
+            p.display()
+        )
+    })
 }
 
 /// The value in a "maj:min key=value…" or "key value" line-oriented file, for one key.

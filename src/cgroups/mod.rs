@@ -26,7 +26,11 @@ pub struct OomWatch {
 
 impl OomWatch {
     pub fn new(fd: OwnedFd, counts_events: bool, keep: Vec<std::fs::File>) -> OomWatch {
-        OomWatch { fd, counts_events, _keep: keep }
+        OomWatch {
+            fd,
+            counts_events,
+            _keep: keep,
+        }
     }
 
     pub fn fd(&self) -> BorrowedFd<'_> {
@@ -137,7 +141,11 @@ pub fn open(path: &str) -> Result<Box<dyn Cgroup>> {
 /// An `rdma.max` line: "mlx4_0 hca_handle=2 hca_object=2000" (unset counts stay "max").
 pub fn rdma_line(dev: &str, l: &oci_spec::runtime::LinuxRdma) -> String {
     let n = |v: Option<u32>| v.map_or("max".to_string(), |v| v.to_string());
-    format!("{dev} hca_handle={} hca_object={}", n(l.hca_handles()), n(l.hca_objects()))
+    format!(
+        "{dev} hca_handle={} hca_object={}",
+        n(l.hca_handles()),
+        n(l.hca_objects())
+    )
 }
 
 /// hull's own cgroup (the unified entry on v2, the first controller's on v1), the base for

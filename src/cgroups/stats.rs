@@ -90,7 +90,10 @@ pub struct BlkioEntry {
 
 #[derive(Debug, Default, Serialize)]
 pub struct Blkio {
-    #[serde(rename = "ioServiceBytesRecursive", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        rename = "ioServiceBytesRecursive",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub io_service_bytes_recursive: Vec<BlkioEntry>,
     #[serde(rename = "ioServicedRecursive", skip_serializing_if = "Vec::is_empty")]
     pub io_serviced_recursive: Vec<BlkioEntry>,
@@ -144,7 +147,10 @@ pub fn hugepage_sizes() -> Vec<String> {
     if let Ok(rd) = std::fs::read_dir("/sys/kernel/mm/hugepages") {
         for e in rd.flatten() {
             let name = e.file_name().to_string_lossy().into_owned();
-            if let Some(kb) = name.strip_prefix("hugepages-").and_then(|s| s.strip_suffix("kB")) {
+            if let Some(kb) = name
+                .strip_prefix("hugepages-")
+                .and_then(|s| s.strip_suffix("kB"))
+            {
                 if let Ok(kb) = kb.parse::<u64>() {
                     sizes.push(size_name(kb * 1024));
                 }
@@ -159,7 +165,7 @@ fn size_name(bytes: u64) -> String {
     const UNITS: [&str; 5] = ["B", "KB", "MB", "GB", "TB"];
     let mut v = bytes;
     let mut u = 0;
-    while v >= 1024 && v % 1024 == 0 && u < UNITS.len() - 1 {
+    while v >= 1024 && v.is_multiple_of(1024) && u < UNITS.len() - 1 {
         v /= 1024;
         u += 1;
     }
@@ -171,12 +177,17 @@ pub fn network_interfaces(pid: i32) -> Option<Vec<NetworkInterface>> {
     let text = std::fs::read_to_string(format!("/proc/{pid}/net/dev")).ok()?;
     let mut out = Vec::new();
     for line in text.lines().skip(2) {
-        let Some((name, rest)) = line.split_once(':') else { continue };
+        let Some((name, rest)) = line.split_once(':') else {
+            continue;
+        };
         let name = name.trim();
         if name == "lo" {
             continue;
         }
-        let v: Vec<u64> = rest.split_whitespace().filter_map(|n| n.parse().ok()).collect();
+        let v: Vec<u64> = rest
+            .split_whitespace()
+            .filter_map(|n| n.parse().ok())
+            .collect();
         if v.len() < 12 {
             continue;
         }

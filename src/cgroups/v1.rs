@@ -86,7 +86,11 @@ impl V1 {
     }
 
     fn all_dirs(&self) -> Vec<PathBuf> {
-        let mut dirs: Vec<PathBuf> = self.hierarchies.iter().map(|(_, m)| self.dir_of(m)).collect();
+        let mut dirs: Vec<PathBuf> = self
+            .hierarchies
+            .iter()
+            .map(|(_, m)| self.dir_of(m))
+            .collect();
         if let Some(u) = &self.unified {
             dirs.push(self.dir_of(u));
         }
@@ -144,7 +148,12 @@ impl V1 {
             if !d.join("memory.memsw.limit_in_bytes").exists() {
                 bail!("linux.resources.memory.swap: the host kernel has no swap accounting (memory.memsw.*)");
             }
-            set(&d, "memory.memsw.limit_in_bytes", &s.to_string(), "memory.swap")
+            set(
+                &d,
+                "memory.memsw.limit_in_bytes",
+                &s.to_string(),
+                "memory.swap",
+            )
         };
         match (limit, swap) {
             (Some(l), Some(s)) => {
@@ -164,30 +173,55 @@ impl V1 {
             (None, None) => {}
         }
         if let Some(res) = mem.reservation() {
-            set(&dir()?, "memory.soft_limit_in_bytes", &res.to_string(), "memory.reservation")?;
+            set(
+                &dir()?,
+                "memory.soft_limit_in_bytes",
+                &res.to_string(),
+                "memory.reservation",
+            )?;
         }
         // Kernel memory limits are gone from recent kernels (runc ignores them too); set them only
         // where the kernel still has the files.
         if let Some(k) = mem.kernel() {
             let d = dir()?;
             if d.join("memory.kmem.limit_in_bytes").exists() {
-                set(&d, "memory.kmem.limit_in_bytes", &k.to_string(), "memory.kernel")?;
+                set(
+                    &d,
+                    "memory.kmem.limit_in_bytes",
+                    &k.to_string(),
+                    "memory.kernel",
+                )?;
             }
         }
         if let Some(k) = mem.kernel_tcp() {
             let d = dir()?;
             if d.join("memory.kmem.tcp.limit_in_bytes").exists() {
-                set(&d, "memory.kmem.tcp.limit_in_bytes", &k.to_string(), "memory.kernelTCP")?;
+                set(
+                    &d,
+                    "memory.kmem.tcp.limit_in_bytes",
+                    &k.to_string(),
+                    "memory.kernelTCP",
+                )?;
             }
         }
         if let Some(sw) = mem.swappiness() {
             if sw > 100 {
                 bail!("linux.resources.memory.swappiness: {sw} is not in [0, 100]");
             }
-            set(&dir()?, "memory.swappiness", &sw.to_string(), "memory.swappiness")?;
+            set(
+                &dir()?,
+                "memory.swappiness",
+                &sw.to_string(),
+                "memory.swappiness",
+            )?;
         }
         if let Some(disable) = mem.disable_oom_killer() {
-            set(&dir()?, "memory.oom_control", if disable { "1" } else { "0" }, "memory.disableOOMKiller")?;
+            set(
+                &dir()?,
+                "memory.oom_control",
+                if disable { "1" } else { "0" },
+                "memory.disableOOMKiller",
+            )?;
         }
         Ok(())
     }
@@ -199,33 +233,75 @@ impl V1 {
             // The kernel clamps silently; runc reports the clamp as an error.
             let got = num(&dir.join("cpu.shares"));
             if got != shares {
-                bail!("linux.resources.cpu.shares: {shares} is out of range (the kernel set {got})");
+                bail!(
+                    "linux.resources.cpu.shares: {shares} is out of range (the kernel set {got})"
+                );
             }
         }
         if let Some(period) = cpu.period().filter(|&p| p != 0) {
-            set(&self.need("cpu", "cpu.period")?, "cpu.cfs_period_us", &period.to_string(), "cpu.period")?;
+            set(
+                &self.need("cpu", "cpu.period")?,
+                "cpu.cfs_period_us",
+                &period.to_string(),
+                "cpu.period",
+            )?;
         }
         if let Some(quota) = cpu.quota().filter(|&q| q != 0) {
-            set(&self.need("cpu", "cpu.quota")?, "cpu.cfs_quota_us", &quota.to_string(), "cpu.quota")?;
+            set(
+                &self.need("cpu", "cpu.quota")?,
+                "cpu.cfs_quota_us",
+                &quota.to_string(),
+                "cpu.quota",
+            )?;
         }
         if let Some(burst) = cpu.burst() {
-            set(&self.need("cpu", "cpu.burst")?, "cpu.cfs_burst_us", &burst.to_string(), "cpu.burst")?;
+            set(
+                &self.need("cpu", "cpu.burst")?,
+                "cpu.cfs_burst_us",
+                &burst.to_string(),
+                "cpu.burst",
+            )?;
         }
         // The runtime must fit in the period at every step: raise the period first.
         if let Some(p) = cpu.realtime_period().filter(|&p| p != 0) {
-            set(&self.need("cpu", "cpu.realtimePeriod")?, "cpu.rt_period_us", &p.to_string(), "cpu.realtimePeriod")?;
+            set(
+                &self.need("cpu", "cpu.realtimePeriod")?,
+                "cpu.rt_period_us",
+                &p.to_string(),
+                "cpu.realtimePeriod",
+            )?;
         }
         if let Some(rt) = cpu.realtime_runtime().filter(|&r| r != 0) {
-            set(&self.need("cpu", "cpu.realtimeRuntime")?, "cpu.rt_runtime_us", &rt.to_string(), "cpu.realtimeRuntime")?;
+            set(
+                &self.need("cpu", "cpu.realtimeRuntime")?,
+                "cpu.rt_runtime_us",
+                &rt.to_string(),
+                "cpu.realtimeRuntime",
+            )?;
         }
         if let Some(idle) = cpu.idle() {
-            set(&self.need("cpu", "cpu.idle")?, "cpu.idle", &idle.to_string(), "cpu.idle")?;
+            set(
+                &self.need("cpu", "cpu.idle")?,
+                "cpu.idle",
+                &idle.to_string(),
+                "cpu.idle",
+            )?;
         }
         if let Some(cpus) = cpu.cpus().as_deref().filter(|c| !c.is_empty()) {
-            set(&self.need("cpuset", "cpu.cpus")?, "cpuset.cpus", cpus, "cpu.cpus")?;
+            set(
+                &self.need("cpuset", "cpu.cpus")?,
+                "cpuset.cpus",
+                cpus,
+                "cpu.cpus",
+            )?;
         }
         if let Some(mems) = cpu.mems().as_deref().filter(|m| !m.is_empty()) {
-            set(&self.need("cpuset", "cpu.mems")?, "cpuset.mems", mems, "cpu.mems")?;
+            set(
+                &self.need("cpuset", "cpu.mems")?,
+                "cpuset.mems",
+                mems,
+                "cpu.mems",
+            )?;
         }
         Ok(())
     }
@@ -243,32 +319,73 @@ impl V1 {
         };
         if let Some(w) = bio.weight() {
             let d = dir()?;
-            set(&d, &weight_file(&d, "weight"), &w.to_string(), "blockIO.weight")?;
+            set(
+                &d,
+                &weight_file(&d, "weight"),
+                &w.to_string(),
+                "blockIO.weight",
+            )?;
         }
         if let Some(w) = bio.leaf_weight() {
-            set(&dir()?, "blkio.leaf_weight", &w.to_string(), "blockIO.leafWeight")?;
+            set(
+                &dir()?,
+                "blkio.leaf_weight",
+                &w.to_string(),
+                "blockIO.leafWeight",
+            )?;
         }
         for (i, wd) in bio.weight_device().iter().flatten().enumerate() {
             let d = dir()?;
             if let Some(w) = wd.weight() {
                 let field = format!("blockIO.weightDevice[{i}].weight");
-                set(&d, &weight_file(&d, "weight_device"), &format!("{}:{} {w}", wd.major(), wd.minor()), &field)?;
+                set(
+                    &d,
+                    &weight_file(&d, "weight_device"),
+                    &format!("{}:{} {w}", wd.major(), wd.minor()),
+                    &field,
+                )?;
             }
             if let Some(w) = wd.leaf_weight() {
                 let field = format!("blockIO.weightDevice[{i}].leafWeight");
-                set(&d, "blkio.leaf_weight_device", &format!("{}:{} {w}", wd.major(), wd.minor()), &field)?;
+                set(
+                    &d,
+                    "blkio.leaf_weight_device",
+                    &format!("{}:{} {w}", wd.major(), wd.minor()),
+                    &field,
+                )?;
             }
         }
         let throttles = [
-            ("throttleReadBpsDevice", "blkio.throttle.read_bps_device", bio.throttle_read_bps_device()),
-            ("throttleWriteBpsDevice", "blkio.throttle.write_bps_device", bio.throttle_write_bps_device()),
-            ("throttleReadIOPSDevice", "blkio.throttle.read_iops_device", bio.throttle_read_iops_device()),
-            ("throttleWriteIOPSDevice", "blkio.throttle.write_iops_device", bio.throttle_write_iops_device()),
+            (
+                "throttleReadBpsDevice",
+                "blkio.throttle.read_bps_device",
+                bio.throttle_read_bps_device(),
+            ),
+            (
+                "throttleWriteBpsDevice",
+                "blkio.throttle.write_bps_device",
+                bio.throttle_write_bps_device(),
+            ),
+            (
+                "throttleReadIOPSDevice",
+                "blkio.throttle.read_iops_device",
+                bio.throttle_read_iops_device(),
+            ),
+            (
+                "throttleWriteIOPSDevice",
+                "blkio.throttle.write_iops_device",
+                bio.throttle_write_iops_device(),
+            ),
         ];
         for (name, file, list) in throttles {
             for (i, t) in list.iter().flatten().enumerate() {
                 let field = format!("blockIO.{name}[{i}]");
-                set(&dir()?, file, &format!("{}:{} {}", t.major(), t.minor(), t.rate()), &field)?;
+                set(
+                    &dir()?,
+                    file,
+                    &format!("{}:{} {}", t.major(), t.minor(), t.rate()),
+                    &field,
+                )?;
             }
         }
         Ok(())
@@ -333,8 +450,18 @@ impl Cgroup for V1 {
             // As runc: 0 leaves the limit alone, negative lifts it.
             match pids.limit() {
                 0 => {}
-                l if l < 0 => set(&self.need("pids", "pids.limit")?, "pids.max", "max", "pids.limit")?,
-                l => set(&self.need("pids", "pids.limit")?, "pids.max", &l.to_string(), "pids.limit")?,
+                l if l < 0 => set(
+                    &self.need("pids", "pids.limit")?,
+                    "pids.max",
+                    "max",
+                    "pids.limit",
+                )?,
+                l => set(
+                    &self.need("pids", "pids.limit")?,
+                    "pids.max",
+                    &l.to_string(),
+                    "pids.limit",
+                )?,
             }
         }
         if let Some(bio) = r.block_io() {
@@ -350,12 +477,22 @@ impl Cgroup for V1 {
         }
         if let Some(net) = r.network() {
             if let Some(id) = net.class_id() {
-                set(&self.need("net_cls", "network.classID")?, "net_cls.classid", &id.to_string(), "network.classID")?;
+                set(
+                    &self.need("net_cls", "network.classID")?,
+                    "net_cls.classid",
+                    &id.to_string(),
+                    "network.classID",
+                )?;
             }
             if let Some(prios) = net.priorities() {
                 let dir = self.need("net_prio", "network.priorities")?;
                 for p in prios {
-                    set(&dir, "net_prio.ifpriomap", &format!("{} {}", p.name(), p.priority()), "network.priorities")?;
+                    set(
+                        &dir,
+                        "net_prio.ifpriomap",
+                        &format!("{} {}", p.name(), p.priority()),
+                        "network.priorities",
+                    )?;
                 }
             }
         }
@@ -462,13 +599,19 @@ impl Cgroup for V1 {
             s.pids.limit = num(&d.join("pids.max"));
         }
         if let Some(d) = self.stat_dir("blkio") {
-            s.blkio.io_service_bytes_recursive = blkio_entries(&d.join("blkio.throttle.io_service_bytes_recursive"));
-            s.blkio.io_serviced_recursive = blkio_entries(&d.join("blkio.throttle.io_serviced_recursive"));
+            s.blkio.io_service_bytes_recursive =
+                blkio_entries(&d.join("blkio.throttle.io_service_bytes_recursive"));
+            s.blkio.io_serviced_recursive =
+                blkio_entries(&d.join("blkio.throttle.io_serviced_recursive"));
         }
         if let Some(d) = self.stat_dir("hugetlb") {
             for size in hugepage_sizes() {
                 let f = |n: &str| num(&d.join(format!("hugetlb.{size}.{n}")));
-                let h = Hugetlb { usage: f("usage_in_bytes"), max: f("max_usage_in_bytes"), failcnt: f("failcnt") };
+                let h = Hugetlb {
+                    usage: f("usage_in_bytes"),
+                    max: f("max_usage_in_bytes"),
+                    failcnt: f("failcnt"),
+                };
                 s.hugetlb.insert(size, h);
             }
         }
@@ -493,7 +636,10 @@ impl Cgroup for V1 {
         }
         // SAFETY: the fd was just created and is ours.
         let efd = unsafe { OwnedFd::from_raw_fd(efd) };
-        write(&dir.join("cgroup.event_control"), &format!("{} {}", efd.as_raw_fd(), file.as_raw_fd()))?;
+        write(
+            &dir.join("cgroup.event_control"),
+            &format!("{} {}", efd.as_raw_fd(), file.as_raw_fd()),
+        )?;
         Ok(OomWatch::new(efd, true, vec![file]))
     }
 

@@ -41,7 +41,9 @@ impl V2 {
             dir.push(comp);
         }
         let mut cur = self.root.clone();
-        for comp in std::iter::once(None).chain(comps.iter().take(comps.len().saturating_sub(1)).map(Some)) {
+        for comp in
+            std::iter::once(None).chain(comps.iter().take(comps.len().saturating_sub(1)).map(Some))
+        {
             if let Some(c) = comp {
                 cur.push(c);
             }
@@ -82,7 +84,13 @@ impl V2 {
             }
         }
         let swap = swap_to_v2(mem.swap().unwrap_or(0), mem.limit().unwrap_or(0))?;
-        let max = |v: i64| if v < 0 { "max".to_string() } else { v.to_string() };
+        let max = |v: i64| {
+            if v < 0 {
+                "max".to_string()
+            } else {
+                v.to_string()
+            }
+        };
         // Like v1's memsw ordering: the swap limit goes first so that a failing memory.max does not
         // leave a half-applied pair behind (v2 has no ordering constraint between the two).
         if swap != 0 {
@@ -96,6 +104,9 @@ impl V2 {
         if let Some(res) = mem.reservation().filter(|&r| r != 0) {
             self.set("memory.low", &max(res), "memory.reservation")?;
         }
+        if let Some(sw) = mem.swappiness().filter(|&s| s > 100) {
+            bail!("linux.resources.memory.swappiness: {sw} is not in [0, 100]");
+        }
         // swappiness, disableOOMKiller, kernel and kernelTCP have no cgroup v2 files; runc ignores
         // them on v2 too, so configs written for v1 keep working.
         Ok(())
@@ -103,7 +114,11 @@ impl V2 {
 
     fn apply_cpu(&self, cpu: &oci_spec::runtime::LinuxCpu) -> Result<()> {
         if let Some(shares) = cpu.shares().filter(|&s| s != 0) {
-            self.set("cpu.weight", &shares_to_weight(shares).to_string(), "cpu.shares")?;
+            self.set(
+                "cpu.weight",
+                &shares_to_weight(shares).to_string(),
+                "cpu.shares",
+            )?;
         }
         let quota = cpu.quota().filter(|&q| q != 0);
         let period = cpu.period().filter(|&p| p != 0);
@@ -119,12 +134,22 @@ impl V2 {
                 None => cur_quota,
             };
             let p = period.map_or(cur_period, |p| p.to_string());
-            self.set("cpu.max", &format!("{q} {p}"), if quota.is_some() { "cpu.quota" } else { "cpu.period" })?;
+            self.set(
+                "cpu.max",
+                &format!("{q} {p}"),
+                if quota.is_some() {
+                    "cpu.quota"
+                } else {
+                    "cpu.period"
+                },
+            )?;
         }
         if let Some(burst) = cpu.burst() {
             self.set("cpu.max.burst", &burst.to_string(), "cpu.burst")?;
         }
-        if cpu.realtime_runtime().is_some_and(|r| r != 0) || cpu.realtime_period().is_some_and(|p| p != 0) {
+        if cpu.realtime_runtime().is_some_and(|r| r != 0)
+            || cpu.realtime_period().is_some_and(|p| p != 0)
+        {
             bail!("linux.resources.cpu.realtimeRuntime/realtimePeriod: real-time bandwidth is not supported by cgroup v2");
         }
         if let Some(idle) = cpu.idle() {
@@ -154,18 +179,42 @@ impl V2 {
         for (i, wd) in bio.weight_device().iter().flatten().enumerate() {
             if let Some(w) = wd.weight() {
                 let field = format!("blockIO.weightDevice[{i}].weight");
-                self.set(file, &format!("{}:{} {}", wd.major(), wd.minor(), conv(w)), &field)?;
+                self.set(
+                    file,
+                    &format!("{}:{} {}", wd.major(), wd.minor(), conv(w)),
+                    &field,
+                )?;
             }
         }
         let throttles = [
-            ("throttleReadBpsDevice", "rbps", bio.throttle_read_bps_device()),
-            ("throttleWriteBpsDevice", "wbps", bio.throttle_write_bps_device()),
-            ("throttleReadIOPSDevice", "riops", bio.throttle_read_iops_device()),
-            ("throttleWriteIOPSDevice", "wiops", bio.throttle_write_iops_device()),
+            (
+                "throttleReadBpsDevice",
+                "rbps",
+                bio.throttle_read_bps_device(),
+            ),
+            (
+                "throttleWriteBpsDevice",
+                "wbps",
+                bio.throttle_write_bps_device(),
+            ),
+            (
+                "throttleReadIOPSDevice",
+                "riops",
+                bio.throttle_read_iops_device(),
+            ),
+            (
+                "throttleWriteIOPSDevice",
+                "wiops",
+                bio.throttle_write_iops_device(),
+            ),
         ];
         for (name, key, list) in throttles {
             for (i, t) in list.iter().flatten().enumerate() {
-                let rate = if t.rate() == 0 { "max".to_string() } else { t.rate().to_string() };
+                let rate = if t.rate() == 0 {
+                    "max".to_string()
+                } else {
+                    t.rate().to_string()
+                };
                 let line = format!("{}:{} {key}={rate}", t.major(), t.minor());
                 self.set("io.max", &line, &format!("blockIO.{name}[{i}]"))?;
             }
@@ -205,10 +254,16 @@ fn io_stat(text: &str) -> (Vec<BlkioEntry>, Vec<BlkioEntry>) {
     let (mut bytes, mut ios) = (Vec::new(), Vec::new());
     for line in text.lines() {
         let mut f = line.split_whitespace();
-        let Some((maj, min)) = f.next().and_then(|d| d.split_once(':')) else { continue };
-        let (Ok(major), Ok(minor)) = (maj.parse(), min.parse()) else { continue };
+        let Some((maj, min)) = f.next().and_then(|d| d.split_once(':')) else {
+            continue;
+        };
+        let (Ok(major), Ok(minor)) = (maj.parse(), min.parse()) else {
+            continue;
+        };
         for kv in f {
-            let Some((k, v)) = kv.split_once('=') else { continue };
+            let Some((k, v)) = kv.split_once('=') else {
+                continue;
+            };
             let Ok(value) = v.parse() else { continue };
             let (list, op) = match k {
                 "rbytes" => (&mut bytes, "Read"),
@@ -217,7 +272,12 @@ fn io_stat(text: &str) -> (Vec<BlkioEntry>, Vec<BlkioEntry>) {
                 "wios" => (&mut ios, "Write"),
                 _ => continue,
             };
-            list.push(BlkioEntry { major, minor, op: op.to_string(), value });
+            list.push(BlkioEntry {
+                major,
+                minor,
+                op: op.to_string(),
+                value,
+            });
         }
     }
     (bytes, ios)
@@ -258,11 +318,16 @@ impl Cgroup for V2 {
         if let Some(limits) = r.hugepage_limits() {
             for (i, h) in limits.iter().enumerate() {
                 let file = format!("hugetlb.{}.max", h.page_size());
-                self.set(&file, &h.limit().to_string(), &format!("hugepageLimits[{i}]"))?;
+                self.set(
+                    &file,
+                    &h.limit().to_string(),
+                    &format!("hugepageLimits[{i}]"),
+                )?;
             }
         }
         if let Some(net) = r.network() {
-            if net.class_id().is_some() || net.priorities().as_ref().is_some_and(|p| !p.is_empty()) {
+            if net.class_id().is_some() || net.priorities().as_ref().is_some_and(|p| !p.is_empty())
+            {
                 bail!("linux.resources.network: needs the cgroup v1 net_cls/net_prio controllers, which cgroup v2 does not have");
             }
         }
@@ -280,10 +345,14 @@ impl Cgroup for V2 {
             let mut keys: Vec<_> = unified.iter().collect();
             keys.sort();
             for (key, value) in keys {
-                if key.is_empty() || key.contains('/') || key.starts_with('.') || !key.contains('.') {
+                if key.is_empty() || key.contains('/') || key.starts_with('.') || !key.contains('.')
+                {
                     bail!("linux.resources.unified: invalid key {key:?}");
                 }
-                if key.starts_with("cgroup.") && key != "cgroup.freeze" && !key.starts_with("cgroup.max.") {
+                if key.starts_with("cgroup.")
+                    && key != "cgroup.freeze"
+                    && !key.starts_with("cgroup.max.")
+                {
                     bail!("linux.resources.unified: key {key:?} is not a resource file");
                 }
                 let p = self.dir.join(key);
@@ -293,9 +362,13 @@ impl Cgroup for V2 {
                     if ctrl != "cgroup" && !enabled.split_whitespace().any(|c| c == ctrl) {
                         bail!("linux.resources.unified: unknown key {key:?} (controller {ctrl:?} is not available)");
                     }
-                    bail!("linux.resources.unified: unknown key {key:?} ({} does not exist)", p.display());
+                    bail!(
+                        "linux.resources.unified: unknown key {key:?} ({} does not exist)",
+                        p.display()
+                    );
                 }
-                write(&p, value).map_err(|e| anyhow::anyhow!("linux.resources.unified.{key}: {e:#}"))?;
+                write(&p, value)
+                    .map_err(|e| anyhow::anyhow!("linux.resources.unified.{key}: {e:#}"))?;
             }
         }
         Ok(())
@@ -311,7 +384,10 @@ impl Cgroup for V2 {
     fn freeze(&self) -> Result<()> {
         write(&self.dir.join("cgroup.freeze"), "1")?;
         for _ in 0..1000 {
-            if read(&self.dir.join("cgroup.events"))?.lines().any(|l| l == "frozen 1") {
+            if read(&self.dir.join("cgroup.events"))?
+                .lines()
+                .any(|l| l == "frozen 1")
+            {
                 return Ok(());
             }
             std::thread::sleep(std::time::Duration::from_millis(1));
@@ -354,7 +430,10 @@ impl Cgroup for V2 {
                 limit: num(&d.join("memory.swap.max")),
                 usage: num(&d.join("memory.swap.current")),
                 max: num(&d.join("memory.swap.peak")),
-                failcnt: keyed(&d.join("memory.swap.events")).get("fail").copied().unwrap_or(0),
+                failcnt: keyed(&d.join("memory.swap.events"))
+                    .get("fail")
+                    .copied()
+                    .unwrap_or(0),
             };
             s.memory.raw = keyed(&d.join("memory.stat"));
             s.memory.cache = s.memory.raw.get("file").copied().unwrap_or(0);
@@ -379,13 +458,19 @@ impl Cgroup for V2 {
     }
 
     fn oom_kill_count(&self) -> u64 {
-        keyed(&self.dir.join("memory.events")).get("oom_kill").copied().unwrap_or(0)
+        keyed(&self.dir.join("memory.events"))
+            .get("oom_kill")
+            .copied()
+            .unwrap_or(0)
     }
 
     fn oom_watch(&self) -> Result<OomWatch> {
         let events = self.dir.join("memory.events");
         if !events.exists() {
-            bail!("{} does not exist: the memory controller is not enabled for this cgroup", events.display());
+            bail!(
+                "{} does not exist: the memory controller is not enabled for this cgroup",
+                events.display()
+            );
         }
         // SAFETY: inotify_init1 returns a new fd or -1.
         let fd = unsafe { libc::inotify_init1(libc::IN_CLOEXEC) };
@@ -397,7 +482,8 @@ impl Cgroup for V2 {
         let c = std::ffi::CString::new(events.as_os_str().as_encoded_bytes())?;
         // SAFETY: valid fd and NUL-terminated path.
         if unsafe { libc::inotify_add_watch(fd.as_raw_fd(), c.as_ptr(), libc::IN_MODIFY) } < 0 {
-            return Err(std::io::Error::last_os_error()).with_context(|| format!("inotify watch {}", events.display()));
+            return Err(std::io::Error::last_os_error())
+                .with_context(|| format!("inotify watch {}", events.display()));
         }
         Ok(OomWatch::new(fd, false, Vec::new()))
     }
@@ -437,6 +523,10 @@ mod tests {
         assert_eq!(read("cpu.max"), "50000 100000");
         assert_eq!(read("cpu.weight"), "39");
         let bad: LinuxResources = serde_json::from_str(r#"{"unified":{"nope.max":"1"}}"#).unwrap();
-        assert!(cg.apply(&bad).unwrap_err().to_string().contains("unknown key"));
+        assert!(cg
+            .apply(&bad)
+            .unwrap_err()
+            .to_string()
+            .contains("unknown key"));
     }
 }

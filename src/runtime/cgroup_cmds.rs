@@ -66,10 +66,14 @@ pub fn parse_duration(s: &str) -> Result<Duration> {
         return Err(bad());
     }
     while !rest.is_empty() {
-        let n_end = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).ok_or_else(bad)?;
+        let n_end = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .ok_or_else(bad)?;
         let n: f64 = rest[..n_end].parse().map_err(|_| bad())?;
         rest = &rest[n_end..];
-        let u_end = rest.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(rest.len());
+        let u_end = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
         let secs = match &rest[..u_end] {
             "ns" => 1e-9,
             "us" | "µs" => 1e-6,
@@ -102,10 +106,13 @@ pub fn update_resources(a: &UpdateArgs) -> Result<LinuxResources> {
         Some(p) => {
             let text = if p.as_os_str() == "-" {
                 let mut s = String::new();
-                std::io::stdin().read_to_string(&mut s).context("--resources: read stdin")?;
+                std::io::stdin()
+                    .read_to_string(&mut s)
+                    .context("--resources: read stdin")?;
                 s
             } else {
-                std::fs::read_to_string(p).with_context(|| format!("--resources: read {}", p.display()))?
+                std::fs::read_to_string(p)
+                    .with_context(|| format!("--resources: read {}", p.display()))?
             };
             serde_json::from_str(&text).context("--resources: not a LinuxResources JSON object")?
         }
@@ -204,13 +211,21 @@ pub fn ps(root: &Path, id: &str, format: &str, ps_args: &[String]) -> Result<()>
             Ok(())
         }
         "table" => {
-            let args: Vec<String> = if ps_args.is_empty() { vec!["-ef".to_string()] } else { ps_args.to_vec() };
+            let args: Vec<String> = if ps_args.is_empty() {
+                vec!["-ef".to_string()]
+            } else {
+                ps_args.to_vec()
+            };
             let out = std::process::Command::new("ps")
                 .args(&args)
                 .output()
                 .with_context(|| format!("run ps {}", args.join(" ")))?;
             if !out.status.success() {
-                bail!("ps {}: {}", args.join(" "), String::from_utf8_lossy(&out.stderr).trim());
+                bail!(
+                    "ps {}: {}",
+                    args.join(" "),
+                    String::from_utf8_lossy(&out.stderr).trim()
+                );
             }
             let text = String::from_utf8_lossy(&out.stdout);
             let mut lines = text.lines();
@@ -221,7 +236,10 @@ pub fn ps(root: &Path, id: &str, format: &str, ps_args: &[String]) -> Result<()>
             let mut stdout = std::io::stdout().lock();
             writeln!(stdout, "{header}")?;
             for line in lines {
-                let pid = line.split_whitespace().nth(col).and_then(|p| p.parse::<i32>().ok());
+                let pid = line
+                    .split_whitespace()
+                    .nth(col)
+                    .and_then(|p| p.parse::<i32>().ok());
                 if pid.is_some_and(|p| pids.contains(&p)) {
                     writeln!(stdout, "{line}")?;
                 }
@@ -266,16 +284,26 @@ pub fn events(root: &Path, id: &str, stats_only: bool, interval: Duration) -> Re
             next = Instant::now() + interval;
         }
         // Wake at least every 200ms to notice that the container has gone.
-        let wait = next.saturating_duration_since(Instant::now()).min(Duration::from_millis(200));
+        let wait = next
+            .saturating_duration_since(Instant::now())
+            .min(Duration::from_millis(200));
         match &watch {
             Some(w) => {
-                let mut pfd = libc::pollfd { fd: w.fd().as_raw_fd(), events: libc::POLLIN, revents: 0 };
+                let mut pfd = libc::pollfd {
+                    fd: w.fd().as_raw_fd(),
+                    events: libc::POLLIN,
+                    revents: 0,
+                };
                 // SAFETY: one pollfd we own, for the duration of the call.
                 let n = unsafe { libc::poll(&mut pfd, 1, wait.as_millis() as i32) };
                 if n > 0 && pfd.revents & libc::POLLIN != 0 {
                     let count = w.drain()?;
                     let now = cg.oom_kill_count();
-                    let new = if w.counts_events { count } else { now.saturating_sub(ooms) };
+                    let new = if w.counts_events {
+                        count
+                    } else {
+                        now.saturating_sub(ooms)
+                    };
                     ooms = now;
                     for _ in 0..new {
                         emit(&json!({"type": "oom", "id": id}))?;
@@ -306,7 +334,10 @@ mod tests {
         assert_eq!(parse_size("memory", "1G").unwrap(), 1 << 30);
         assert_eq!(parse_size("memory", "64KB").unwrap(), 64 << 10);
         assert_eq!(parse_size("memory", "-1").unwrap(), -1);
-        assert!(parse_size("memory", "lots").unwrap_err().to_string().contains("--memory"));
+        assert!(parse_size("memory", "lots")
+            .unwrap_err()
+            .to_string()
+            .contains("--memory"));
     }
 
     #[test]
@@ -330,7 +361,13 @@ mod tests {
         assert_eq!(r.memory().unwrap().limit(), Some(64 << 20));
         assert_eq!(r.cpu().as_ref().unwrap().quota(), Some(20000));
         assert_eq!(r.pids().unwrap().limit(), 9);
-        let bad = UpdateArgs { l3_cache_schema: Some("L3:0=f".into()), ..Default::default() };
-        assert!(update_resources(&bad).unwrap_err().to_string().contains("--l3-cache-schema"));
+        let bad = UpdateArgs {
+            l3_cache_schema: Some("L3:0=f".into()),
+            ..Default::default()
+        };
+        assert!(update_resources(&bad)
+            .unwrap_err()
+            .to_string()
+            .contains("--l3-cache-schema"));
     }
 }

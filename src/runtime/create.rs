@@ -241,6 +241,16 @@ fn intermediate_child(plan: &Plan, linux: Option<&oci_spec::runtime::Linux>, arg
     let res = (|| -> Result<()> {
         chan.expect(Msg::Go)?;
         plan.join_all()?;
+        if plan.join.iter().any(|(t, _)| *t == LinuxNamespaceType::User) {
+            // Host root is unmapped in a joined user namespace: files it created would fail
+            // with EOVERFLOW. Become that namespace's root, as for a new one.
+            // SAFETY: plain credential syscalls.
+            unsafe {
+                if libc::setresgid(0, 0, 0) != 0 || libc::setresuid(0, 0, 0) != 0 {
+                    return Err(std::io::Error::last_os_error()).context("become root in the joined user namespace (is 0 mapped?)");
+                }
+            }
+        }
         if plan.new_user() {
             nix::sched::unshare(CloneFlags::CLONE_NEWUSER).context("unshare user namespace")?;
             chan.send(&Msg::MapIds { pid: std::process::id() as i32 })?;
@@ -252,6 +262,12 @@ fn intermediate_child(plan: &Plan, linux: Option<&oci_spec::runtime::Linux>, arg
                     return Err(std::io::Error::last_os_error()).context("become root in the user namespace (is 0 mapped?)");
                 }
             }
+        }
+        if args.new_userns {
+            // The uid change made us non-dumpable, which leaves /proc/self owned by the host's
+            // root, unmapped here: writing the time offsets would be refused. The init turns
+            // dumpable off again itself.
+            prctl::set_dumpable(true).map_err(|e| anyhow::anyhow!("prctl(PR_SET_DUMPABLE): errno {e}"))?;
         }
         let rest = plan.new - CloneFlags::CLONE_NEWUSER;
         nix::sched::unshare(rest).with_context(|| format!("unshare namespaces {rest:?}"))?;

@@ -203,6 +203,8 @@ pub fn exec(opts: &ExecOptions) -> Result<i32> {
         nix::unistd::ForkResult::Parent { child } => child.as_raw(),
     };
     drop(child_end);
+    // After the fork (the process must not inherit the mask), before it can exit.
+    let old_mask = if opts.detach { None } else { Some(super::supervise::block_signals()?) };
     let cleanup_kill = |pid: i32| unsafe {
         libc::kill(pid, libc::SIGKILL);
         libc::waitpid(pid, std::ptr::null_mut(), 0);
@@ -255,7 +257,7 @@ pub fn exec(opts: &ExecOptions) -> Result<i32> {
         }
         None => None,
     };
-    super::supervise::wait_forwarding(pid, master)
+    super::supervise::wait_forwarding(pid, master, old_mask.context("signals were not blocked")?)
 }
 
 fn exec_intermediate(

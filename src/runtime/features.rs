@@ -8,7 +8,14 @@ use serde_json::{json, Value};
 pub const OCI_VERSION_MIN: &str = "1.0.0";
 pub const OCI_VERSION_MAX: &str = "1.2.1";
 
-pub const HOOKS: &[&str] = &["prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"];
+pub const HOOKS: &[&str] = &[
+    "prestart",
+    "createRuntime",
+    "createContainer",
+    "startContainer",
+    "poststart",
+    "poststop",
+];
 
 /// The mount options rootfs::parse_options turns into mount flags or propagation (anything else
 /// is passed to the filesystem as data, which the runtime does not "recognize").
@@ -48,7 +55,9 @@ pub const MOUNT_OPTIONS: &[&str] = &[
 ];
 
 /// The namespace types spec.rs accepts.
-pub const NAMESPACES: &[&str] = &["cgroup", "ipc", "mount", "network", "pid", "time", "user", "uts"];
+pub const NAMESPACES: &[&str] = &[
+    "cgroup", "ipc", "mount", "network", "pid", "time", "user", "uts",
+];
 
 /// Every capability name process.rs accepts (it parses them with the caps crate).
 pub fn capabilities() -> Vec<String> {

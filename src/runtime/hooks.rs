@@ -92,3 +92,13 @@ pub fn run(phase: &str, hooks: Option<&Vec<Hook>>, state_json: &str) -> Result<(
     }
     Ok(())
 }
+
+/// Runs every hook of a phase whose failures are only warnings (poststop): a failed hook must
+/// not keep the later ones from running.
+pub fn run_warning(phase: &str, hooks: Option<&Vec<Hook>>, state_json: &str) {
+    for hook in hooks.map(Vec::as_slice).unwrap_or_default() {
+        if let Err(e) = run_one(phase, hook, state_json) {
+            crate::warn!("{e:#}");
+        }
+    }
+}

@@ -123,7 +123,8 @@ fn init(args: &InitArgs) -> Result<std::convert::Infallible> {
         args.channel.send(&Msg::Hooks)?;
         args.channel.expect(Msg::Ack)?;
     }
-    hooks::run("createContainer", hooks_cfg.and_then(|h| h.create_container().as_ref()), &state_json(args, "created"))?;
+    // "creating", as runc passes: create has not returned yet.
+    hooks::run("createContainer", hooks_cfg.and_then(|h| h.create_container().as_ref()), &state_json(args, "creating"))?;
 
     let pty = if process.terminal() == Some(true) {
         let sock = args.console_socket.context("process.terminal: --console-socket is required")?;

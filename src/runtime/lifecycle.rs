@@ -162,9 +162,7 @@ fn destroy(c: Container, status: Status) -> Result<()> {
     }
     cg.destroy()?;
     let hooks = c.state.hooks.as_ref().and_then(|h| h.poststop().as_ref());
-    if let Err(e) = hooks::run("poststop", hooks, &state_json(&c, Status::Stopped)) {
-        crate::warn!("{e:#}");
-    }
+    hooks::run_warning("poststop", hooks, &state_json(&c, Status::Stopped));
     c.remove_dir()
 }
 
@@ -254,6 +252,7 @@ pub fn run(opts: &mut CreateOptions, detach: bool) -> Result<i32> {
     };
     let root = opts.root.clone();
     let id = opts.id.clone();
+    let old_mask = if detach { None } else { Some(super::supervise::block_signals()?) };
     if let Err(e) = start_created(&created.container) {
         let status = status_of(&created.container);
         let _ = destroy(created.container, status);
@@ -265,7 +264,8 @@ pub fn run(opts: &mut CreateOptions, detach: bool) -> Result<i32> {
     let init_pid = created.init_pid;
     // Release the state lock while the container runs, so `state`/`kill` work meanwhile.
     drop(created);
-    let code = super::supervise::wait_forwarding(init_pid, master)?;
+    let old_mask = old_mask.context("signals were not blocked")?;
+    let code = super::supervise::wait_forwarding(init_pid, master, old_mask)?;
     let c = Container::load(&root, &id)?;
     let status = status_of(&c);
     destroy(c, status)?;

@@ -288,7 +288,13 @@ fn mount_cgroup(ctx: &RootfsContext, root: RawFd, dest: &Path, opts: &MountOptio
         .context("mount tmpfs for cgroup v1 hierarchies")?;
     let mountinfo = std::fs::read_to_string("/proc/self/mountinfo")?;
     let (hierarchies, _) = crate::cgroups::v1::parse_mountinfo(&mountinfo);
+    let mut seen = std::collections::HashSet::new();
     for (ctrls, mount_point) in hierarchies {
+        // Only the host's own hierarchies, once each: a /sys bound into the rootfs earlier shows
+        // them again under the rootfs, where the tmpfs above now hides them.
+        if mount_point.starts_with(ctx.rootfs) || !seen.insert(ctrls.clone()) {
+            continue;
+        }
         let name = mount_point
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())

@@ -114,6 +114,15 @@ fn validate(spec: &Spec) -> Result<()> {
             process.cwd().display()
         );
     }
+    // Checked before the linux section, which a config may lack.
+    for (i, m) in spec.mounts().as_deref().unwrap_or_default().iter().enumerate() {
+        if m.destination().components().any(|c| c == Component::ParentDir) {
+            bail!(
+                "mounts[{i}].destination: {:?} must not contain \"..\"",
+                m.destination().display()
+            );
+        }
+    }
     let Some(linux) = spec.linux() else {
         return Ok(());
     };
@@ -154,17 +163,52 @@ fn validate(spec: &Spec) -> Result<()> {
             {
                 bail!("linux.sysctl: invalid key {key:?}");
             }
-        }
-    }
-    for (i, m) in spec.mounts().as_deref().unwrap_or_default().iter().enumerate() {
-        if m.destination().components().any(|c| c == Component::ParentDir) {
-            bail!(
-                "mounts[{i}].destination: {:?} must not contain \"..\"",
-                m.destination().display()
-            );
+            check_sysctl_namespace(key, namespaces)?;
         }
     }
     Ok(())
+}
+
+/// A sysctl is written through the container's /proc/sys, so one that is not in a namespace of
+/// the container's own would change the host: refuse it, as runc does.
+fn check_sysctl_namespace(key: &str, namespaces: &[oci_spec::runtime::LinuxNamespace]) -> Result<()> {
+    let find = |t: LinuxNamespaceType| namespaces.iter().find(|n| n.typ() == t);
+    const IPC: &[&str] = &[
+        "kernel.msgmax", "kernel.msgmnb", "kernel.msgmni", "kernel.sem", "kernel.shmall", "kernel.shmmax",
+        "kernel.shmmni", "kernel.shm_rmid_forced",
+    ];
+    if IPC.contains(&key) || key.starts_with("fs.mqueue.") {
+        if find(LinuxNamespaceType::Ipc).is_none() {
+            bail!("linux.sysctl: {key}: not allowed in the host's ipc namespace");
+        }
+        return Ok(());
+    }
+    if key.starts_with("net.") {
+        let host = match find(LinuxNamespaceType::Network) {
+            None => true,
+            Some(ns) => match ns.path() {
+                None => false,
+                Some(path) => {
+                    use std::os::unix::fs::MetadataExt;
+                    let theirs = std::fs::metadata(path).with_context(|| format!("linux.sysctl: {key}: netns {}", path.display()))?;
+                    let ours = std::fs::metadata("/proc/self/ns/net").context("linux.sysctl: stat /proc/self/ns/net")?;
+                    (theirs.dev(), theirs.ino()) == (ours.dev(), ours.ino())
+                }
+            },
+        };
+        if host {
+            bail!("linux.sysctl: {key}: not allowed in the host's network namespace");
+        }
+        return Ok(());
+    }
+    if find(LinuxNamespaceType::Uts).is_some() {
+        match key {
+            "kernel.domainname" => return Ok(()),
+            "kernel.hostname" => bail!("linux.sysctl: {key}: conflicts with the hostname field"),
+            _ => {}
+        }
+    }
+    bail!("linux.sysctl: {key}: not in a separate kernel namespace")
 }
 
 #[cfg(test)]
@@ -173,7 +217,7 @@ mod tests {
 
     fn minimal(extra: &str) -> String {
         format!(
-            r#"{{"ociVersion":"1.2.0","root":{{"path":"rootfs"}},"process":{{"args":["sh"],"cwd":"/"}}{extra}}}"#
+            r#"{{"ociVersion":"1.2.0","root":{{"path":"rootfs"}},"process":{{"args":["sh"],"cwd":"/","user":{{"uid":0,"gid":0}}}}{extra}}}"#
         )
     }
 

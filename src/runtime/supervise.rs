@@ -45,13 +45,40 @@ fn copy_winsize(from: i32, to: i32) {
     }
 }
 
-pub fn wait_forwarding(init_pid: i32, master: Option<OwnedFd>) -> Result<i32> {
+fn forwarded() -> SigSet {
     let mut all = SigSet::all();
     all.remove(Signal::SIGKILL);
     all.remove(Signal::SIGSTOP);
+    all
+}
+
+/// Blocks the signals `wait_forwarding` will read, returning the mask to restore. Call it after
+/// the container's processes are forked (they must not inherit the mask) and before the process
+/// can exit, so neither its SIGCHLD nor a signal meant for it is lost in between.
+pub fn block_signals() -> Result<SigSet> {
     let mut old = SigSet::empty();
-    nix::sys::signal::pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&all), Some(&mut old)).context("block signals")?;
-    let sfd = SignalFd::with_flags(&all, SfdFlags::SFD_CLOEXEC).context("signalfd")?;
+    nix::sys::signal::pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&forwarded()), Some(&mut old))
+        .context("block signals")?;
+    Ok(old)
+}
+
+fn reap(init_pid: i32, code: &mut Option<i32>) {
+    loop {
+        let mut status = 0;
+        // SAFETY: reaping our own children.
+        let pid = unsafe { libc::waitpid(-1, &mut status, libc::WNOHANG) };
+        if pid <= 0 {
+            break;
+        }
+        if pid == init_pid {
+            *code = Some(exit_code(status));
+        }
+    }
+}
+
+/// Waits for `init_pid` (signals already blocked by [`block_signals`], whose result is `old`).
+pub fn wait_forwarding(init_pid: i32, master: Option<OwnedFd>, old: SigSet) -> Result<i32> {
+    let sfd = SignalFd::with_flags(&forwarded(), SfdFlags::SFD_CLOEXEC).context("signalfd")?;
 
     let stdin = std::io::stdin();
     let saved_tty = match &master {
@@ -70,6 +97,19 @@ pub fn wait_forwarding(init_pid: i32, master: Option<OwnedFd>) -> Result<i32> {
     let mut stdin_open = master.is_some();
     let mut master_open = master.is_some();
     let mut code = None;
+    // An init that exited before the signals were blocked sent a SIGCHLD the signalfd never
+    // sees: reap it now, or the poll below would wait forever.
+    loop {
+        let mut status = 0;
+        // SAFETY: reaping our own children.
+        let pid = unsafe { libc::waitpid(-1, &mut status, libc::WNOHANG) };
+        if pid <= 0 {
+            break;
+        }
+        if pid == init_pid {
+            code = Some(exit_code(status));
+        }
+    }
     while code.is_none() || master_open {
         let mut fds = vec![libc::pollfd { fd: sfd.as_raw_fd(), events: libc::POLLIN, revents: 0 }];
         if let Some(m) = &master {
@@ -94,17 +134,7 @@ pub fn wait_forwarding(init_pid: i32, master: Option<OwnedFd>) -> Result<i32> {
             if let Ok(Some(info)) = sfd.read_signal() {
                 let signo = info.ssi_signo as i32;
                 if signo == libc::SIGCHLD {
-                    loop {
-                        let mut status = 0;
-                        // SAFETY: reaping our own children.
-                        let pid = unsafe { libc::waitpid(-1, &mut status, libc::WNOHANG) };
-                        if pid <= 0 {
-                            break;
-                        }
-                        if pid == init_pid {
-                            code = Some(exit_code(status));
-                        }
-                    }
+                    reap(init_pid, &mut code);
                 } else if signo == libc::SIGWINCH {
                     if let Some(m) = &master {
                         copy_winsize(0, m.as_raw_fd());

@@ -23,10 +23,12 @@
 //! permissive profile could be bypassed through them.
 
 use anyhow::{bail, Context, Result};
-use oci_spec::runtime::{LinuxSeccomp, LinuxSeccompAction, LinuxSeccompFilterFlag, LinuxSeccompOperator};
+use oci_spec::runtime::{
+    LinuxSeccomp, LinuxSeccompAction, LinuxSeccompFilterFlag, LinuxSeccompOperator,
+};
 use seccompiler::{
-    sock_filter, BpfProgram, SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition, SeccompFilter,
-    SeccompRule, TargetArch,
+    sock_filter, BpfProgram, SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition,
+    SeccompFilter, SeccompRule, TargetArch,
 };
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
@@ -115,8 +117,9 @@ impl Program {
 }
 
 fn native_arch() -> Result<TargetArch> {
-    TargetArch::try_from(std::env::consts::ARCH)
-        .map_err(|e| anyhow::anyhow!("linux.seccomp: seccomp is not supported on this architecture: {e}"))
+    TargetArch::try_from(std::env::consts::ARCH).map_err(|e| {
+        anyhow::anyhow!("linux.seccomp: seccomp is not supported on this architecture: {e}")
+    })
 }
 
 /// The syscall number of `name` on this architecture, if it has one.
@@ -127,12 +130,18 @@ pub fn syscall_nr(name: &str) -> Option<i64> {
 fn action(a: LinuxSeccompAction, errno: Option<u32>, field: &str) -> Result<SeccompAction> {
     Ok(match a {
         // libseccomp's SCMP_ACT_KILL is the thread kill.
-        LinuxSeccompAction::ScmpActKill | LinuxSeccompAction::ScmpActKillThread => SeccompAction::KillThread,
+        LinuxSeccompAction::ScmpActKill | LinuxSeccompAction::ScmpActKillThread => {
+            SeccompAction::KillThread
+        }
         LinuxSeccompAction::ScmpActKillProcess => SeccompAction::KillProcess,
         LinuxSeccompAction::ScmpActTrap => SeccompAction::Trap,
         // runc's defaults when errnoRet is absent.
-        LinuxSeccompAction::ScmpActErrno => SeccompAction::Errno(errno.unwrap_or(libc::EPERM as u32)),
-        LinuxSeccompAction::ScmpActTrace => SeccompAction::Trace(errno.unwrap_or(libc::EPERM as u32)),
+        LinuxSeccompAction::ScmpActErrno => {
+            SeccompAction::Errno(errno.unwrap_or(libc::EPERM as u32))
+        }
+        LinuxSeccompAction::ScmpActTrace => {
+            SeccompAction::Trace(errno.unwrap_or(libc::EPERM as u32))
+        }
         LinuxSeccompAction::ScmpActLog => SeccompAction::Log,
         LinuxSeccompAction::ScmpActAllow => SeccompAction::Allow,
         LinuxSeccompAction::ScmpActNotify => {
@@ -145,7 +154,12 @@ fn condition(arg: &oci_spec::runtime::LinuxSeccompArg, field: &str) -> Result<Se
     let index = u8::try_from(arg.index())
         .ok()
         .filter(|i| *i <= 5)
-        .with_context(|| format!("{field}.index: {} is not a syscall argument (0-5)", arg.index()))?;
+        .with_context(|| {
+            format!(
+                "{field}.index: {} is not a syscall argument (0-5)",
+                arg.index()
+            )
+        })?;
     // libseccomp compares the whole 64-bit register on 64-bit architectures; so do we.
     let (op, value) = match arg.op() {
         LinuxSeccompOperator::ScmpCmpNe => (SeccompCmpOp::Ne, arg.value()),
@@ -155,11 +169,13 @@ fn condition(arg: &oci_spec::runtime::LinuxSeccompArg, field: &str) -> Result<Se
         LinuxSeccompOperator::ScmpCmpGe => (SeccompCmpOp::Ge, arg.value()),
         LinuxSeccompOperator::ScmpCmpGt => (SeccompCmpOp::Gt, arg.value()),
         // OCI: (arg & value) == valueTwo.
-        LinuxSeccompOperator::ScmpCmpMaskedEq => {
-            (SeccompCmpOp::MaskedEq(arg.value()), arg.value_two().unwrap_or(0))
-        }
+        LinuxSeccompOperator::ScmpCmpMaskedEq => (
+            SeccompCmpOp::MaskedEq(arg.value()),
+            arg.value_two().unwrap_or(0),
+        ),
     };
-    SeccompCondition::new(index, SeccompCmpArgLen::Qword, op, value).map_err(|e| anyhow::anyhow!("{field}: {e}"))
+    SeccompCondition::new(index, SeccompCmpArgLen::Qword, op, value)
+        .map_err(|e| anyhow::anyhow!("{field}: {e}"))
 }
 
 /// Rules of one action: per syscall, `None` for an unconditional match, else the ORed rules.
@@ -179,9 +195,18 @@ fn add_rule(set: &mut RuleSet, nr: i64, rule: Option<SeccompRule>) {
     }
 }
 
-fn build(set: RuleSet, mismatch: SeccompAction, matched: SeccompAction, arch: TargetArch) -> Result<BpfProgram> {
-    let rules = set.into_iter().map(|(nr, r)| (nr, r.unwrap_or_default())).collect();
-    let filter = SeccompFilter::new(rules, mismatch, matched, arch).map_err(|e| anyhow::anyhow!("linux.seccomp: {e}"))?;
+fn build(
+    set: RuleSet,
+    mismatch: SeccompAction,
+    matched: SeccompAction,
+    arch: TargetArch,
+) -> Result<BpfProgram> {
+    let rules = set
+        .into_iter()
+        .map(|(nr, r)| (nr, r.unwrap_or_default()))
+        .collect();
+    let filter = SeccompFilter::new(rules, mismatch, matched, arch)
+        .map_err(|e| anyhow::anyhow!("linux.seccomp: {e}"))?;
     BpfProgram::try_from(filter).map_err(|e| anyhow::anyhow!("linux.seccomp: {e}"))
 }
 
@@ -195,14 +220,39 @@ fn ret(a: &SeccompAction) -> u32 {
 #[cfg(target_arch = "x86_64")]
 fn x32_guard() -> BpfProgram {
     const AUDIT_ARCH_X86_64: u32 = 62 | 0x8000_0000 | 0x4000_0000;
-    let ld = |k| sock_filter { code: 0x20, jt: 0, jf: 0, k };
+    let ld = |k| sock_filter {
+        code: 0x20,
+        jt: 0,
+        jf: 0,
+        k,
+    };
     vec![
         ld(4),
-        sock_filter { code: 0x15, jt: 0, jf: 3, k: AUDIT_ARCH_X86_64 },
+        sock_filter {
+            code: 0x15,
+            jt: 0,
+            jf: 3,
+            k: AUDIT_ARCH_X86_64,
+        },
         ld(0),
-        sock_filter { code: 0x35, jt: 0, jf: 1, k: 0x4000_0000 },
-        sock_filter { code: 0x06, jt: 0, jf: 0, k: libc::SECCOMP_RET_ERRNO | libc::ENOSYS as u32 },
-        sock_filter { code: 0x06, jt: 0, jf: 0, k: libc::SECCOMP_RET_ALLOW },
+        sock_filter {
+            code: 0x35,
+            jt: 0,
+            jf: 1,
+            k: 0x4000_0000,
+        },
+        sock_filter {
+            code: 0x06,
+            jt: 0,
+            jf: 0,
+            k: libc::SECCOMP_RET_ERRNO | libc::ENOSYS as u32,
+        },
+        sock_filter {
+            code: 0x06,
+            jt: 0,
+            jf: 0,
+            k: libc::SECCOMP_RET_ALLOW,
+        },
     ]
 }
 
@@ -211,11 +261,21 @@ fn x32_guard() -> BpfProgram {
 pub fn compile(seccomp: &LinuxSeccomp) -> Result<Program> {
     let arch = native_arch()?;
     validate_header(seccomp)?;
-    let default = action(seccomp.default_action(), seccomp.default_errno_ret(), "linux.seccomp.defaultAction")?;
+    let default = action(
+        seccomp.default_action(),
+        seccomp.default_errno_ret(),
+        "linux.seccomp.defaultAction",
+    )?;
     let mut base = RuleSet::new();
     // Groups in order of first appearance, keyed by the kernel return value.
     let mut groups: Vec<(SeccompAction, RuleSet)> = Vec::new();
-    for (i, sc) in seccomp.syscalls().as_deref().unwrap_or_default().iter().enumerate() {
+    for (i, sc) in seccomp
+        .syscalls()
+        .as_deref()
+        .unwrap_or_default()
+        .iter()
+        .enumerate()
+    {
         let field = format!("linux.seccomp.syscalls[{i}]");
         let act = action(sc.action(), sc.errno_ret(), &format!("{field}.action"))?;
         let conds = sc
@@ -271,6 +331,13 @@ pub fn compile(seccomp: &LinuxSeccomp) -> Result<Program> {
     Ok(Program { filters })
 }
 
+/// Parses `linux.seccomp` JSON and compiles it: the entry point for fuzzing the translation.
+pub fn compile_json(text: &str) -> Result<Program> {
+    let seccomp: LinuxSeccomp =
+        serde_json::from_str(text).context("linux.seccomp: invalid JSON")?;
+    compile(&seccomp)
+}
+
 fn validate_header(seccomp: &LinuxSeccomp) -> Result<()> {
     if seccomp.listener_path().is_some() {
         bail!("linux.seccomp.listenerPath: seccomp user notification is unsupported");
@@ -285,7 +352,9 @@ pub fn flags(seccomp: &LinuxSeccomp) -> libc::c_ulong {
         f |= match flag {
             LinuxSeccompFilterFlag::SeccompFilterFlagLog => libc::SECCOMP_FILTER_FLAG_LOG,
             LinuxSeccompFilterFlag::SeccompFilterFlagTsync => libc::SECCOMP_FILTER_FLAG_TSYNC,
-            LinuxSeccompFilterFlag::SeccompFilterFlagSpecAllow => libc::SECCOMP_FILTER_FLAG_SPEC_ALLOW,
+            LinuxSeccompFilterFlag::SeccompFilterFlagSpecAllow => {
+                libc::SECCOMP_FILTER_FLAG_SPEC_ALLOW
+            }
         };
     }
     f
@@ -310,7 +379,9 @@ pub fn default_cache_dir() -> Option<PathBuf> {
     if let Some(dir) = std::env::var_os("HULL_SECCOMP_CACHE") {
         return (!dir.is_empty()).then(|| PathBuf::from(dir));
     }
-    nix::unistd::geteuid().is_root().then(|| PathBuf::from("/run/hull/seccomp-cache"))
+    nix::unistd::geteuid()
+        .is_root()
+        .then(|| PathBuf::from("/run/hull/seccomp-cache"))
 }
 
 fn encode(p: &Program) -> Vec<u8> {
@@ -389,10 +460,24 @@ pub fn load(seccomp: &LinuxSeccomp, cache_dir: Option<&Path>) -> Result<(Program
 
 fn store(dir: &Path, path: &Path, p: &Program) -> Result<()> {
     use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
-    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
-    let tmp = dir.join(format!(".tmp-{}-{}", std::process::id(), path.file_name().unwrap_or_default().to_string_lossy()));
-    let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&tmp)?;
-    let res = f.write_all(&encode(p)).and_then(|_| f.sync_all()).and_then(|_| std::fs::rename(&tmp, path));
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)?;
+    let tmp = dir.join(format!(
+        ".tmp-{}-{}",
+        std::process::id(),
+        path.file_name().unwrap_or_default().to_string_lossy()
+    ));
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&tmp)?;
+    let res = f
+        .write_all(&encode(p))
+        .and_then(|_| f.sync_all())
+        .and_then(|_| std::fs::rename(&tmp, path));
     if res.is_err() {
         let _ = std::fs::remove_file(&tmp);
     }
@@ -409,10 +494,16 @@ pub fn install(p: &Program, flags: libc::c_ulong) -> Result<()> {
         };
         // SAFETY: the kernel copies the program, which outlives the call.
         let r = unsafe {
-            libc::syscall(libc::SYS_seccomp, libc::SECCOMP_SET_MODE_FILTER, flags, &prog as *const libc::sock_fprog)
+            libc::syscall(
+                libc::SYS_seccomp,
+                libc::SECCOMP_SET_MODE_FILTER,
+                flags,
+                &prog as *const libc::sock_fprog,
+            )
         };
         if r != 0 {
-            return Err(std::io::Error::last_os_error()).with_context(|| format!("linux.seccomp: install filter {i}"));
+            return Err(std::io::Error::last_os_error())
+                .with_context(|| format!("linux.seccomp: install filter {i}"));
         }
     }
     Ok(())
@@ -448,7 +539,10 @@ mod tests {
         let p = profile(serde_json::json!({"defaultAction": "SCMP_ACT_ALLOW",
             "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_ERRNO"}, {"names": ["read"], "action": "SCMP_ACT_NOTIFY"}]}));
         let e = format!("{:#}", compile(&p).unwrap_err());
-        assert!(e.contains("linux.seccomp.syscalls[1].action") && e.contains("unsupported"), "{e}");
+        assert!(
+            e.contains("linux.seccomp.syscalls[1].action") && e.contains("unsupported"),
+            "{e}"
+        );
         let p = profile(serde_json::json!({"defaultAction": "SCMP_ACT_ALLOW",
             "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_ERRNO", "args": [{"index": 6, "value": 1, "op": "SCMP_CMP_EQ"}]}]}));
         let e = format!("{:#}", compile(&p).unwrap_err());
@@ -465,7 +559,9 @@ mod tests {
         let (b, s) = load(&p, Some(tmp.path())).unwrap();
         assert_eq!(s, Source::Cache);
         assert_eq!(a, b);
-        let path = tmp.path().join(format!("{}.bpf", profile_hash(&p).unwrap()));
+        let path = tmp
+            .path()
+            .join(format!("{}.bpf", profile_hash(&p).unwrap()));
         let mut bytes = std::fs::read(&path).unwrap();
         bytes[12] ^= 1;
         assert!(decode(&bytes).is_none());

@@ -4,6 +4,7 @@
 
 use anyhow::{bail, Context, Result};
 use oci_spec::runtime::{IOPriorityClass, LinuxSchedulerFlag, LinuxSchedulerPolicy, Process, Spec};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
 pub const PERSONALITY_DOMAINS: &[&str] = &["LINUX", "LINUX32"];
@@ -39,7 +40,10 @@ pub fn set_io_priority(process: &Process) -> Result<()> {
         IOPriorityClass::IoprioClassIdle => 3,
     };
     if !(0..=7).contains(&io.priority()) {
-        bail!("process.ioPriority.priority: {} is out of range (0-7)", io.priority());
+        bail!(
+            "process.ioPriority.priority: {} is out of range (0-7)",
+            io.priority()
+        );
     }
     const IOPRIO_WHO_PROCESS: libc::c_long = 1;
     let value = (class << 13) | io.priority();
@@ -74,7 +78,9 @@ pub fn set_scheduler(process: &Process) -> Result<()> {
         LinuxSchedulerPolicy::SchedFifo => 1,
         LinuxSchedulerPolicy::SchedRr => 2,
         LinuxSchedulerPolicy::SchedBatch => 3,
-        LinuxSchedulerPolicy::SchedIso => bail!("process.scheduler.policy: SCHED_ISO is not implemented by Linux"),
+        LinuxSchedulerPolicy::SchedIso => {
+            bail!("process.scheduler.policy: SCHED_ISO is not implemented by Linux")
+        }
         LinuxSchedulerPolicy::SchedIdle => 5,
         LinuxSchedulerPolicy::SchedDeadline => 6,
     };
@@ -116,7 +122,8 @@ pub fn set_scheduler(process: &Process) -> Result<()> {
 }
 
 pub fn apparmor_enabled() -> bool {
-    std::fs::read_to_string("/sys/module/apparmor/parameters/enabled").is_ok_and(|s| s.trim() == "Y")
+    std::fs::read_to_string("/sys/module/apparmor/parameters/enabled")
+        .is_ok_and(|s| s.trim() == "Y")
 }
 
 pub fn selinux_enabled() -> bool {
@@ -125,28 +132,58 @@ pub fn selinux_enabled() -> bool {
 
 /// Refuses labels the host cannot apply. Run before pivot_root: the answer is the host's /sys.
 pub fn check_lsm(process: &Process) -> Result<()> {
-    if process.apparmor_profile().as_ref().is_some_and(|p| !p.is_empty()) && !apparmor_enabled() {
+    if process
+        .apparmor_profile()
+        .as_ref()
+        .is_some_and(|p| !p.is_empty())
+        && !apparmor_enabled()
+    {
         bail!("process.apparmorProfile: AppArmor is not enabled on this host");
     }
-    if process.selinux_label().as_ref().is_some_and(|l| !l.is_empty()) && !selinux_enabled() {
+    if process
+        .selinux_label()
+        .as_ref()
+        .is_some_and(|l| !l.is_empty())
+        && !selinux_enabled()
+    {
         bail!("process.selinuxLabel: SELinux is not enabled on this host");
     }
     Ok(())
 }
 
+/// Writes an LSM attribute, refusing a file that is not on procfs: a volume or symlink over the
+/// container's /proc would otherwise swallow the label and leave it unconfined (CVE-2019-16884).
+fn write_attr(path: &str, value: &str, field: &str) -> Result<()> {
+    use std::io::Write;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
+        .with_context(|| format!("{field}: open {path}"))?;
+    if !crate::runtime::resolve::is_procfs(&f) {
+        bail!("{field}: {path} is not on procfs");
+    }
+    f.write_all(value.as_bytes())
+        .with_context(|| format!("{field}: apply {value:?}"))
+}
+
 /// Asks the LSMs to switch labels at the coming execve, as runc does, so nothing of hull runs
 /// under the container's profile.
 pub fn apply_lsm(process: &Process) -> Result<()> {
-    if let Some(p) = process.apparmor_profile().as_ref().filter(|p| !p.is_empty()) {
+    if let Some(p) = process
+        .apparmor_profile()
+        .as_ref()
+        .filter(|p| !p.is_empty())
+    {
         let attr = if Path::new("/proc/thread-self/attr/apparmor/exec").exists() {
             "/proc/thread-self/attr/apparmor/exec"
         } else {
             "/proc/thread-self/attr/exec"
         };
-        std::fs::write(attr, format!("exec {p}")).with_context(|| format!("process.apparmorProfile: apply {p:?}"))?;
+        write_attr(attr, &format!("exec {p}"), "process.apparmorProfile")?;
     }
     if let Some(l) = process.selinux_label().as_ref().filter(|l| !l.is_empty()) {
-        std::fs::write("/proc/thread-self/attr/exec", l).with_context(|| format!("process.selinuxLabel: apply {l:?}"))?;
+        write_attr("/proc/thread-self/attr/exec", l, "process.selinuxLabel")?;
     }
     Ok(())
 }

@@ -1,0 +1,383 @@
+//! Errors as engines read them (--log/--log-format), bad input rejected with the field or path
+//! at fault and nothing left behind, and the safety of ids and of the hull binary.
+
+mod common;
+use common::*;
+use serde_json::{json, Value};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+/// Runs hull with `--log FILE --log-format json`, expects failure, and returns the single
+/// error record the file must hold.
+fn fail_json(env: &Env, args: &[&str]) -> Value {
+    let log = env.tmp.path().join(format!("log-{}.json", unique_id()));
+    let mut full = vec!["--log", log.to_str().unwrap(), "--log-format", "json"];
+    full.extend_from_slice(args);
+    let r = env.hull(&full);
+    assert_ne!(r.code, 0, "unexpected success of {args:?}: {}", r.stdout);
+    let text = std::fs::read_to_string(&log).unwrap_or_default();
+    // The whole file is one object: podman parses it that way.
+    let v: Value = serde_json::from_str(&text)
+        .unwrap_or_else(|e| panic!("log is not one JSON object ({e}): {text:?}"));
+    assert_eq!(v["level"], "error", "{v}");
+    assert!(
+        v["time"]
+            .as_str()
+            .is_some_and(|t| t.contains('T') && t.ends_with('Z')),
+        "{v}"
+    );
+    assert_eq!(
+        v.as_object().unwrap().len(),
+        3,
+        "only level, msg and time: {v}"
+    );
+    // The human on stderr gets the same message.
+    assert!(
+        r.stderr.contains(v["msg"].as_str().unwrap()),
+        "stderr {:?} vs {v}",
+        r.stderr
+    );
+    v
+}
+
+fn msg(v: &Value) -> &str {
+    v["msg"].as_str().unwrap()
+}
+
+fn processes_mentioning(needle: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().filter_map(|e| e.ok()) {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if name.parse::<u32>().is_err() || name == std::process::id().to_string() {
+            continue;
+        }
+        if let Ok(c) = std::fs::read(e.path().join("cmdline")) {
+            let stat = std::fs::read_to_string(e.path().join("stat")).unwrap_or_default();
+            if String::from_utf8_lossy(&c).contains(needle) && !stat.contains(") Z") {
+                found.push(format!(
+                    "{name}: {}",
+                    String::from_utf8_lossy(&c).replace('\0', " ")
+                ));
+            }
+        }
+    }
+    found
+}
+
+fn assert_nothing_left(env: &Env, id: &str) {
+    assert!(env.ids().is_empty(), "state left: {:?}", env.ids());
+    assert!(
+        cgroup_dirs_for(id).is_empty(),
+        "cgroup left: {:?}",
+        cgroup_dirs_for(id)
+    );
+    let deadline = Instant::now() + Duration::from_secs(2);
+    loop {
+        let procs = processes_mentioning(id);
+        if procs.is_empty() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "processes left: {procs:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// `create` of this env's bundle fails with a message holding every needle, leaving nothing.
+fn create_fails(env: &Env, needles: &[&str]) {
+    let id = unique_id();
+    let v = fail_json(
+        env,
+        &["create", "--bundle", env.bundle.to_str().unwrap(), &id],
+    );
+    for n in needles {
+        assert!(msg(&v).contains(n), "{:?} lacks {n:?}", msg(&v));
+    }
+    assert_nothing_left(env, &id);
+}
+
+#[test]
+fn json_log_holds_exactly_one_error_record() {
+    if !require_root() {
+        return;
+    }
+    let env = Env::new();
+    let v = fail_json(&env, &["state", "no-such-container"]);
+    assert!(msg(&v).contains("does not exist"), "{v}");
+    let v = fail_json(&env, &["kill", "no-such-container", "KILL"]);
+    assert!(msg(&v).contains("does not exist"), "{v}");
+}
+
+#[test]
+fn text_log_is_logrus_style() {
+    if !require_root() {
+        return;
+    }
+    let env = Env::new();
+    let log = env.tmp.path().join("log.txt");
+    let r = env.hull(&["--log", log.to_str().unwrap(), "state", "no-such-container"]);
+    assert_ne!(r.code, 0);
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(text.lines().count(), 1, "{text:?}");
+    assert!(text.starts_with("time=\""), "{text:?}");
+    assert!(text.contains("\" level=error msg=\""), "{text:?}");
+    assert!(text.contains("does not exist"), "{text:?}");
+    // Without --log the record goes to stderr in the same format.
+    let r = env.hull(&["state", "no-such-container"]);
+    assert!(
+        r.stderr.starts_with("time=\"") && r.stderr.contains("level=error"),
+        "{:?}",
+        r.stderr
+    );
+}
+
+#[test]
+fn an_init_error_reaches_create_with_its_cause() {
+    if !require_root() {
+        return;
+    }
+    let env = Env::new();
+    env.set_args(&["/bin/nope"]);
+    create_fails(&env, &["exec: \"/bin/nope\": no such file or directory"]);
+    env.set_args(&["nope-not-in-path"]);
+    create_fails(&env, &["executable file not found in $PATH"]);
+    // run reports it the same way.
+    env.set_args(&["/bin/nope"]);
+    let id = unique_id();
+    let v = fail_json(
+        &env,
+        &["run", "--bundle", env.bundle.to_str().unwrap(), &id],
+    );
+    assert!(
+        msg(&v).contains("exec: \"/bin/nope\": no such file or directory"),
+        "{v}"
+    );
+    assert_nothing_left(&env, &id);
+}
+
+#[test]
+fn missing_bundle_and_config() {
+    if !require_root() {
+        return;
+    }
+    let env = Env::new();
+    let id = unique_id();
+    let v = fail_json(
+        &env,
+        &["create", "--bundle", "/nonexistent/bundle-dir", &id],
+    );
+    assert!(msg(&v).contains("/nonexistent/bundle-dir"), "{v}");
+    assert_nothing_left(&env, &id);
+    std::fs::remove_file(env.bundle.join("config.json")).unwrap();
+    create_fails(&env, &["config.json", "No such file"]);
+}
+
+#[test]
+fn invalid_json_gives_line_and_column() {
+    if !require_root() {
+        return;
+    }
+    let env = Env::new();
+    std::fs::write(
+        env.bundle.join("config.json"),
+        "{\n  \"ociVersion\": \"1.2.0\",\n  \"process\": [,\n}",
+    )
+    .unwrap();
+    create_fails(&env, &["line 3", "column"]);
+    // Well-formed JSON of the wrong shape still says where.
+    env.write_config(&env.default_config());
+    env.edit(|v| v["process"]["user"]["uid"] = json!("root"));
+    create_fails(&env, &["line", "column"]);
+}
+
+#[test]
+fn unsupported_oci_version() {
+    if !require_root() {
+        return;
+    }
+    let env = Env::new();
+    env.edit(|v| v["ociVersion"] = json!("2.0.0"));
+    create_fails(&env, &["ociVersion", "2.0.0"]);
+}
+
+#[test]
+fn invalid_ids_are_refused_and_never_become_paths() {
+    if !require_root() {
+        return;
+    }
+    let env = Env::new();
+    let before: Vec<_> = std::fs::read_dir(env.tmp.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    for id in ["../x", "a/b", ".x", "", "..", "/abs", "x\ny"] {
+        let v = fail_json(
+            &env,
+            &["create", "--bundle", env.bundle.to_str().unwrap(), id],
+        );
+        assert!(msg(&v).contains("invalid container id"), "{id:?}: {v}");
+        let v = fail_json(&env, &["delete", "--force", id]);
+        assert!(msg(&v).contains("invalid container id"), "{id:?}: {v}");
+    }
+    assert!(env.ids().is_empty());
+    let after: Vec<_> = std::fs::read_dir(env.tmp.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    // Nothing appeared next to the state root (../x would be there), whatever the log files.
+    assert!(
+        after
+            .iter()
+            .filter(|n| !n.to_string_lossy().starts_with("log-") && **n != *"state")
+            .all(|n| before.contains(n)),
+        "{after:?}"
+    );
+}
+
+#[test]
+fn an_existing_id_is_refused_and_the_container_survives() {
+    if !require_root() {
+        return;
+    }
+    let env = Env::new();
+    env.set_args(&["sleep", "1000"]);
+    let id = unique_id();
+    env.hull(&["create", "--bundle", env.bundle.to_str().unwrap(), &id])
+        .ok();
+    let pid = env.state(&id)["pid"].as_i64().unwrap();
+    let v = fail_json(
+        &env,
+        &["create", "--bundle", env.bundle.to_str().unwrap(), &id],
+    );
+    assert!(msg(&v).contains("exists"), "{v}");
+    assert_eq!(env.state(&id)["pid"], pid);
+    assert_eq!(env.state(&id)["status"], "created");
+    env.hull(&["delete", "--force", &id]).ok();
+}
+
+#[test]
+fn missing_rootfs() {
+    if !require_root() {
+        return;
+    }
+    let env = Env::new();
+    std::fs::remove_dir_all(&env.rootfs).unwrap();
+    create_fails(&env, &["root.path", "rootfs"]);
+}
+
+#[test]
+fn unknown_namespace_type() {
+    if !require_root() {
+        return;
+    }
+    let env = Env::new();
+    env.edit(|v| {
+        v["linux"]["namespaces"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"type": "floof"}))
+    });
+    create_fails(&env, &["linux.namespaces[6].type", "floof"]);
+}
+
+#[test]
+fn mount_destination_escaping_through_a_symlink() {
+    if !require_root() {
+        return;
+    }
+    let env = Env::new();
+    std::os::unix::fs::symlink("../../../../..", env.rootfs.join("escape")).unwrap();
+    let n = env.default_config()["mounts"].as_array().unwrap().len();
+    env.edit(|v| {
+        v["mounts"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"destination": "/escape/tmp/pwned", "type": "tmpfs", "source": "tmpfs"}));
+    });
+    create_fails(
+        &env,
+        &[&format!("mounts[{n}].destination"), "outside the rootfs"],
+    );
+    assert!(!Path::new("/tmp/pwned").exists());
+}
+
+#[test]
+fn bind_source_that_does_not_exist() {
+    if !require_root() {
+        return;
+    }
+    let env = Env::new();
+    let n = env.default_config()["mounts"].as_array().unwrap().len();
+    env.edit(|v| {
+        v["mounts"].as_array_mut().unwrap().push(json!({"destination": "/mnt/x", "type": "bind", "source": "/nonexistent/src-dir", "options": ["bind"]}));
+    });
+    create_fails(&env, &[&format!("mounts[{n}]"), "/nonexistent/src-dir"]);
+}
+
+#[test]
+fn systemd_cgroup_is_refused() {
+    if !require_root() {
+        return;
+    }
+    let env = Env::new();
+    let id = unique_id();
+    let v = fail_json(
+        &env,
+        &[
+            "--systemd-cgroup",
+            "create",
+            "--bundle",
+            env.bundle.to_str().unwrap(),
+            &id,
+        ],
+    );
+    assert!(msg(&v).contains("systemd"), "{v}");
+    assert_nothing_left(&env, &id);
+}
+
+#[test]
+fn hull_binary_cannot_be_written_from_a_container() {
+    if !require_root() {
+        return;
+    }
+    let before = std::fs::read(HULL).unwrap();
+    // A created container: its init is still the hull binary, waiting for start.
+    let a = Env::new();
+    a.set_args(&["sleep", "1000"]);
+    let a_id = unique_id();
+    a.hull(&["create", "--bundle", a.bundle.to_str().unwrap(), &a_id])
+        .ok();
+    let pid = a.state(&a_id)["pid"].as_i64().unwrap();
+    assert!(std::fs::read_link(format!("/proc/{pid}/exe"))
+        .unwrap()
+        .ends_with("hull"));
+
+    // A second container in the same pid namespace goes for /proc/1/exe.
+    let b = Env::new();
+    b.edit(|v| {
+        v.as_object_mut().unwrap().remove("hostname");
+        v["linux"]["namespaces"] = json!([
+            {"type": "pid", "path": format!("/proc/{pid}/ns/pid")}, {"type": "mount"}, {"type": "ipc"}, {"type": "uts"}, {"type": "network"}
+        ]);
+    });
+    let out = b.sh(
+        "cat /proc/1/comm; (echo pwned >> /proc/1/exe) 2>/dev/null && echo APPENDED; \
+         (echo pwned > /proc/1/exe) 2>/dev/null && echo TRUNCATED; \
+         (exec 3<>/proc/1/exe) 2>/dev/null && echo OPENED-RW; echo done",
+    );
+    assert!(
+        out.starts_with("hull\n") && out.ends_with("done\n"),
+        "{out}"
+    );
+    assert!(
+        !out.contains("APPENDED") && !out.contains("TRUNCATED") && !out.contains("OPENED-RW"),
+        "{out}"
+    );
+    a.hull(&["delete", "--force", &a_id]).ok();
+
+    let env = Env::new();
+    env.sh("echo pwned > /proc/self/exe 2>/dev/null; echo ok");
+    assert!(
+        std::fs::read(HULL).unwrap() == before,
+        "the hull binary changed"
+    );
+}

@@ -1,0 +1,325 @@
+//! OCI hooks: each phase runs with the container state on stdin, with exactly its configured
+//! env and args, in the right namespace; failures and timeouts fail the step and leave nothing.
+
+mod common;
+use common::*;
+use serde_json::{json, Value};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+/// A hook that stores its stdin in `dir/<phase>.json`. `dir` is a host path for the runtime
+/// namespace phases and createContainer, a container path for startContainer.
+fn marker_hook(dir: &Path, phase: &str) -> Value {
+    json!({"path": "/bin/sh", "args": ["sh", "-c", format!("cat > {}/$0.json", dir.display()), phase]})
+}
+
+fn read_json(path: &Path) -> Value {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}: {text:?}", path.display()))
+}
+
+/// Processes whose command line mentions `needle` (the test's unique container id).
+fn processes_mentioning(needle: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().filter_map(|e| e.ok()) {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if name.parse::<u32>().is_err() || name == std::process::id().to_string() {
+            continue;
+        }
+        if let Ok(c) = std::fs::read(e.path().join("cmdline")) {
+            if String::from_utf8_lossy(&c).contains(needle) {
+                let stat = std::fs::read_to_string(e.path().join("stat")).unwrap_or_default();
+                // A zombie awaiting its reaper is gone for every purpose but the pid.
+                if !stat.contains(") Z") {
+                    found.push(format!(
+                        "{name}: {}",
+                        String::from_utf8_lossy(&c).replace('\0', " ")
+                    ));
+                }
+            }
+        }
+    }
+    found
+}
+
+fn assert_nothing_left(env: &Env, id: &str) {
+    assert!(env.ids().is_empty(), "state left: {:?}", env.ids());
+    assert!(
+        cgroup_dirs_for(id).is_empty(),
+        "cgroup left: {:?}",
+        cgroup_dirs_for(id)
+    );
+    let deadline = Instant::now() + Duration::from_secs(2);
+    loop {
+        let procs = processes_mentioning(id);
+        if procs.is_empty() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "processes left: {procs:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn every_phase_runs_with_the_state_on_stdin() {
+    if !require_root() {
+        return;
+    }
+    let env = Env::new();
+    let host = env.tmp.path().join("markers");
+    std::fs::create_dir(&host).unwrap();
+    env.edit(|v| {
+        v["annotations"] = json!({"org.hull.test": "hooks"});
+        v["hooks"] = json!({
+            "prestart": [marker_hook(&host, "prestart")],
+            "createRuntime": [marker_hook(&host, "createRuntime")],
+            "createContainer": [marker_hook(&host, "createContainer")],
+            "startContainer": [marker_hook(Path::new("/"), "startContainer")],
+            "poststart": [marker_hook(&host, "poststart")],
+            "poststop": [marker_hook(&host, "poststop")],
+        });
+    });
+    env.set_args(&["sleep", "1000"]);
+    let id = unique_id();
+    env.hull(&["create", "--bundle", env.bundle.to_str().unwrap(), &id])
+        .ok();
+    let pid = env.state(&id)["pid"].as_i64().unwrap();
+    for phase in ["prestart", "createRuntime", "createContainer"] {
+        assert!(
+            host.join(format!("{phase}.json")).exists(),
+            "{phase} did not run at create"
+        );
+    }
+    assert!(!host.join("poststart.json").exists());
+    assert!(!env.rootfs.join("startContainer.json").exists());
+    env.hull(&["start", &id]).ok();
+    assert!(host.join("poststart.json").exists());
+    assert!(!host.join("poststop.json").exists());
+    env.hull(&["delete", "--force", &id]).ok();
+
+    let bundle = env.bundle.to_str().unwrap();
+    let check = |s: &Value, phase: &str, status: &str, want_pid: i64| {
+        assert_eq!(s["id"], id.as_str(), "{phase}: {s}");
+        assert_eq!(s["status"], status, "{phase}: {s}");
+        assert_eq!(s["bundle"], bundle, "{phase}: {s}");
+        assert_eq!(s["annotations"]["org.hull.test"], "hooks", "{phase}: {s}");
+        assert_eq!(s["ociVersion"], "1.2.0", "{phase}: {s}");
+        assert_eq!(s["pid"], want_pid, "{phase}: {s}");
+    };
+    check(
+        &read_json(&host.join("prestart.json")),
+        "prestart",
+        "creating",
+        pid,
+    );
+    check(
+        &read_json(&host.join("createRuntime.json")),
+        "createRuntime",
+        "creating",
+        pid,
+    );
+    // Hooks in the container's pid namespace see the init as pid 1, as with runc.
+    check(
+        &read_json(&host.join("createContainer.json")),
+        "createContainer",
+        "creating",
+        1,
+    );
+    check(
+        &read_json(&env.rootfs.join("startContainer.json")),
+        "startContainer",
+        "created",
+        1,
+    );
+    check(
+        &read_json(&host.join("poststart.json")),
+        "poststart",
+        "running",
+        pid,
+    );
+    let post = read_json(&host.join("poststop.json"));
+    assert_eq!(post["status"], "stopped", "{post}");
+    assert_eq!(post["id"], id.as_str());
+    assert_nothing_left(&env, &id);
+}
+
+#[test]
+fn hooks_run_in_their_namespaces() {
+    if !require_root() {
+        return;
+    }
+    let env = Env::new();
+    let host = env.tmp.path().join("ns");
+    std::fs::create_dir(&host).unwrap();
+    let ns_hook = |dir: &Path, phase: &str| {
+        json!({"path": "/bin/sh", "args": ["sh", "-c",
+            format!("for n in mnt pid uts; do readlink /proc/self/ns/$n; done > {}/{phase}.ns", dir.display())]})
+    };
+    env.edit(|v| {
+        v["hooks"] = json!({
+            "createRuntime": [ns_hook(&host, "createRuntime")],
+            "createContainer": [ns_hook(&host, "createContainer")],
+            "startContainer": [ns_hook(Path::new("/"), "startContainer")],
+        });
+    });
+    env.set_args(&["sleep", "1000"]);
+    let id = unique_id();
+    env.hull(&[
+        "run",
+        "--detach",
+        "--bundle",
+        env.bundle.to_str().unwrap(),
+        &id,
+    ])
+    .ok();
+    let pid = env.state(&id)["pid"].as_i64().unwrap();
+    let ns_of = |p: &str| -> String {
+        ["mnt", "pid", "uts"]
+            .iter()
+            .map(|n| {
+                format!(
+                    "{}\n",
+                    std::fs::read_link(format!("/proc/{p}/ns/{n}"))
+                        .unwrap()
+                        .display()
+                )
+            })
+            .collect()
+    };
+    assert_eq!(
+        std::fs::read_to_string(host.join("createRuntime.ns")).unwrap(),
+        ns_of("self")
+    );
+    let container = ns_of(&pid.to_string());
+    assert_eq!(
+        std::fs::read_to_string(host.join("createContainer.ns")).unwrap(),
+        container
+    );
+    assert_eq!(
+        std::fs::read_to_string(env.rootfs.join("startContainer.ns")).unwrap(),
+        container
+    );
+    env.hull(&["delete", "--force", &id]).ok();
+}
+
+#[test]
+fn hook_env_and_args_are_exactly_the_configured_ones() {
+    if !require_root() {
+        return;
+    }
+    let env = Env::new();
+    let out = env.tmp.path().join("out");
+    std::fs::create_dir(&out).unwrap();
+    let o = out.display();
+    env.edit(|v| {
+        v["hooks"] = json!({"createRuntime": [{
+            "path": "/bin/sh",
+            "args": ["custom-arg0", "-c", format!("tr '\\0' '\\n' < /proc/$$/environ > {o}/env; tr '\\0' '\\n' < /proc/$$/cmdline > {o}/args"), "x y"],
+            "env": ["HOOK_A=1", "HOOK_B=two words", "PATH=/usr/bin:/bin"]
+        }]});
+    });
+    env.run(&["true"]).ok();
+    let mut got: Vec<String> = std::fs::read_to_string(out.join("env"))
+        .unwrap()
+        .lines()
+        .map(String::from)
+        .collect();
+    got.sort();
+    assert_eq!(got, ["HOOK_A=1", "HOOK_B=two words", "PATH=/usr/bin:/bin"]);
+    let args = std::fs::read_to_string(out.join("args")).unwrap();
+    let args: Vec<&str> = args.lines().collect();
+    assert_eq!(args[0], "custom-arg0");
+    assert_eq!(args[1], "-c");
+    assert_eq!(args[3], "x y");
+}
+
+#[test]
+fn a_hanging_hook_is_killed_at_its_timeout() {
+    if !require_root() {
+        return;
+    }
+    let env = Env::new();
+    // An interval no other process uses, to find the hook among the host's processes.
+    let marker = format!("30.{}", std::process::id());
+    env.edit(|v| {
+        v["hooks"] = json!({"createRuntime": [{"path": "/bin/sleep", "args": ["sleep", &marker], "timeout": 1}]});
+    });
+    let id = unique_id();
+    let t = Instant::now();
+    env.hull(&["create", "--bundle", env.bundle.to_str().unwrap(), &id])
+        .fails_with("timed out");
+    assert!(
+        t.elapsed() < Duration::from_secs(10),
+        "took {:?}",
+        t.elapsed()
+    );
+    assert_nothing_left(&env, &id);
+    assert!(
+        processes_mentioning(&marker).is_empty(),
+        "hook left running"
+    );
+}
+
+#[test]
+fn a_failing_create_hook_fails_create_and_leaves_nothing() {
+    if !require_root() {
+        return;
+    }
+    for phase in ["prestart", "createRuntime", "createContainer"] {
+        let env = Env::new();
+        env.edit(|v| {
+            v["hooks"] = json!({phase: [{"path": "/bin/sh", "args": ["sh", "-c", "echo boom-from-$0 >&2; exit 3", phase]}]});
+        });
+        env.set_args(&["sleep", "1000"]);
+        let id = unique_id();
+        let r = env.hull(&["create", "--bundle", env.bundle.to_str().unwrap(), &id]);
+        r.fails_with(&format!("boom-from-{phase}"));
+        r.fails_with(phase);
+        assert_nothing_left(&env, &id);
+    }
+}
+
+#[test]
+fn a_failing_start_container_hook_fails_start() {
+    if !require_root() {
+        return;
+    }
+    let env = Env::new();
+    env.edit(|v| {
+        v["hooks"] = json!({"startContainer": [{"path": "/bin/sh", "args": ["sh", "-c", "echo start-boom >&2; exit 4"]}]});
+    });
+    env.set_args(&["sleep", "1000"]);
+    let id = unique_id();
+    env.hull(&["create", "--bundle", env.bundle.to_str().unwrap(), &id])
+        .ok();
+    env.hull(&["start", &id]).fails_with("start-boom");
+    env.hull(&["delete", "--force", &id]).ok();
+    assert_nothing_left(&env, &id);
+}
+
+#[test]
+fn a_failing_poststop_hook_only_warns() {
+    if !require_root() {
+        return;
+    }
+    let env = Env::new();
+    let marker = env.tmp.path().join("second-poststop");
+    env.edit(|v| {
+        v["hooks"] = json!({"poststop": [
+            {"path": "/bin/sh", "args": ["sh", "-c", "echo poststop-boom >&2; exit 5"]},
+            {"path": "/bin/sh", "args": ["sh", "-c", format!("touch {}", marker.display())]}
+        ]});
+    });
+    let r = env.run(&["sh", "-c", "echo fine"]);
+    assert_eq!(r.ok(), "fine\n");
+    assert!(
+        r.stderr.contains("poststop-boom"),
+        "no warning: {:?}",
+        r.stderr
+    );
+    assert!(
+        marker.exists(),
+        "the hooks after the failed one must still run"
+    );
+    assert!(env.ids().is_empty());
+}
