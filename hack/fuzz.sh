@@ -26,7 +26,7 @@ if cargo fuzz --version >/dev/null 2>&1; then
         # A scratch corpus seeded from the committed seeds, so runs do not grow the tree.
         corpus=$(mktemp -d)
         trap 'rm -rf "$corpus"' EXIT
-        cp fuzz/corpus/"$target"/seed-* "$corpus"/
+        cp fuzz/seeds/"$target".json "$corpus"/
         echo "== fuzzing $target for ${per}s"
         (cd fuzz && "${fuzz[@]}" "$target" "$corpus" -- -max_total_time="$per" -max_len=65536 -print_final_stats=1)
         rm -rf "$corpus"

@@ -13,4 +13,15 @@ bin=$(cargo test --test cgroups --no-run --message-format=json 2>/dev/null |
 rootfs=target/tmp/busybox-rootfs
 [ -x "$rootfs/bin/busybox" ] || sh hack/mkrootfs.sh "$rootfs"
 
-exec hack/vm-test.sh "$bin" --test-threads="${HULL_TEST_THREADS:-2}" "$@"
+# The guest runs binaries from the shared tree, which a concurrent `cargo build` on the host may
+# replace mid-run; run private copies instead, the hull copy bound over the path the tests have
+# compiled in.
+mkdir -p target/vm
+snap=$(mktemp -d "$PWD/target/vm/snap.XXXXXX")
+trap 'rm -rf "$snap"' EXIT
+cp target/debug/hull "$snap/hull"
+cp "$bin" "$snap/cgroups-test"
+
+hack/vm-test.sh sh -c 'mount --bind "$1" "$2" && shift 2 && exec "$@"' sh \
+    "$snap/hull" "$PWD/target/debug/hull" \
+    "$snap/cgroups-test" --color never --test-threads="${HULL_TEST_THREADS:-2}" "$@"

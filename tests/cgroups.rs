@@ -156,7 +156,7 @@ fn memory_limit_is_written_and_a_hog_is_oom_killed() {
         }
     }
     wait_for("the hog to be OOM-killed", Duration::from_secs(120), || {
-        file_in(&env, "code").is_some()
+        file_in(&env, "code").is_some_and(|c| !c.is_empty())
     });
     assert_eq!(
         file_in(&env, "code").unwrap(),

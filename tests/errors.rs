@@ -215,8 +215,15 @@ fn invalid_ids_are_refused_and_never_become_paths() {
             &["create", "--bundle", env.bundle.to_str().unwrap(), id],
         );
         assert!(msg(&v).contains("invalid container id"), "{id:?}: {v}");
-        let v = fail_json(&env, &["delete", "--force", id]);
-        assert!(msg(&v).contains("invalid container id"), "{id:?}: {v}");
+        for cmd in [
+            &["delete", "--force", id][..],
+            &["state", id],
+            &["start", id],
+            &["kill", id, "KILL"],
+        ] {
+            let v = fail_json(&env, cmd);
+            assert!(msg(&v).contains("invalid container id"), "{cmd:?}: {v}");
+        }
     }
     assert!(env.ids().is_empty());
     let after: Vec<_> = std::fs::read_dir(env.tmp.path())
@@ -379,5 +386,77 @@ fn hull_binary_cannot_be_written_from_a_container() {
     assert!(
         std::fs::read(HULL).unwrap() == before,
         "the hull binary changed"
+    );
+}
+
+/// CVE-2019-5736 with CAP_SYS_PTRACE: a container sharing the pid namespace of a created
+/// container opens the waiting init's /proc/1/exe (the hull binary), and writes through that fd
+/// once the init has exec'd and no hull process runs any more. Runs against a copy of hull, so
+/// a failure never damages the real binary. Ignored until hull's init stops being the on-disk
+/// binary (runc runs its init from a sealed memfd copy).
+#[test]
+#[ignore = "known hole: the init is the on-disk hull binary; a CAP_SYS_PTRACE neighbour can overwrite it"]
+fn hull_binary_cannot_be_overwritten_by_a_ptrace_capable_neighbour() {
+    if !require_root() {
+        return;
+    }
+    let a = Env::new();
+    let copy = a.tmp.path().join("hull-copy");
+    std::fs::copy(HULL, &copy).unwrap();
+    let before = std::fs::read(&copy).unwrap();
+    let hull = |env: &Env, args: &[&str]| {
+        let mut c = std::process::Command::new(&copy);
+        c.arg("--root")
+            .arg(&env.root)
+            .args(args)
+            .stdin(std::process::Stdio::null());
+        capture(c)
+    };
+    a.set_args(&["sleep", "30"]);
+    let a_id = unique_id();
+    hull(
+        &a,
+        &["create", "--bundle", a.bundle.to_str().unwrap(), &a_id],
+    )
+    .ok();
+    let pid = a.state(&a_id)["pid"].as_i64().unwrap();
+
+    let b = Env::new();
+    b.edit(|v| {
+        v.as_object_mut().unwrap().remove("hostname");
+        let caps = json!(["CAP_SYS_PTRACE", "CAP_DAC_OVERRIDE", "CAP_KILL"]);
+        v["process"]["capabilities"] = json!({"bounding": caps, "effective": caps, "permitted": caps});
+        v["linux"]["namespaces"] = json!([
+            {"type": "pid", "path": format!("/proc/{pid}/ns/pid")}, {"type": "mount"}, {"type": "ipc"}, {"type": "uts"}, {"type": "network"}
+        ]);
+    });
+    b.set_args(&[
+        "sh",
+        "-c",
+        "exec 3</proc/1/exe || exit 0; i=0; while [ $i -lt 40 ]; do \
+         (echo PWNED > /proc/self/fd/3) 2>/dev/null && exit 0; sleep 0.1; i=$((i+1)); done",
+    ]);
+    let b_id = unique_id();
+    hull(
+        &b,
+        &[
+            "run",
+            "--detach",
+            "--bundle",
+            b.bundle.to_str().unwrap(),
+            &b_id,
+        ],
+    )
+    .ok();
+    hull(&a, &["start", &a_id]).ok();
+    let deadline = Instant::now() + Duration::from_secs(8);
+    while b.state(&b_id)["status"] != "stopped" && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    a.hull(&["delete", "--force", &a_id]).ok();
+    b.hull(&["delete", "--force", &b_id]).ok();
+    assert!(
+        std::fs::read(&copy).unwrap() == before,
+        "a container overwrote the hull binary"
     );
 }

@@ -160,7 +160,7 @@ fn seed_config() -> Value {
 }
 
 fn seed_seccomp() -> Value {
-    serde_json::from_str(include_str!("../fuzz/corpus/seccomp/seed-profile.json")).unwrap()
+    serde_json::from_str(include_str!("../fuzz/seeds/seccomp.json")).unwrap()
 }
 
 fn iterations() -> u64 {

@@ -267,8 +267,13 @@ fn a_failing_create_hook_fails_create_and_leaves_nothing() {
     }
     for phase in ["prestart", "createRuntime", "createContainer"] {
         let env = Env::new();
+        let host = env.tmp.path().join("markers");
+        std::fs::create_dir(&host).unwrap();
         env.edit(|v| {
-            v["hooks"] = json!({phase: [{"path": "/bin/sh", "args": ["sh", "-c", "echo boom-from-$0 >&2; exit 3", phase]}]});
+            v["hooks"] = json!({
+                phase: [{"path": "/bin/sh", "args": ["sh", "-c", "echo boom-from-$0 >&2; exit 3", phase]}],
+                "poststop": [marker_hook(&host, "poststop")],
+            });
         });
         env.set_args(&["sleep", "1000"]);
         let id = unique_id();
@@ -276,6 +281,10 @@ fn a_failing_create_hook_fails_create_and_leaves_nothing() {
         r.fails_with(&format!("boom-from-{phase}"));
         r.fails_with(phase);
         assert_nothing_left(&env, &id);
+        // The spec continues a failed create with destroy, then the poststop hooks.
+        let post = read_json(&host.join("poststop.json"));
+        assert_eq!(post["status"], "stopped", "{phase}: {post}");
+        assert_eq!(post["id"], id.as_str());
     }
 }
 
@@ -322,4 +331,53 @@ fn a_failing_poststop_hook_only_warns() {
         "the hooks after the failed one must still run"
     );
     assert!(env.ids().is_empty());
+}
+
+#[test]
+fn a_failing_poststart_hook_fails_start_and_stops_the_container() {
+    if !require_root() {
+        return;
+    }
+    let env = Env::new();
+    env.edit(|v| {
+        v["hooks"] = json!({"poststart": [{"path": "/bin/sh", "args": ["sh", "-c", "echo poststart-boom >&2; exit 6"]}]});
+    });
+    env.set_args(&["sleep", "1000"]);
+    let id = unique_id();
+    env.hull(&["create", "--bundle", env.bundle.to_str().unwrap(), &id])
+        .ok();
+    let pid = env.state(&id)["pid"].as_i64().unwrap();
+    env.hull(&["start", &id]).fails_with("poststart-boom");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while env.state(&id)["status"] != "stopped" {
+        assert!(
+            Instant::now() < deadline,
+            "container still {}",
+            env.state(&id)["status"]
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    assert!(
+        stat.is_empty() || stat.contains(") Z"),
+        "init still alive: {stat}"
+    );
+    env.hull(&["delete", &id]).ok();
+    assert_nothing_left(&env, &id);
+}
+
+#[test]
+fn a_missing_hook_binary_fails_create_naming_it() {
+    if !require_root() {
+        return;
+    }
+    for phase in ["createRuntime", "createContainer"] {
+        let env = Env::new();
+        env.edit(|v| v["hooks"] = json!({phase: [{"path": "/nonexistent/hook-binary"}]}));
+        let id = unique_id();
+        let r = env.hull(&["create", "--bundle", env.bundle.to_str().unwrap(), &id]);
+        r.fails_with("/nonexistent/hook-binary");
+        r.fails_with(phase);
+        assert_nothing_left(&env, &id);
+    }
 }

@@ -399,3 +399,45 @@ fn second_container_joins_a_user_namespace_by_path() {
     assert_eq!(lines[2], host_ns(&pid.to_string(), "user"));
     a.hull(&["delete", "--force", &a_id]).ok();
 }
+
+#[test]
+fn user_namespace_with_time_namespace_readonly_root_and_oom_score() {
+    if !require_root() {
+        return;
+    }
+    if !std::path::Path::new("/proc/self/ns/time").exists() {
+        eprintln!("SKIP: kernel has no time namespaces");
+        return;
+    }
+    let env = userns_env();
+    let current: i32 = std::fs::read_to_string("/proc/self/oom_score_adj")
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let adj = (current + 100).min(1000);
+    env.edit(|v| {
+        add_namespace(v, json!({"type": "time"}));
+        v["linux"]["timeOffsets"] = json!({"monotonic": {"secs": 5000, "nanosecs": 0}});
+        v["root"]["readonly"] = json!(true);
+        v["process"]["oomScoreAdj"] = json!(adj);
+        v["process"]["user"] = json!({"uid": 1000, "gid": 1000, "additionalGids": [5, 10]});
+    });
+    let out = env.sh(
+        "grep monotonic /proc/self/timens_offsets; cat /proc/self/oom_score_adj; id -u; \
+         grep Groups /proc/self/status; touch /x 2>/dev/null && echo root-writable; echo done",
+    );
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(
+        lines[0].split_whitespace().collect::<Vec<_>>(),
+        ["monotonic", "5000", "0"],
+        "{out}"
+    );
+    assert_eq!(lines[1], adj.to_string());
+    assert_eq!(lines[2], "1000");
+    assert_eq!(
+        lines[3].split_whitespace().collect::<Vec<_>>(),
+        ["Groups:", "5", "10"]
+    );
+    assert_eq!(lines[4], "done", "{out}");
+}

@@ -541,3 +541,50 @@ fn run_returns_when_the_process_exits_at_once() {
     }
     assert!(env.ids().is_empty());
 }
+
+#[test]
+fn a_console_socket_nobody_listens_on_is_an_error() {
+    if !require_root() {
+        return;
+    }
+    let env = Env::new();
+    env.edit(|v| v["process"]["terminal"] = json!(true));
+    let id = unique_id();
+    let sock = env.tmp.path().join("nobody.sock");
+    env.hull(&[
+        "create",
+        "--console-socket",
+        sock.to_str().unwrap(),
+        "--bundle",
+        env.bundle.to_str().unwrap(),
+        &id,
+    ])
+    .fails_with("nobody.sock");
+    assert!(env.ids().is_empty());
+    assert!(cgroup_dirs_for(&id).is_empty());
+}
+
+#[test]
+fn default_umask_is_0022_whatever_the_caller_has() {
+    if !require_root() {
+        return;
+    }
+    let env = Env::new();
+    env.set_args(&["sh", "-c", "umask; touch /tmp/f; stat -c %a /tmp/f"]);
+    let mut c = env.cmd();
+    c.current_dir(&env.bundle);
+    // SAFETY: umask is async-signal-safe.
+    unsafe {
+        c.pre_exec(|| {
+            libc::umask(0o077);
+            Ok(())
+        });
+    }
+    c.args([
+        "run",
+        "--bundle",
+        env.bundle.to_str().unwrap(),
+        &unique_id(),
+    ]);
+    assert_eq!(capture(c).ok(), "0022\n644\n");
+}

@@ -471,12 +471,19 @@ fn sysctls_outside_the_container_namespaces_are_refused() {
     let swappiness = host("/proc/sys/vm/swappiness");
     let fwd = host("/proc/sys/net/ipv4/ip_forward");
     let shm = host("/proc/sys/kernel/shm_rmid_forced");
-    let cases: Vec<(Box<dyn Fn(&mut Value)>, &str)> = vec![
-        (Box::new(|v: &mut Value| v["linux"]["sysctl"] = json!({"vm.swappiness": swappiness})), "not in a separate kernel namespace"),
+    type Edit<'a> = Box<dyn Fn(&mut Value) + 'a>;
+    let cases: Vec<(Edit, &str)> = vec![
+        (
+            Box::new(|v: &mut Value| v["linux"]["sysctl"] = json!({"vm.swappiness": swappiness})),
+            "not in a separate kernel namespace",
+        ),
         (
             Box::new(|v: &mut Value| {
                 v["linux"]["sysctl"] = json!({"net.ipv4.ip_forward": fwd});
-                v["linux"]["namespaces"].as_array_mut().unwrap().retain(|n| n["type"] != "network");
+                v["linux"]["namespaces"]
+                    .as_array_mut()
+                    .unwrap()
+                    .retain(|n| n["type"] != "network");
             }),
             "host's network namespace",
         ),
@@ -494,13 +501,20 @@ fn sysctls_outside_the_container_namespaces_are_refused() {
         (
             Box::new(|v: &mut Value| {
                 v["linux"]["sysctl"] = json!({"kernel.shm_rmid_forced": shm});
-                v["linux"]["namespaces"].as_array_mut().unwrap().retain(|n| n["type"] != "ipc");
+                v["linux"]["namespaces"]
+                    .as_array_mut()
+                    .unwrap()
+                    .retain(|n| n["type"] != "ipc");
             }),
             "host's ipc namespace",
         ),
-        (Box::new(|v: &mut Value| v["linux"]["sysctl"] = json!({"kernel.hostname": "x"})), "hostname"),
+        (
+            Box::new(|v: &mut Value| v["linux"]["sysctl"] = json!({"kernel.hostname": "x"})),
+            "hostname",
+        ),
     ];
-    let same_netns_as_pid1 = std::fs::read_link("/proc/1/ns/net").ok() == std::fs::read_link("/proc/self/ns/net").ok();
+    let same_netns_as_pid1 =
+        std::fs::read_link("/proc/1/ns/net").ok() == std::fs::read_link("/proc/self/ns/net").ok();
     for (i, (edit, needle)) in cases.iter().enumerate() {
         if i == 2 && !same_netns_as_pid1 {
             eprintln!("SKIP (case 2): this test does not run in pid 1's network namespace");
@@ -519,7 +533,10 @@ fn sysctls_outside_the_container_namespaces_are_refused() {
     // kernel.domainname is namespaced with uts.
     let env = Env::new();
     env.edit(|v| v["linux"]["sysctl"] = json!({"kernel.domainname": "sysctl.example"}));
-    assert_eq!(env.sh("cat /proc/sys/kernel/domainname"), "sysctl.example\n");
+    assert_eq!(
+        env.sh("cat /proc/sys/kernel/domainname"),
+        "sysctl.example\n"
+    );
 }
 
 #[test]

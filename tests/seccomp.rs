@@ -426,8 +426,14 @@ fn exec_gets_the_container_filter() {
     );
     env.set_args(&["sleep", "100"]);
     let id = unique_id();
-    env.hull(&["run", "--detach", "--bundle", env.bundle.to_str().unwrap(), &id])
-        .ok();
+    env.hull(&[
+        "run",
+        "--detach",
+        "--bundle",
+        env.bundle.to_str().unwrap(),
+        &id,
+    ])
+    .ok();
     let r = env.hull(&[
         "exec",
         &id,

@@ -244,17 +244,24 @@ fn cve_2024_21626_cwd_through_proc_self_fd_fails_or_stays_inside() {
 
 /// Runs hull with a host directory open at fd 7 (not close-on-exec), as a careless caller would.
 fn run_with_host_fd(env: &Env, host: &Path) -> Ran {
+    hull_with_host_fd(
+        env,
+        host,
+        &[
+            "run",
+            "--bundle",
+            env.bundle.to_str().unwrap(),
+            &unique_id(),
+        ],
+    )
+}
+
+fn hull_with_host_fd(env: &Env, host: &Path, args: &[&str]) -> Ran {
     use std::os::unix::process::CommandExt;
     let dir = std::fs::File::open(host).unwrap();
     let raw = std::os::fd::AsRawFd::as_raw_fd(&dir);
     let mut c = env.cmd();
-    c.args([
-        "run",
-        "--bundle",
-        env.bundle.to_str().unwrap(),
-        &unique_id(),
-    ])
-    .current_dir(&env.bundle);
+    c.args(args).current_dir(&env.bundle);
     c.stdout(Stdio::piped()).stderr(Stdio::piped());
     // SAFETY: only async-signal-safe calls between fork and exec.
     unsafe {
@@ -305,6 +312,57 @@ fn cve_2024_21626_host_fd_of_the_caller_is_not_visible() {
     host.assert_untouched();
 }
 
+/// `exec` is where runc leaked its fd: the same checks for a process joining a running container.
+#[test]
+fn cve_2024_21626_exec_with_leaked_fd_cwd_fails_or_stays_inside() {
+    if !require_root() {
+        return;
+    }
+    let host = HostDir::new("21626exec");
+    let env = Env::new();
+    env.set_args(&["sleep", "100"]);
+    let id = unique_id();
+    env.hull(&[
+        "run",
+        "--detach",
+        "--bundle",
+        env.bundle.to_str().unwrap(),
+        &id,
+    ])
+    .ok();
+    let r = hull_with_host_fd(&env, host.path(), &["exec", &id, "ls", "/proc/self/fd"]);
+    let fds = r.ok().to_string();
+    for n in 3..=10 {
+        let cwd = format!("/proc/self/fd/{n}");
+        let r = hull_with_host_fd(
+            &env,
+            host.path(),
+            &[
+                "exec",
+                "--cwd",
+                &cwd,
+                &id,
+                "sh",
+                "-c",
+                "ls; cat ../../../../../../etc/hostname",
+            ],
+        );
+        if r.code == 0 {
+            assert!(
+                !r.stdout.contains("marker"),
+                "fd {n}: cwd is on the host: {}",
+                r.stdout
+            );
+            assert!(r.stdout.ends_with("hull\n"), "fd {n}: {}", r.stdout);
+        } else {
+            assert!(r.stderr.contains("cwd"), "fd {n}: {}", r.stderr);
+        }
+    }
+    env.hull(&["delete", "--force", &id]).ok();
+    assert_eq!(fds, "0\n1\n2\n3\n", "fds seen by an exec'd process");
+    host.assert_untouched();
+}
+
 // ---- CVE-2021-30465: a mount destination swapped for a symlink during setup ----
 
 #[test]
@@ -344,7 +402,11 @@ fn cve_2021_30465_racing_symlink_swap_cannot_mount_on_the_host() {
             let mut n = 0u64;
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
                 // renameat2(RENAME_EXCHANGE) swaps the directory and a symlink atomically.
-                let other = if n.is_multiple_of(2) { &link_abs } else { &link_up };
+                let other = if n.is_multiple_of(2) {
+                    &link_abs
+                } else {
+                    &link_up
+                };
                 let a = std::ffi::CString::new(race.as_os_str().as_encoded_bytes()).unwrap();
                 let b = std::ffi::CString::new(other.as_os_str().as_encoded_bytes()).unwrap();
                 // SAFETY: plain syscall with valid C strings.

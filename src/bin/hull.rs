@@ -3,7 +3,7 @@
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use hull::log::{self, Format, Level};
-use hull::runtime::{cgroup_cmds, create, lifecycle, template};
+use hull::runtime::{cgroup_cmds, checkpoint, create, lifecycle, template};
 use std::path::PathBuf;
 
 #[derive(Parser)]
@@ -179,6 +179,10 @@ enum Command {
         interval: String,
         id: String,
     },
+    /// Checkpoint a running container with CRIU
+    Checkpoint(CheckpointCli),
+    /// Restore a container from a CRIU checkpoint
+    Restore(RestoreCli),
     /// Write a default config.json
     Spec {
         #[arg(short, long)]
@@ -242,6 +246,107 @@ struct UpdateCli {
     id: String,
 }
 
+/// CRIU options `checkpoint` and `restore` share, named as runc names them.
+#[derive(Args)]
+struct CriuCli {
+    /// Directory for the CRIU image files
+    #[arg(long = "image-path")]
+    image_path: Option<PathBuf>,
+    /// Directory for CRIU's logs and work files
+    #[arg(long = "work-path")]
+    work_path: Option<PathBuf>,
+    /// Previous pre-dump, relative to the image path
+    #[arg(long = "parent-path")]
+    parent_path: Option<PathBuf>,
+    /// Keep the container running after the checkpoint
+    #[arg(long = "leave-running")]
+    leave_running: bool,
+    /// Allow open TCP connections
+    #[arg(long = "tcp-established")]
+    tcp_established: bool,
+    /// Allow external unix sockets
+    #[arg(long = "ext-unix-sk")]
+    ext_unix_sk: bool,
+    /// Allow shell jobs
+    #[arg(long = "shell-job")]
+    shell_job: bool,
+    /// Handle file locks
+    #[arg(long = "file-locks")]
+    file_locks: bool,
+    /// Only dump memory, leaving the container running
+    #[arg(long = "pre-dump")]
+    pre_dump: bool,
+    /// soft, full, strict or ignore
+    #[arg(long = "manage-cgroups-mode")]
+    manage_cgroups_mode: Option<String>,
+    /// Namespaces to create empty on restore (network)
+    #[arg(long = "empty-ns")]
+    empty_ns: Vec<String>,
+    /// Use userfaultfd lazy pages
+    #[arg(long = "lazy-pages")]
+    lazy_pages: bool,
+    /// fd CRIU writes to when the lazy-pages server is ready
+    #[arg(long = "status-fd")]
+    status_fd: Option<i32>,
+}
+
+#[derive(Args)]
+struct CheckpointCli {
+    #[command(flatten)]
+    criu: CriuCli,
+    id: String,
+}
+
+#[derive(Args)]
+struct RestoreCli {
+    #[command(flatten)]
+    criu: CriuCli,
+    #[arg(short, long, default_value = ".")]
+    bundle: PathBuf,
+    #[arg(short, long)]
+    detach: bool,
+    #[arg(long = "pid-file")]
+    pid_file: Option<PathBuf>,
+    #[arg(long = "console-socket")]
+    console_socket: Option<PathBuf>,
+    #[arg(long = "no-pivot")]
+    no_pivot: bool,
+    /// Do not become the restored tree's subreaper
+    #[arg(long = "no-subreaper")]
+    no_subreaper: bool,
+    id: String,
+}
+
+fn criu_options(c: CriuCli, criu: Option<PathBuf>) -> checkpoint::CriuOptions {
+    checkpoint::CriuOptions {
+        criu,
+        image_path: c.image_path,
+        work_path: c.work_path,
+        parent_path: c.parent_path,
+        leave_running: c.leave_running,
+        tcp_established: c.tcp_established,
+        ext_unix_sk: c.ext_unix_sk,
+        shell_job: c.shell_job,
+        file_locks: c.file_locks,
+        pre_dump: c.pre_dump,
+        manage_cgroups_mode: c.manage_cgroups_mode,
+        empty_ns: c.empty_ns,
+        lazy_pages: c.lazy_pages,
+        status_fd: c.status_fd,
+    }
+}
+
+/// go-runc passes some long flags with one dash (`-no-subreaper`), which Go's flag parser takes
+/// and clap does not: give them their second dash.
+fn normalize_args(args: impl Iterator<Item = std::ffi::OsString>) -> Vec<std::ffi::OsString> {
+    const SINGLE_DASH: &[&str] = &["-no-subreaper", "-detach", "-work-path", "-image-path"];
+    args.map(|a| match a.to_str() {
+        Some(s) if SINGLE_DASH.contains(&s) => format!("-{s}").into(),
+        _ => a,
+    })
+    .collect()
+}
+
 fn default_root() -> PathBuf {
     if nix::unistd::geteuid().is_root() {
         return PathBuf::from("/run/hull");
@@ -259,7 +364,7 @@ fn print_version() {
 }
 
 fn main() {
-    let cli = Cli::parse();
+    let cli = Cli::parse_from(normalize_args(std::env::args_os()));
     let passed_fds = match &cli.command {
         Some(Command::Create(a)) | Some(Command::Run { create: a, .. }) => {
             a.preserve_fds + hull::runtime::fds::listen_fds_from_env()
@@ -381,6 +486,21 @@ fn run(cli: Cli) -> Result<i32> {
         Command::Events { stats, interval, id } => {
             let interval = cgroup_cmds::parse_duration(&interval)?;
             cgroup_cmds::events(&root, &id, stats, interval)?;
+        }
+        Command::Checkpoint(a) => {
+            checkpoint::checkpoint(&root, &a.id, &criu_options(a.criu, cli.criu.clone()))?;
+        }
+        Command::Restore(a) => {
+            let opts = checkpoint::RestoreOptions {
+                criu: criu_options(a.criu, cli.criu.clone()),
+                bundle: a.bundle,
+                detach: a.detach,
+                pid_file: a.pid_file,
+                console_socket: a.console_socket,
+                no_pivot: a.no_pivot,
+                no_subreaper: a.no_subreaper,
+            };
+            return checkpoint::restore(&root, &a.id, &opts);
         }
         Command::Spec { bundle } => {
             let rootless = rootless_flag.as_deref().is_some_and(|r| r == "true");

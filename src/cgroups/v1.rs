@@ -317,7 +317,8 @@ impl V1 {
                 format!("blkio.{base}")
             }
         };
-        if let Some(w) = bio.weight() {
+        // As runc: 0 means unset (docker sends weight 0 for every container).
+        if let Some(w) = bio.weight().filter(|&w| w != 0) {
             let d = dir()?;
             set(
                 &d,
@@ -326,7 +327,7 @@ impl V1 {
                 "blockIO.weight",
             )?;
         }
-        if let Some(w) = bio.leaf_weight() {
+        if let Some(w) = bio.leaf_weight().filter(|&w| w != 0) {
             set(
                 &dir()?,
                 "blkio.leaf_weight",

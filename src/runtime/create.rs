@@ -42,6 +42,9 @@ struct Cleanup<'a> {
     dir: Option<PathBuf>,
     cgroup: Option<Box<dyn Cgroup>>,
     pids: Vec<i32>,
+    /// The poststop hooks and the state they get: the spec has a failed create continue with
+    /// destroying the container and then the poststop hooks.
+    poststop: Option<(Vec<oci_spec::runtime::Hook>, String)>,
     armed: bool,
     _marker: std::marker::PhantomData<&'a ()>,
 }
@@ -67,6 +70,9 @@ impl Drop for Cleanup<'_> {
         }
         if let Some(dir) = &self.dir {
             let _ = std::fs::remove_dir_all(dir);
+        }
+        if let Some((hooks, state)) = &self.poststop {
+            super::hooks::run_warning("poststop", Some(hooks), state);
         }
     }
 }
@@ -101,6 +107,13 @@ pub fn create(opts: &CreateOptions) -> Result<Created> {
         dir: Some(dir.clone()),
         cgroup: None,
         pids: Vec::new(),
+        poststop: spec.hooks().as_ref().and_then(|h| h.poststop().clone()).map(|hooks| {
+            let state = serde_json::json!({
+                "ociVersion": spec.version(), "id": opts.id, "status": "stopped", "pid": 0,
+                "bundle": bundle, "annotations": spec.annotations().clone().unwrap_or_default(),
+            });
+            (hooks, state.to_string())
+        }),
         armed: true,
         _marker: std::marker::PhantomData,
     };
@@ -115,7 +128,7 @@ pub fn create(opts: &CreateOptions) -> Result<Created> {
     let listen_fds = super::fds::listen_fds_from_env();
     let preserved = super::fds::preserved(listen_fds + opts.preserve_fds);
     let (parent_end, child_end) = sync::pair()?;
-    let start_listener = UnixListener::bind(dir.join(START_SOCKET))
+    let start_listener = UnixListener::bind(state::socket_path(&dir, &lock, START_SOCKET))
         .with_context(|| format!("listen on {}", dir.join(START_SOCKET).display()))?;
     let log_fd = crate::log::file_fd();
 

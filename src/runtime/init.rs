@@ -69,13 +69,15 @@ fn init(args: &InitArgs) -> Result<std::convert::Infallible> {
     keep.extend(args.log_fd);
     process::close_inherited_fds(args.preserved_fds, &keep)?;
     nix::unistd::setsid().context("setsid")?;
-    // Until exec, /proc/<pid>/exe of this process is the hull binary: keep other processes
-    // (a joined pid namespace's) from opening it.
-    prctl::set_dumpable(false).map_err(|e| anyhow::anyhow!("prctl(PR_SET_DUMPABLE): errno {e}"))?;
+    // Before turning non-dumpable: that makes /proc/self owned by the host's root, which a
+    // user namespace's root may not write to.
     if let Some(adj) = process.oom_score_adj() {
         std::fs::write("/proc/self/oom_score_adj", adj.to_string())
             .with_context(|| format!("process.oomScoreAdj: write {adj}"))?;
     }
+    // Until exec, /proc/<pid>/exe of this process is the hull binary: keep other processes
+    // (a joined pid namespace's) from opening it.
+    prctl::set_dumpable(false).map_err(|e| anyhow::anyhow!("prctl(PR_SET_DUMPABLE): errno {e}"))?;
     if !args.no_new_keyring {
         join_session_keyring(args.id);
     }

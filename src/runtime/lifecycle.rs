@@ -36,7 +36,7 @@ pub fn start(root: &Path, id: &str) -> Result<()> {
 
 fn start_created(c: &Container) -> Result<()> {
     let sock = c.dir.join(START_SOCKET);
-    let mut conn = UnixStream::connect(&sock).with_context(|| format!("connect {}", sock.display()))?;
+    let mut conn = UnixStream::connect(c.socket_path(START_SOCKET)).with_context(|| format!("connect {}", sock.display()))?;
     conn.write_all(b"s").context("signal the container init to start")?;
     let mut reply = String::new();
     // The init closes its end by exec (close-on-exec); anything it wrote first is an error.
@@ -126,7 +126,22 @@ fn wait_gone(c: &Container, timeout: Duration) -> bool {
 }
 
 pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
-    let c = Container::load(root, id)?;
+    let c = match Container::load(root, id) {
+        Ok(c) => c,
+        Err(e) if matches!(e.downcast_ref::<StateError>(), Some(StateError::NotExist(_))) => {
+            // As runc: a create that died before state.json leaves a bare directory, and
+            // `delete --force` of a missing container succeeds (podman and the shims clean up
+            // after a failed create this way and report any error to the user).
+            if state::validate_id(id).is_ok() {
+                let _ = std::fs::remove_dir_all(root.join(id));
+            }
+            if force {
+                return Ok(());
+            }
+            return Err(e);
+        }
+        Err(e) => return Err(e),
+    };
     let status = status_of(&c);
     match status {
         Status::Stopped | Status::Created => {}

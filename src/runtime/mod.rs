@@ -1,6 +1,7 @@
 //! The OCI runtime: from a bundle to a running container and back.
 
 pub mod cgroup_cmds;
+pub mod checkpoint;
 pub mod console;
 pub mod create;
 pub mod exec;

@@ -112,10 +112,10 @@ pub fn set_user_and_caps(process: &Process) -> Result<()> {
     }
     prctl::set_keep_capabilities(false)
         .map_err(|e| anyhow::anyhow!("prctl(PR_SET_KEEPCAPS): errno {e}"))?;
-    if let Some(umask) = user.umask() {
-        // SAFETY: umask cannot fail.
-        unsafe { libc::umask(umask as libc::mode_t) };
-    }
+    // Unset means 0022, as with runc, never the umask of whoever ran hull.
+    let umask = user.umask().unwrap_or(0o022);
+    // SAFETY: umask cannot fail.
+    unsafe { libc::umask(umask as libc::mode_t) };
     let get = |f: fn(&LinuxCapabilities) -> &Option<Capabilities>, name| {
         to_caps(caps_cfg.and_then(|c| f(c).as_ref()), name)
     };

@@ -118,6 +118,18 @@ fn lock_dir(dir: &Path) -> Result<File> {
     Ok(f)
 }
 
+/// A path for bind/connect of socket `name` in the directory open as `dir`: the real one when it
+/// fits sun_path, else one through /proc/self/fd, since engines put state roots deep enough
+/// (dockerd's exec-root) that `<root>/<64-hex id>/start.sock` passes the 108-byte limit.
+pub fn socket_path(dir_path: &Path, dir: &File, name: &str) -> PathBuf {
+    let full = dir_path.join(name);
+    if full.as_os_str().len() < 100 {
+        full
+    } else {
+        PathBuf::from(format!("/proc/self/fd/{}/{name}", dir.as_raw_fd()))
+    }
+}
+
 /// Creates `<root>/<id>` atomically (mkdir fails if the id is taken) and locks it.
 pub fn create_dir(root: &Path, id: &str) -> Result<(PathBuf, File)> {
     validate_id(id)?;
@@ -180,6 +192,11 @@ impl Container {
         f.flush()?;
         std::fs::rename(&tmp, &path).with_context(|| format!("rename to {}", path.display()))?;
         Ok(())
+    }
+
+    /// Where to bind or connect socket `name` of this container's directory.
+    pub fn socket_path(&self, name: &str) -> PathBuf {
+        socket_path(&self.dir, &self._lock, name)
     }
 
     pub fn is_alive(&self) -> bool {

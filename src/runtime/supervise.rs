@@ -97,19 +97,9 @@ pub fn wait_forwarding(init_pid: i32, master: Option<OwnedFd>, old: SigSet) -> R
     let mut stdin_open = master.is_some();
     let mut master_open = master.is_some();
     let mut code = None;
-    // An init that exited before the signals were blocked sent a SIGCHLD the signalfd never
-    // sees: reap it now, or the poll below would wait forever.
-    loop {
-        let mut status = 0;
-        // SAFETY: reaping our own children.
-        let pid = unsafe { libc::waitpid(-1, &mut status, libc::WNOHANG) };
-        if pid <= 0 {
-            break;
-        }
-        if pid == init_pid {
-            code = Some(exit_code(status));
-        }
-    }
+    // A SIGCHLD that came before the signalfd existed is not in it: reap once now, or the
+    // poll below would wait forever.
+    reap(init_pid, &mut code);
     while code.is_none() || master_open {
         let mut fds = vec![libc::pollfd { fd: sfd.as_raw_fd(), events: libc::POLLIN, revents: 0 }];
         if let Some(m) = &master {

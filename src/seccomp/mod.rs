@@ -453,7 +453,8 @@ pub fn load(seccomp: &LinuxSeccomp, cache_dir: Option<&Path>) -> Result<(Program
     }
     let program = compile(seccomp)?;
     if let Err(e) = store(dir, &path, &program) {
-        crate::warn!("seccomp cache: cannot store {}: {e:#}", path.display());
+        // Only a lost optimisation (a rootless caller, a read-only /run): not worth a warning.
+        crate::debug!("seccomp cache: cannot store {}: {e:#}", path.display());
     }
     Ok((program, Source::Compiled))
 }
@@ -566,5 +567,139 @@ mod tests {
         bytes[12] ^= 1;
         assert!(decode(&bytes).is_none());
         assert!(decode(&bytes[..5]).is_none());
+    }
+
+    /// A classic-BPF interpreter for the instructions seccompiler and the x32 guard emit, and
+    /// the kernel's rule for a stack of filters (the most restrictive answer wins; on a tie
+    /// the newest filter's): enough to check the translation's semantics without a kernel.
+    fn run(p: &Program, arch: u32, nr: i64, args: [u64; 6]) -> u32 {
+        let mut data = Vec::new();
+        data.extend((nr as i32).to_ne_bytes());
+        data.extend(arch.to_ne_bytes());
+        data.extend(0u64.to_ne_bytes());
+        for a in args {
+            data.extend(a.to_ne_bytes());
+        }
+        let word =
+            |off: u32| u32::from_ne_bytes(data[off as usize..off as usize + 4].try_into().unwrap());
+        let mut best: Option<u32> = None;
+        for f in p.filters.iter().rev() {
+            let (mut pc, mut acc) = (0usize, 0u32);
+            let ret = loop {
+                let i = &f[pc];
+                pc += 1;
+                match i.code {
+                    0x20 => acc = word(i.k),
+                    0x54 => acc &= i.k,
+                    0x05 => pc += i.k as usize,
+                    0x15 | 0x25 | 0x35 | 0x45 => {
+                        let hit = match i.code {
+                            0x15 => acc == i.k,
+                            0x25 => acc > i.k,
+                            0x35 => acc >= i.k,
+                            _ => acc & i.k != 0,
+                        };
+                        pc += if hit { i.jt } else { i.jf } as usize;
+                    }
+                    0x06 => break i.k,
+                    other => panic!("unexpected BPF opcode {other:#x}"),
+                }
+            };
+            let rank = |r: u32| (r & 0xffff_0000) as i32;
+            if best.is_none_or(|b| rank(ret) < rank(b)) {
+                best = Some(ret);
+            }
+        }
+        best.expect("at least one filter")
+    }
+
+    const ERRNO: u32 = libc::SECCOMP_RET_ERRNO;
+    const ALLOW: u32 = libc::SECCOMP_RET_ALLOW;
+
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn stacked_filters_give_each_call_its_rule_action() {
+        const ARCH: u32 = 62 | 0x8000_0000 | 0x4000_0000;
+        let nr = |n: &str| syscall_nr(n).unwrap();
+        let p = compile(&profile(serde_json::json!({
+            "defaultAction": "SCMP_ACT_ERRNO", "defaultErrnoRet": 38,
+            "syscalls": [
+                {"names": ["read", "write"], "action": "SCMP_ACT_ALLOW"},
+                // An unconditional rule makes the conditional one for the same call moot.
+                {"names": ["write"], "action": "SCMP_ACT_ALLOW", "args": [{"index": 0, "value": 1, "op": "SCMP_CMP_EQ"}]},
+                {"names": ["personality"], "action": "SCMP_ACT_ALLOW", "args": [{"index": 0, "value": 8, "op": "SCMP_CMP_EQ"}]},
+                {"names": ["personality"], "action": "SCMP_ACT_ALLOW", "args": [{"index": 0, "value": 0xffff_ffffu64, "op": "SCMP_CMP_EQ"}]},
+                // podman's socket rules: args of one rule ANDed, rules ORed.
+                {"names": ["socket"], "action": "SCMP_ACT_ERRNO", "errnoRet": 22, "args": [
+                    {"index": 0, "value": 16, "op": "SCMP_CMP_EQ"}, {"index": 2, "value": 9, "op": "SCMP_CMP_EQ"}]},
+                {"names": ["socket"], "action": "SCMP_ACT_ALLOW", "args": [{"index": 2, "value": 9, "op": "SCMP_CMP_NE"}]},
+                {"names": ["socket"], "action": "SCMP_ACT_ALLOW", "args": [{"index": 0, "value": 16, "op": "SCMP_CMP_NE"}]},
+                {"names": ["kill"], "action": "SCMP_ACT_KILL_PROCESS", "args": [
+                    {"index": 1, "value": 0xf_0000_0000u64, "valueTwo": 0x1_0000_0000u64, "op": "SCMP_CMP_MASKED_EQ"}]},
+                {"names": ["kill"], "action": "SCMP_ACT_ALLOW"},
+                {"names": ["mkdir"], "action": "SCMP_ACT_ERRNO", "errnoRet": 38}
+            ]
+        })))
+        .unwrap();
+        let call = |n: &str, args: [u64; 6]| run(&p, ARCH, nr(n), args);
+        assert_eq!(call("read", [0; 6]), ALLOW);
+        assert_eq!(call("write", [5, 0, 0, 0, 0, 0]), ALLOW);
+        assert_eq!(call("personality", [8, 0, 0, 0, 0, 0]), ALLOW);
+        assert_eq!(call("personality", [0xffff_ffff, 0, 0, 0, 0, 0]), ALLOW);
+        assert_eq!(call("personality", [9, 0, 0, 0, 0, 0]), ERRNO | 38);
+        // 64-bit comparison: the high half counts.
+        assert_eq!(
+            call("personality", [0x1_0000_0008, 0, 0, 0, 0, 0]),
+            ERRNO | 38
+        );
+        assert_eq!(call("socket", [16, 3, 9, 0, 0, 0]), ERRNO | 22);
+        assert_eq!(call("socket", [16, 3, 0, 0, 0, 0]), ALLOW);
+        assert_eq!(call("socket", [2, 1, 9, 0, 0, 0]), ALLOW);
+        // The more restrictive of two matching rules wins.
+        assert_eq!(
+            call("kill", [1, 0x1_0000_0009, 0, 0, 0, 0]),
+            libc::SECCOMP_RET_KILL_PROCESS
+        );
+        assert_eq!(call("kill", [1, 9, 0, 0, 0, 0]), ALLOW);
+        // A rule with the default action changes nothing; unnamed calls get the default.
+        assert_eq!(call("mkdir", [0; 6]), ERRNO | 38);
+        assert_eq!(call("getpid", [0; 6]), ERRNO | 38);
+        // Another ABI is killed; x32 numbers are refused whatever the profile says.
+        assert_eq!(
+            run(&p, 0x4000_0003, 20, [0; 6]),
+            libc::SECCOMP_RET_KILL_PROCESS
+        );
+        assert_eq!(
+            run(&p, ARCH, 0x4000_0000 | nr("read"), [0; 6]),
+            ERRNO | libc::ENOSYS as u32
+        );
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn permissive_profiles_and_errno_ties() {
+        const ARCH: u32 = 62 | 0x8000_0000 | 0x4000_0000;
+        let p = compile(&profile(serde_json::json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "syscalls": [
+                {"names": ["mkdir"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1},
+                {"names": ["mkdir"], "action": "SCMP_ACT_ERRNO", "errnoRet": 28},
+                {"names": ["rmdir"], "action": "SCMP_ACT_TRAP", "args": [{"index": 1, "value": 5, "op": "SCMP_CMP_LT"}]}
+            ]
+        })))
+        .unwrap();
+        let nr = |n: &str| syscall_nr(n).unwrap();
+        // Equal precedence: the rule listed first in the profile wins.
+        assert_eq!(run(&p, ARCH, nr("mkdir"), [0; 6]), ERRNO | 1);
+        assert_eq!(
+            run(&p, ARCH, nr("rmdir"), [0, 4, 0, 0, 0, 0]),
+            libc::SECCOMP_RET_TRAP
+        );
+        assert_eq!(run(&p, ARCH, nr("rmdir"), [0, 5, 0, 0, 0, 0]), ALLOW);
+        assert_eq!(run(&p, ARCH, nr("read"), [0; 6]), ALLOW);
+        assert_eq!(
+            run(&p, ARCH, 0x4000_0000 | nr("mkdir"), [0; 6]),
+            ERRNO | libc::ENOSYS as u32
+        );
     }
 }
