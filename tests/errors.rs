@@ -347,16 +347,16 @@ fn hull_binary_cannot_be_written_from_a_container() {
         return;
     }
     let before = std::fs::read(HULL).unwrap();
-    // A created container: its init is still the hull binary, waiting for start.
+    // A created container: its init is still hull, waiting for start, but running from a sealed
+    // memfd copy rather than the binary on disk.
     let a = Env::new();
     a.set_args(&["sleep", "1000"]);
     let a_id = unique_id();
     a.hull(&["create", "--bundle", a.bundle.to_str().unwrap(), &a_id])
         .ok();
     let pid = a.state(&a_id)["pid"].as_i64().unwrap();
-    assert!(std::fs::read_link(format!("/proc/{pid}/exe"))
-        .unwrap()
-        .ends_with("hull"));
+    let exe = std::fs::read_link(format!("/proc/{pid}/exe")).unwrap();
+    assert!(exe.to_string_lossy().starts_with("/memfd:hull"), "{}", exe.display());
 
     // A second container in the same pid namespace goes for /proc/1/exe.
     let b = Env::new();
@@ -392,10 +392,9 @@ fn hull_binary_cannot_be_written_from_a_container() {
 /// CVE-2019-5736 with CAP_SYS_PTRACE: a container sharing the pid namespace of a created
 /// container opens the waiting init's /proc/1/exe (the hull binary), and writes through that fd
 /// once the init has exec'd and no hull process runs any more. Runs against a copy of hull, so
-/// a failure never damages the real binary. Ignored until hull's init stops being the on-disk
-/// binary (runc runs its init from a sealed memfd copy).
+/// a failure never damages the real binary. hull re-executes from a sealed memfd copy before it
+/// makes any container process (src/runtime/sealed.rs), so the fd reaches no file on disk.
 #[test]
-#[ignore = "known hole: the init is the on-disk hull binary; a CAP_SYS_PTRACE neighbour can overwrite it"]
 fn hull_binary_cannot_be_overwritten_by_a_ptrace_capable_neighbour() {
     if !require_root() {
         return;

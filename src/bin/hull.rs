@@ -365,6 +365,15 @@ fn print_version() {
 
 fn main() {
     let cli = Cli::parse_from(normalize_args(std::env::args_os()));
+    if matches!(
+        cli.command,
+        Some(Command::Create(_)) | Some(Command::Run { .. }) | Some(Command::Exec(_)) | Some(Command::Restore(_))
+    ) {
+        if let Err(e) = hull::runtime::sealed::reexec_sealed() {
+            eprintln!("hull: {e:#}");
+            std::process::exit(1);
+        }
+    }
     let passed_fds = match &cli.command {
         Some(Command::Create(a)) | Some(Command::Run { create: a, .. }) => {
             a.preserve_fds + hull::runtime::fds::listen_fds_from_env()

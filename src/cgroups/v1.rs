@@ -654,6 +654,61 @@ mod tests {
     use super::*;
 
     #[test]
+    fn writes_limits_into_a_fake_cgroupfs() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mount = |c: &str| tmp.path().join(c);
+        let cg = V1 {
+            path: "/hull/t".to_string(),
+            hierarchies: ["memory", "pids", "cpu", "devices"]
+                .iter()
+                .map(|c| (vec![c.to_string()], mount(c)))
+                .collect(),
+            unified: None,
+        };
+        let files = [
+            ("memory", "memory.limit_in_bytes", "9223372036854771712"),
+            (
+                "memory",
+                "memory.memsw.limit_in_bytes",
+                "9223372036854771712",
+            ),
+            ("memory", "memory.swappiness", ""),
+            ("pids", "pids.max", ""),
+            ("cpu", "cpu.shares", "1024"),
+            ("devices", "devices.allow", ""),
+            ("devices", "devices.deny", ""),
+        ];
+        for (c, f, v) in files {
+            std::fs::create_dir_all(mount(c).join("hull/t")).unwrap();
+            std::fs::write(mount(c).join("hull/t").join(f), v).unwrap();
+        }
+        let r: LinuxResources = serde_json::from_str(
+            r#"{"memory":{"limit":1048576,"swap":2097152,"swappiness":10},"pids":{"limit":-1},
+                "devices":[{"allow":false,"access":"rwm"}]}"#,
+        )
+        .unwrap();
+        cg.apply(&r).unwrap();
+        let read =
+            |c: &str, f: &str| std::fs::read_to_string(mount(c).join("hull/t").join(f)).unwrap();
+        assert_eq!(read("memory", "memory.limit_in_bytes"), "1048576");
+        assert_eq!(read("memory", "memory.memsw.limit_in_bytes"), "2097152");
+        assert_eq!(read("memory", "memory.swappiness"), "10");
+        assert_eq!(read("pids", "pids.max"), "max");
+        // A plain file keeps only the last write: the last default rule.
+        assert_eq!(read("devices", "devices.allow"), "c 5:2 rwm");
+        assert_eq!(read("devices", "devices.deny"), "a *:* rwm");
+        let err = |json: &str| {
+            let r: LinuxResources = serde_json::from_str(json).unwrap();
+            cg.apply(&r).unwrap_err().to_string()
+        };
+        assert!(err(r#"{"hugepageLimits":[{"pageSize":"2MB","limit":1}]}"#)
+            .contains("hugepageLimits[0]"));
+        assert!(err(r#"{"network":{"classID":1}}"#).contains("network.classID"));
+        assert!(err(r#"{"unified":{"memory.max":"1"}}"#).contains("linux.resources.unified"));
+        assert!(err(r#"{"memory":{"swappiness":101}}"#).contains("memory.swappiness"));
+    }
+
+    #[test]
     fn parses_hybrid_mountinfo() {
         let text = "\
 30 25 0:26 / /sys/fs/cgroup/memory rw,nosuid - cgroup cgroup rw,memory

@@ -35,11 +35,7 @@ impl V2 {
     /// Controllers are only usable in a child if every ancestor delegates them.
     fn enable_controllers(&self) -> Result<()> {
         let available = read(&self.root.join("cgroup.controllers"))?;
-        let mut dir = self.root.clone();
         let comps: Vec<_> = Path::new(&self.path).components().skip(1).collect();
-        for comp in comps.iter().take(comps.len().saturating_sub(1)) {
-            dir.push(comp);
-        }
         let mut cur = self.root.clone();
         for comp in
             std::iter::once(None).chain(comps.iter().take(comps.len().saturating_sub(1)).map(Some))

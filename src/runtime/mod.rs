@@ -14,6 +14,7 @@ pub mod namespaces;
 pub mod process;
 pub mod resolve;
 pub mod rootfs;
+pub mod sealed;
 pub mod spec;
 pub mod state;
 pub mod supervise;
