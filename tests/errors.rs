@@ -347,16 +347,24 @@ fn hull_binary_cannot_be_written_from_a_container() {
         return;
     }
     let before = std::fs::read(HULL).unwrap();
-    // A created container: its init is still hull, waiting for start, but running from a sealed
-    // memfd copy rather than the binary on disk.
+    // A created container: its init is still hull, waiting for start, but running from a
+    // read-only mount of the binary (or a sealed memfd copy), never a writable one.
     let a = Env::new();
     a.set_args(&["sleep", "1000"]);
     let a_id = unique_id();
     a.hull(&["create", "--bundle", a.bundle.to_str().unwrap(), &a_id])
         .ok();
     let pid = a.state(&a_id)["pid"].as_i64().unwrap();
-    let exe = std::fs::read_link(format!("/proc/{pid}/exe")).unwrap();
-    assert!(exe.to_string_lossy().starts_with("/memfd:hull"), "{}", exe.display());
+    let exe = std::fs::File::open(format!("/proc/{pid}/exe")).unwrap();
+    let link = std::fs::read_link(format!("/proc/{pid}/exe")).unwrap();
+    // SAFETY: fstatvfs fills a zeroed struct we own.
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    assert_eq!(unsafe { libc::fstatvfs(std::os::fd::AsRawFd::as_raw_fd(&exe), &mut st) }, 0);
+    assert!(
+        st.f_flag & libc::ST_RDONLY != 0 || link.to_string_lossy().starts_with("/memfd:hull"),
+        "init runs from a writable {}",
+        link.display()
+    );
 
     // A second container in the same pid namespace goes for /proc/1/exe.
     let b = Env::new();

@@ -62,7 +62,7 @@ impl HostDir {
     }
 }
 
-fn sha256_of(path: &str) -> Vec<u8> {
+fn sha256_of(path: &Path) -> Vec<u8> {
     use sha2::Digest;
     sha2::Sha256::digest(std::fs::read(path).unwrap()).to_vec()
 }
@@ -84,12 +84,38 @@ fn without_dev_tmpfs(env: &Env, null: bool) {
 
 // ---- CVE-2019-5736: overwriting the runtime binary through /proc/<pid>/exe ----
 
+/// `env.hull(args)` with another hull binary.
+fn hull_bin(bin: &Path, env: &Env, args: &[&str]) -> Ran {
+    let out = std::process::Command::new(bin)
+        .arg("--root")
+        .arg(&env.root)
+        .args(args)
+        .current_dir(&env.bundle)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    Ran {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into(),
+        stderr: String::from_utf8_lossy(&out.stderr).into(),
+    }
+}
+
+fn state_bin(bin: &Path, env: &Env, id: &str) -> serde_json::Value {
+    serde_json::from_str(hull_bin(bin, env, &["state", id]).ok()).unwrap()
+}
+
 #[test]
 fn cve_2019_5736_container_cannot_open_the_hull_init_exe() {
     if !require_root() {
         return;
     }
-    let before = sha256_of(HULL);
+    // A private copy of the binary: the one under test, which no concurrent build replaces.
+    let bin_dir = tempfile::tempdir().unwrap();
+    let bin = bin_dir.path().join("hull");
+    std::fs::copy(HULL, &bin).unwrap();
+    let bin = bin.as_path();
+    let before = sha256_of(bin);
     let out_dir = HostDir::new("5736");
     // Container A: a root process (no CAP_SYS_PTRACE, as by default) scanning its pid namespace
     // for any process whose exe it can read, and trying to write every exe it finds.
@@ -119,15 +145,19 @@ fn cve_2019_5736_container_cannot_open_the_hull_init_exe() {
         done"#,
     ]);
     let a_id = unique_id();
-    a.hull(&[
-        "run",
-        "--detach",
-        "--bundle",
-        a.bundle.to_str().unwrap(),
-        &a_id,
-    ])
+    hull_bin(
+        bin,
+        &a,
+        &[
+            "run",
+            "--detach",
+            "--bundle",
+            a.bundle.to_str().unwrap(),
+            &a_id,
+        ],
+    )
     .ok();
-    let a_pid = a.state(&a_id)["pid"].as_i64().unwrap();
+    let a_pid = state_bin(bin, &a, &a_id)["pid"].as_i64().unwrap();
     // Container B joins A's pid namespace; its init waits for `start`, still running hull code.
     let b = Env::new();
     b.edit(|c| {
@@ -140,9 +170,13 @@ fn cve_2019_5736_container_cannot_open_the_hull_init_exe() {
     });
     b.set_args(&["true"]);
     let b_id = unique_id();
-    b.hull(&["create", "--bundle", b.bundle.to_str().unwrap(), &b_id])
-        .ok();
-    let b_pid = b.state(&b_id)["pid"].as_i64().unwrap();
+    hull_bin(
+        bin,
+        &b,
+        &["create", "--bundle", b.bundle.to_str().unwrap(), &b_id],
+    )
+    .ok();
+    let b_pid = state_bin(bin, &b, &b_id)["pid"].as_i64().unwrap();
     let status = std::fs::read_to_string(format!("/proc/{b_pid}/status")).unwrap();
     let in_a = status
         .lines()
@@ -160,9 +194,9 @@ fn cve_2019_5736_container_cannot_open_the_hull_init_exe() {
         }
         std::thread::sleep(Duration::from_millis(50));
     };
-    b.hull(&["start", &b_id]).ok();
-    b.hull(&["delete", "--force", &b_id]);
-    a.hull(&["delete", "--force", &a_id]).ok();
+    hull_bin(bin, &b, &["start", &b_id]).ok();
+    hull_bin(bin, &b, &["delete", "--force", &b_id]);
+    hull_bin(bin, &a, &["delete", "--force", &a_id]).ok();
     let seen: Vec<&str> = log
         .lines()
         .filter(|l| l.starts_with(&format!("{in_a} ")))
@@ -184,22 +218,26 @@ fn cve_2019_5736_container_cannot_open_the_hull_init_exe() {
             "a hull exe was readable: {l}"
         );
     }
-    assert_eq!(sha256_of(HULL), before, "the hull binary changed");
+    assert_eq!(sha256_of(bin), before, "the hull binary changed");
     // And from the host side: while the init has not exec'd, its exe is hull and the kernel
     // refuses writers (ETXTBSY), so a reopened fd cannot be used either.
     let env = Env::new();
     env.set_args(&["true"]);
     let id = unique_id();
-    env.hull(&["create", "--bundle", env.bundle.to_str().unwrap(), &id])
-        .ok();
-    let pid = env.state(&id)["pid"].as_i64().unwrap();
+    hull_bin(
+        bin,
+        &env,
+        &["create", "--bundle", env.bundle.to_str().unwrap(), &id],
+    )
+    .ok();
+    let pid = state_bin(bin, &env, &id)["pid"].as_i64().unwrap();
     let err = std::fs::OpenOptions::new()
         .write(true)
         .open(format!("/proc/{pid}/exe"))
         .unwrap_err();
     assert_eq!(err.raw_os_error(), Some(libc::ETXTBSY), "{err}");
-    env.hull(&["delete", "--force", &id]).ok();
-    assert_eq!(sha256_of(HULL), before);
+    hull_bin(bin, &env, &["delete", "--force", &id]).ok();
+    assert_eq!(sha256_of(bin), before);
     out_dir.assert_untouched_except_log();
 }
 

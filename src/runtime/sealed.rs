@@ -3,8 +3,10 @@
 //! Until it execs, a container's init is a hull process, so `/proc/<pid>/exe` of it is the hull
 //! binary; a process in the same pid namespace with CAP_SYS_PTRACE (a container joining that
 //! namespace, say) could open it and overwrite the binary on the host once hull has exited.
-//! Commands that make processes inside containers therefore first re-execute hull from a sealed
-//! memfd copy: the link then points at an anonymous file that no one can write.
+//! Commands that make processes inside containers therefore first re-execute hull from a copy no
+//! one can write: a detached read-only bind mount of the binary (open_tree + mount_setattr, no
+//! data copied, not attached anywhere so nothing propagates), or, where that is not allowed (no
+//! CAP_SYS_ADMIN), a sealed memfd copy.
 
 use anyhow::{Context, Result};
 use std::ffi::CString;
@@ -14,10 +16,15 @@ use std::os::unix::ffi::OsStrExt;
 
 const SEALS: libc::c_int = libc::F_SEAL_SEAL | libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_WRITE;
 
-/// Whether this process already runs from a sealed copy.
+/// Whether this process already runs from a read-only mount or a sealed copy.
 pub fn running_sealed() -> bool {
     match File::open("/proc/self/exe") {
         Ok(f) => {
+            // SAFETY: fstatvfs fills the zeroed struct we own.
+            let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+            if unsafe { libc::fstatvfs(f.as_raw_fd(), &mut st) } == 0 && st.f_flag & libc::ST_RDONLY != 0 {
+                return true;
+            }
             // SAFETY: F_GET_SEALS only queries; regular files answer EINVAL.
             let seals = unsafe { libc::fcntl(f.as_raw_fd(), libc::F_GET_SEALS) };
             seals > 0 && seals & libc::F_SEAL_WRITE != 0
@@ -35,6 +42,10 @@ pub fn reexec_sealed() -> Result<()> {
         let _ = prctl::set_name("hull");
         return Ok(());
     }
+    let (args, env) = args_and_env();
+    if let Some(err) = reexec_readonly_mount(&args, &env) {
+        crate::debug!("read-only re-exec not possible ({err}), copying into a sealed memfd");
+    }
     let mut exe = File::open("/proc/self/exe").context("open /proc/self/exe")?;
     let name = CString::new("hull").context("memfd name")?;
     // SAFETY: memfd_create with a valid name; the fd is ours.
@@ -49,10 +60,15 @@ pub fn reexec_sealed() -> Result<()> {
     if unsafe { libc::fcntl(copy.as_raw_fd(), libc::F_ADD_SEALS, SEALS) } != 0 {
         return Err(std::io::Error::last_os_error()).context("seal the hull binary copy");
     }
-    let args: Vec<CString> = std::env::args_os()
+    let err = nix::unistd::fexecve(copy.as_raw_fd(), &args, &env).unwrap_err();
+    Err(anyhow::anyhow!("re-exec hull from its sealed copy: {err}"))
+}
+
+fn args_and_env() -> (Vec<CString>, Vec<CString>) {
+    let args = std::env::args_os()
         .map(|a| CString::new(a.as_bytes()).unwrap_or_default())
         .collect();
-    let env: Vec<CString> = std::env::vars_os()
+    let env = std::env::vars_os()
         .map(|(k, v)| {
             let mut kv = k.as_bytes().to_vec();
             kv.push(b'=');
@@ -60,6 +76,59 @@ pub fn reexec_sealed() -> Result<()> {
             CString::new(kv).unwrap_or_default()
         })
         .collect();
-    let err = nix::unistd::fexecve(copy.as_raw_fd(), &args, &env).unwrap_err();
-    Err(anyhow::anyhow!("re-exec hull from its sealed copy: {err}"))
+    (args, env)
+}
+
+/// Execs this binary through a detached, read-only bind mount of itself. Returns only on
+/// failure, with the reason.
+fn reexec_readonly_mount(args: &[CString], env: &[CString]) -> Option<std::io::Error> {
+    const OPEN_TREE_CLONE: libc::c_uint = 1;
+    const MOUNT_ATTR_RDONLY: u64 = 0x1;
+    #[repr(C)]
+    struct MountAttr {
+        attr_set: u64,
+        attr_clr: u64,
+        propagation: u64,
+        userns_fd: u64,
+    }
+    let path = CString::new("/proc/self/exe").ok()?;
+    let empty = CString::new("").ok()?;
+    // SAFETY: raw syscalls with valid C strings and a struct we own; the tree fd is ours.
+    unsafe {
+        let tree = libc::syscall(
+            libc::SYS_open_tree,
+            libc::AT_FDCWD,
+            path.as_ptr(),
+            OPEN_TREE_CLONE | libc::O_CLOEXEC as libc::c_uint,
+        );
+        if tree < 0 {
+            return Some(std::io::Error::last_os_error());
+        }
+        let tree = File::from_raw_fd(tree as i32);
+        let attr = MountAttr { attr_set: MOUNT_ATTR_RDONLY, attr_clr: 0, propagation: 0, userns_fd: 0 };
+        if libc::syscall(
+            libc::SYS_mount_setattr,
+            tree.as_raw_fd(),
+            empty.as_ptr(),
+            libc::AT_EMPTY_PATH,
+            &attr as *const MountAttr,
+            std::mem::size_of::<MountAttr>(),
+        ) != 0
+        {
+            return Some(std::io::Error::last_os_error());
+        }
+        let argv: Vec<*const libc::c_char> =
+            args.iter().map(|a| a.as_ptr()).chain(std::iter::once(std::ptr::null())).collect();
+        let envp: Vec<*const libc::c_char> =
+            env.iter().map(|e| e.as_ptr()).chain(std::iter::once(std::ptr::null())).collect();
+        libc::syscall(
+            libc::SYS_execveat,
+            tree.as_raw_fd(),
+            empty.as_ptr(),
+            argv.as_ptr(),
+            envp.as_ptr(),
+            libc::AT_EMPTY_PATH,
+        );
+        Some(std::io::Error::last_os_error())
+    }
 }
