@@ -1,7 +1,9 @@
 #!/bin/bash
-# Installs, once, the Debian packages that building, testing and benchmarking hull need.
+# Installs, once, the Debian packages that building, testing and benchmarking hull and berth
+# need; each area's script lists its own.
 set -euo pipefail
-want=(busybox-static runc crun hyperfine jq docker-registry skopeo podman umoci apache2-utils)
+cd "$(dirname "$0")/.."
+want=(busybox-static runc crun hyperfine jq time tmux containers-common)
 missing=()
 for p in "${want[@]}"; do
     dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
@@ -11,3 +13,6 @@ if ((${#missing[@]})); then
     apt-get update -qq
     apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
+hack/engines-deps.sh
+sh hack/berth-deps.sh
+if [ -x hack/berth-containers-deps.sh ]; then hack/berth-containers-deps.sh; fi

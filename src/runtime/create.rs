@@ -172,8 +172,18 @@ pub fn create(opts: &CreateOptions) -> Result<Created> {
         .to_string()
     };
     let mut init_pid = 0;
+    // The init and the intermediate child share the channel: the init can report Hooks or Ready
+    // before the intermediate reports its pid, and those must wait for the pid.
+    let mut deferred: Option<Msg> = None;
     loop {
-        match parent_end.recv()? {
+        let msg = match deferred.take_if(|_| init_pid != 0) {
+            Some(m) => m,
+            None => parent_end.recv()?,
+        };
+        match msg {
+            m @ (Msg::Hooks | Msg::Ready) if init_pid == 0 => {
+                deferred = Some(m);
+            }
             Msg::MapIds { pid } => {
                 let l = linux.context("linux: missing")?;
                 namespaces::write_id_maps(pid, l)?;

@@ -180,20 +180,25 @@ pub fn prepare(ctx: &RootfsContext) -> Result<OwnedFd> {
     let root = super::resolve::openat2(libc::AT_FDCWD, ctx.rootfs, libc::O_PATH | libc::O_DIRECTORY, 0, 0)
         .with_context(|| format!("open rootfs {}", ctx.rootfs.display()))?;
 
-    let mut dev_mounted = false;
+    // As runc: the default devices go into /dev unless /dev is the host's, bound in.
+    let mut dev_from_host = false;
     for (i, m) in ctx.spec.mounts().as_deref().unwrap_or_default().iter().enumerate() {
-        if m.destination() == Path::new("/dev") && m.typ().as_deref() != Some("bind") {
-            dev_mounted = true;
+        if m.destination() == Path::new("/dev") {
+            let opts = m.options().as_deref().unwrap_or_default();
+            dev_from_host = m.typ().as_deref() == Some("bind") || opts.iter().any(|o| o == "bind" || o == "rbind");
         }
         mount_one(ctx, root.as_raw_fd(), m)
             .with_context(|| format!("mounts[{i}] {}", m.destination().display()))?;
     }
-    if dev_mounted {
-        create_devices(ctx, root.as_raw_fd(), &default_devices())?;
+    if !dev_from_host {
+        create_devices(ctx, root.as_raw_fd(), &default_devices()).context("default devices")?;
         dev_symlinks(root.as_raw_fd())?;
     }
     if let Some(devices) = linux.and_then(|l| l.devices().as_ref()) {
-        create_devices(ctx, root.as_raw_fd(), devices)?;
+        for (i, dev) in devices.iter().enumerate() {
+            create_devices(ctx, root.as_raw_fd(), std::slice::from_ref(dev))
+                .with_context(|| format!("linux.devices[{i}] {}", dev.path().display()))?;
+        }
     }
     Ok(root)
 }
@@ -402,13 +407,25 @@ fn dev_symlinks(root: RawFd) -> Result<()> {
     Ok(())
 }
 
-/// Binds the pty slave onto /dev/console, opening the target inside the rootfs so a planted
-/// symlink cannot redirect it (CVE-2025-52565).
+/// Binds the pty slave onto /dev/console. Whatever the image put there (a symlink to a procfs
+/// file or to /etc/passwd, say) is removed first and the bind goes onto a fresh file opened
+/// without following links, so the pty lands on /dev/console and nowhere else (CVE-2025-52565).
 pub fn mount_console(root: RawFd, slave: &OwnedFd) -> Result<()> {
-    let target = mkfile_in_root(root, Path::new("/dev/console")).context("create /dev/console")?;
-    let meta = std::fs::metadata(fd_path(&target))?;
-    if meta.is_dir() {
-        bail!("/dev/console is a directory");
+    let dev = mkdir_all_in_root(root, Path::new("/dev")).context("create /dev")?;
+    // SAFETY: unlinkat on a dir fd we own with a static name; a missing file, a directory or a
+    // mount point in the way is left for the checks below.
+    unsafe { libc::unlinkat(dev.as_raw_fd(), c"console".as_ptr(), 0) };
+    drop(mkfile_in_root(root, Path::new("/dev/console")).context("create /dev/console")?);
+    let target = open_in_root(root, Path::new("/dev/console"), libc::O_PATH | libc::O_NOFOLLOW)
+        .context("open /dev/console")?;
+    // SAFETY: fstat fills the zeroed struct we own.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    if unsafe { libc::fstat(target.as_raw_fd(), &mut st) } != 0 {
+        return Err(std::io::Error::last_os_error()).context("stat /dev/console");
+    }
+    let kind = st.st_mode & libc::S_IFMT;
+    if kind != libc::S_IFREG && kind != libc::S_IFCHR {
+        bail!("/dev/console is not a regular file or a device");
     }
     mnt(Some(&fd_path(slave)), &fd_path(&target), None, MsFlags::MS_BIND, None).context("bind the pty on /dev/console")
 }
