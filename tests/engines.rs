@@ -63,10 +63,16 @@ impl Out {
 
 /// Runs `c` with output in temp files (a daemonizing child could hold a pipe open forever) and
 /// kills its process group if it outlives `timeout`.
-fn run(mut c: Command, timeout: Duration) -> Out {
+fn run(c: Command, timeout: Duration) -> Out {
+    run_with_stdin(c, timeout, false)
+}
+
+/// `open_stdin`: give the command a pipe the test keeps open until it exits. `script` ends as
+/// soon as its stdin reaches EOF, which with /dev/null races the container's first output.
+fn run_with_stdin(mut c: Command, timeout: Duration, open_stdin: bool) -> Out {
     let out = tempfile::tempfile().expect("tempfile");
     let err = tempfile::tempfile().expect("tempfile");
-    c.stdin(Stdio::null())
+    c.stdin(if open_stdin { Stdio::piped() } else { Stdio::null() })
         .stdout(out.try_clone().expect("dup"))
         .stderr(err.try_clone().expect("dup"))
         .process_group(0);
@@ -81,6 +87,7 @@ fn run(mut c: Command, timeout: Duration) -> Out {
             }
         }
     };
+    let _stdin = child.stdin.take();
     let deadline = Instant::now() + timeout;
     let code = loop {
         match child.try_wait() {
@@ -150,7 +157,7 @@ fn on_pty(argv: &[String], envs: &[(String, String)], timeout: Duration) -> Out 
     for (k, v) in envs {
         c.env(k, v);
     }
-    run(c, timeout)
+    run_with_stdin(c, timeout, true)
 }
 
 fn free_port() -> u16 {
