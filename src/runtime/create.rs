@@ -117,10 +117,23 @@ pub fn create(opts: &CreateOptions) -> Result<Created> {
         armed: true,
         _marker: std::marker::PhantomData,
     };
+    let resources = linux.and_then(|l| l.resources().as_ref());
     let cg = cgroups::open(&cgroup_path)?;
-    cg.create()?;
+    // A rootless container gets a cgroup only where one was delegated to the user; without one
+    // it runs unlimited, as with runc, unless the config asks for limits.
+    let use_cgroup = match cg.create() {
+        Ok(()) => true,
+        Err(e) if !nix::unistd::geteuid().is_root() => {
+            if resources.is_some_and(has_limits) {
+                return Err(e.context("linux.resources: rootless, and no cgroup is delegated to this user"));
+            }
+            crate::debug!("rootless: running without a cgroup ({e:#})");
+            false
+        }
+        Err(e) => return Err(e),
+    };
     let cg = cleanup.cgroup.insert(cg);
-    if let Some(res) = linux.and_then(|l| l.resources().as_ref()) {
+    if let (true, Some(res)) = (use_cgroup, resources) {
         cg.apply(res)?;
     }
 
@@ -161,7 +174,9 @@ pub fn create(opts: &CreateOptions) -> Result<Created> {
     };
     drop(child_end);
     cleanup.pids.push(intermediate);
-    cg.add_pid(intermediate)?;
+    if use_cgroup {
+        cg.add_pid(intermediate)?;
+    }
     parent_end.send(&Msg::Go)?;
 
     let state_for_hooks = |pid: i32| {
@@ -241,6 +256,19 @@ pub fn create(opts: &CreateOptions) -> Result<Created> {
     }
     cleanup.armed = false;
     Ok(Created { container, init_pid })
+}
+
+/// Whether resources ask for any limit (an empty object, or devices rules alone, as rootless
+/// specs carry, do not need a cgroup).
+fn has_limits(r: &oci_spec::runtime::LinuxResources) -> bool {
+    r.memory().is_some()
+        || r.cpu().is_some()
+        || r.pids().is_some()
+        || r.block_io().is_some()
+        || r.hugepage_limits().as_ref().is_some_and(|h| !h.is_empty())
+        || r.network().is_some()
+        || r.rdma().as_ref().is_some_and(|m| !m.is_empty())
+        || r.unified().as_ref().is_some_and(|m| !m.is_empty())
 }
 
 fn now_rfc3339() -> String {

@@ -80,14 +80,49 @@ fn map_text(maps: &[LinuxIdMapping]) -> String {
 
 /// Writes the uid and gid maps of the user namespace `pid` made. Done by hull, outside the
 /// namespace, because only a process privileged in the parent namespace may map arbitrary ids.
+/// Unprivileged, hull may map only its own ids directly (after denying setgroups, for gid_map);
+/// anything wider goes through the setuid newuidmap/newgidmap helpers, which check
+/// /etc/subuid and /etc/subgid.
 pub fn write_id_maps(pid: i32, linux: &Linux) -> Result<()> {
+    let root = nix::unistd::geteuid().is_root();
+    let uid = nix::unistd::geteuid().as_raw();
+    let gid = nix::unistd::getegid().as_raw();
     if let Some(maps) = linux.uid_mappings().as_ref().filter(|m| !m.is_empty()) {
-        let path = format!("/proc/{pid}/uid_map");
-        std::fs::write(&path, map_text(maps)).with_context(|| format!("write {path}"))?;
+        write_map(pid, "uid_map", "newuidmap", maps, root || is_self_map(maps, uid))?;
     }
     if let Some(maps) = linux.gid_mappings().as_ref().filter(|m| !m.is_empty()) {
-        let path = format!("/proc/{pid}/gid_map");
-        std::fs::write(&path, map_text(maps)).with_context(|| format!("write {path}"))?;
+        let direct = root || is_self_map(maps, gid);
+        if !root && direct {
+            let path = format!("/proc/{pid}/setgroups");
+            std::fs::write(&path, "deny").with_context(|| format!("write {path}"))?;
+        }
+        write_map(pid, "gid_map", "newgidmap", maps, direct)?;
+    }
+    Ok(())
+}
+
+fn is_self_map(maps: &[LinuxIdMapping], id: u32) -> bool {
+    matches!(maps, [m] if m.size() == 1 && m.host_id() == id)
+}
+
+fn write_map(pid: i32, file: &str, helper: &str, maps: &[LinuxIdMapping], direct: bool) -> Result<()> {
+    if direct {
+        let path = format!("/proc/{pid}/{file}");
+        return std::fs::write(&path, map_text(maps)).with_context(|| format!("write {path}"));
+    }
+    let mut cmd = std::process::Command::new(helper);
+    cmd.arg(pid.to_string());
+    for m in maps {
+        cmd.args([m.container_id().to_string(), m.host_id().to_string(), m.size().to_string()]);
+    }
+    let out = cmd
+        .output()
+        .with_context(|| format!("linux.{file}: mapping more than your own id needs {helper} (package uidmap)"))?;
+    if !out.status.success() {
+        anyhow::bail!(
+            "linux.{file}: {helper} failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
     }
     Ok(())
 }
