@@ -44,7 +44,8 @@ fn features_document_has_the_spec_fields() {
     assert_eq!(linux["cgroup"]["systemd"], false);
     assert_eq!(linux["cgroup"]["v2"], true);
     assert_eq!(linux["seccomp"]["enabled"], true);
-    assert_eq!(linux["mountExtensions"]["idmap"]["enabled"], false);
+    // Exercised by rootfs::idmapped_bind_mount_shows_files_under_the_mapped_owner.
+    assert_eq!(linux["mountExtensions"]["idmap"]["enabled"], true);
     assert_eq!(linux["intelRdt"]["enabled"], false);
     assert!(strings(&linux["capabilities"]).contains(&"CAP_SYS_ADMIN".to_string()));
     assert!(!strings(&linux["seccomp"]["actions"]).contains(&"SCMP_ACT_NOTIFY".to_string()));

@@ -554,3 +554,46 @@ fn mount_through_an_absolute_symlink_stays_in_the_rootfs() {
     let host = mountinfo(&std::fs::read_to_string("/proc/self/mountinfo").unwrap());
     assert!(!host.iter().any(|m| m.mount_point == "/mnt/target"));
 }
+
+#[test]
+fn idmapped_bind_mount_shows_files_under_the_mapped_owner() {
+    if !require_root() {
+        return;
+    }
+    let env = Env::new();
+    let host = env.tmp.path().join("shared");
+    std::fs::create_dir_all(&host).unwrap();
+    std::fs::write(host.join("owned-by-root"), "x").unwrap();
+    std::os::unix::fs::chown(host.join("owned-by-root"), Some(0), Some(0)).unwrap();
+    env.edit(|v| {
+        v["mounts"].as_array_mut().unwrap().push(serde_json::json!({
+            "destination": "/mnt/shared", "type": "bind", "source": host, "options": ["rbind", "ro"],
+            "uidMappings": [{"containerID": 0, "hostID": 1000, "size": 1}],
+            "gidMappings": [{"containerID": 0, "hostID": 2000, "size": 1}]
+        }));
+    });
+    // On-disk uid/gid 0 appear as 1000/2000 through the mount; the mount is read-only.
+    let out = env.sh("stat -c '%u %g' /mnt/shared/owned-by-root; grep ' /mnt/shared ' /proc/self/mountinfo | grep -c idmapped; touch /mnt/shared/new 2>/dev/null || echo ro");
+    assert_eq!(out, "1000 2000\n1\nro\n");
+    // On the host the file is untouched.
+    use std::os::unix::fs::MetadataExt;
+    assert_eq!(std::fs::metadata(host.join("owned-by-root")).unwrap().uid(), 0);
+}
+
+#[test]
+fn idmapped_mount_errors_name_the_field() {
+    if !require_root() {
+        return;
+    }
+    let env = Env::new();
+    env.edit(|v| {
+        v["mounts"].as_array_mut().unwrap().push(serde_json::json!({
+            "destination": "/mnt/x", "type": "tmpfs", "source": "tmpfs",
+            "uidMappings": [{"containerID": 0, "hostID": 1000, "size": 1}],
+            "gidMappings": [{"containerID": 0, "hostID": 1000, "size": 1}]
+        }));
+    });
+    let r = env.run(&["true"]);
+    r.fails_with("only bind mounts can be idmapped");
+    assert!(env.ids().is_empty());
+}

@@ -82,7 +82,7 @@ pub fn create(opts: &CreateOptions) -> Result<Created> {
     if opts.root.join(&opts.id).exists() {
         return Err(state::StateError::Exists(opts.id.clone()).into());
     }
-    let Bundle { dir: bundle, rootfs, spec } = spec::load(&opts.bundle)?;
+    let Bundle { dir: bundle, rootfs, spec, idmaps } = spec::load(&opts.bundle)?;
     let linux = spec.linux().as_ref();
     let plan = Plan::from_linux(linux);
     let cgroup_path = cgroups::container_path(
@@ -102,6 +102,7 @@ pub fn create(opts: &CreateOptions) -> Result<Created> {
         _ => None,
     };
 
+    let idmapped = super::idmap::prepare_all(&spec, &idmaps, &bundle)?;
     let (dir, lock) = state::create_dir(&opts.root, &opts.id)?;
     let mut cleanup = Cleanup {
         dir: Some(dir.clone()),
@@ -162,6 +163,7 @@ pub fn create(opts: &CreateOptions) -> Result<Created> {
         new_mountns: plan.has(LinuxNamespaceType::Mount),
         cgroup_path: &cgroup_path,
         log_fd,
+        idmapped: &idmapped,
     };
 
     // SAFETY: hull is single-threaded here, so the child may run arbitrary code after fork.

@@ -35,6 +35,8 @@ pub struct InitArgs<'a> {
     pub cgroup_path: &'a str,
     /// The fd of hull's log file, kept so the init can record warnings.
     pub log_fd: Option<RawFd>,
+    /// Idmapped mounts hull prepared, by mount index, to be moved into place.
+    pub idmapped: &'a [(usize, std::os::fd::OwnedFd)],
 }
 
 pub fn run(args: &InitArgs) -> ! {
@@ -67,6 +69,7 @@ fn init(args: &InitArgs) -> Result<std::convert::Infallible> {
     let mut keep = vec![args.channel.raw_fd(), args.start_listener.as_raw_fd()];
     keep.extend(args.console_socket);
     keep.extend(args.log_fd);
+    keep.extend(args.idmapped.iter().map(|(_, fd)| fd.as_raw_fd()));
     process::close_inherited_fds(args.preserved_fds, &keep)?;
     nix::unistd::setsid().context("setsid")?;
     // Before turning non-dumpable: that makes /proc/self owned by the host's root, which a
@@ -96,6 +99,7 @@ fn init(args: &InitArgs) -> Result<std::convert::Infallible> {
         in_userns: args.new_userns,
         new_cgroupns: args.new_cgroupns,
         cgroup_path: args.cgroup_path,
+        idmapped: args.idmapped,
     };
     if !args.new_mountns {
         bail!("linux.namespaces: a mount namespace is required");

@@ -8,6 +8,7 @@ pub mod exec;
 pub mod fds;
 pub mod features;
 pub mod hooks;
+pub mod idmap;
 pub mod init;
 pub mod lifecycle;
 pub mod namespaces;

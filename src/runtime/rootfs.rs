@@ -97,6 +97,8 @@ pub fn parse_options(options: &[String]) -> MountOptions {
             // runc extension (copy image content into a tmpfs) that hull does not implement;
             // accepted so engine-made configs still run.
             "tmpcopyup" => continue,
+            // Idmapped mounts are made in the parent (see idmap.rs).
+            "idmap" | "ridmap" => continue,
             other => {
                 o.data.push(other.to_string());
                 continue;
@@ -160,6 +162,7 @@ pub struct RootfsContext<'a> {
     pub in_userns: bool,
     pub new_cgroupns: bool,
     pub cgroup_path: &'a str,
+    pub idmapped: &'a [(usize, OwnedFd)],
 }
 
 /// Prepares the rootfs before pivot_root: propagation, the rootfs bind, every config mount and
@@ -187,8 +190,11 @@ pub fn prepare(ctx: &RootfsContext) -> Result<OwnedFd> {
             let opts = m.options().as_deref().unwrap_or_default();
             dev_from_host = m.typ().as_deref() == Some("bind") || opts.iter().any(|o| o == "bind" || o == "rbind");
         }
-        mount_one(ctx, root.as_raw_fd(), m)
-            .with_context(|| format!("mounts[{i}] {}", m.destination().display()))?;
+        let res = match ctx.idmapped.iter().find(|(j, _)| *j == i) {
+            Some((_, tree)) => mount_idmapped(root.as_raw_fd(), m, tree),
+            None => mount_one(ctx, root.as_raw_fd(), m),
+        };
+        res.with_context(|| format!("mounts[{i}] {}", m.destination().display()))?;
     }
     if !dev_from_host {
         create_devices(ctx, root.as_raw_fd(), &default_devices()).context("default devices")?;
@@ -242,6 +248,14 @@ fn mount_one(ctx: &RootfsContext, root: RawFd, m: &Mount) -> Result<()> {
             .with_context(|| format!("set propagation of {}", dest.display()))?;
     }
     Ok(())
+}
+
+fn mount_idmapped(root: RawFd, m: &Mount, tree: &OwnedFd) -> Result<()> {
+    let dest = Path::new("/").join(m.destination());
+    let meta = std::fs::metadata(fd_path(tree))?;
+    let target = if meta.is_dir() { mkdir_all_in_root(root, &dest) } else { mkfile_in_root(root, &dest) }
+        .with_context(|| format!("create {}", dest.display()))?;
+    super::idmap::attach(tree.as_raw_fd(), target.as_raw_fd())
 }
 
 fn mount_bind(root: RawFd, m: &Mount, dest: &Path, opts: &MountOptions) -> Result<()> {

@@ -13,6 +13,8 @@ pub struct Bundle {
     pub dir: PathBuf,
     pub rootfs: PathBuf,
     pub spec: Spec,
+    /// The idmap of each mount, by index (empty when no mount is idmapped).
+    pub idmaps: Vec<Option<crate::runtime::idmap::MountIdmap>>,
 }
 
 pub fn load(bundle_dir: &Path) -> Result<Bundle> {
@@ -36,7 +38,8 @@ pub fn load(bundle_dir: &Path) -> Result<Bundle> {
         .with_context(|| format!("root.path: rootfs {}", rootfs.display()))?;
     validate(&spec)?;
     crate::runtime::resolve::check_mount_destinations(&rootfs, &spec)?;
-    Ok(Bundle { dir, rootfs, spec })
+    let idmaps = crate::runtime::idmap::from_config(&text)?;
+    Ok(Bundle { dir, rootfs, spec, idmaps })
 }
 
 /// Parses config.json text: syntax errors carry line and column, and the fields serde would
