@@ -118,26 +118,6 @@ pub fn create(opts: &CreateOptions) -> Result<Created> {
         armed: true,
         _marker: std::marker::PhantomData,
     };
-    let resources = linux.and_then(|l| l.resources().as_ref());
-    let cg = cgroups::open(&cgroup_path)?;
-    // A rootless container gets a cgroup only where one was delegated to the user; without one
-    // it runs unlimited, as with runc, unless the config asks for limits.
-    let use_cgroup = match cg.create() {
-        Ok(()) => true,
-        Err(e) if !nix::unistd::geteuid().is_root() => {
-            if resources.is_some_and(has_limits) {
-                return Err(e.context("linux.resources: rootless, and no cgroup is delegated to this user"));
-            }
-            crate::debug!("rootless: running without a cgroup ({e:#})");
-            false
-        }
-        Err(e) => return Err(e),
-    };
-    let cg = cleanup.cgroup.insert(cg);
-    if let (true, Some(res)) = (use_cgroup, resources) {
-        cg.apply(res)?;
-    }
-
     // LISTEN_FDS come first (3..), then --preserve-fds, as runc passes them.
     let listen_fds = super::fds::listen_fds_from_env();
     let preserved = super::fds::preserved(listen_fds + opts.preserve_fds);
@@ -176,6 +156,37 @@ pub fn create(opts: &CreateOptions) -> Result<Created> {
     };
     drop(child_end);
     cleanup.pids.push(intermediate);
+    // The child makes its namespaces while we make the cgroup; it waits for Go only before the
+    // cgroup namespace and the init, which must both start inside the cgroup.
+    if plan.new_user() {
+        match parent_end.recv()? {
+            Msg::MapIds { pid } => {
+                namespaces::write_id_maps(pid, linux.context("linux: missing")?)?;
+                parent_end.send(&Msg::Ack)?;
+            }
+            Msg::Error { msg } => bail!("{msg}"),
+            other => bail!("init channel: expected MapIds, got {other:?}"),
+        }
+    }
+    let resources = linux.and_then(|l| l.resources().as_ref());
+    // Registered before create(), so a half-made cgroup is removed on error too.
+    let cg = cleanup.cgroup.insert(cgroups::open(&cgroup_path)?);
+    // A rootless container gets a cgroup only where one was delegated to the user; without one
+    // it runs unlimited, as with runc, unless the config asks for limits.
+    let use_cgroup = match cg.create() {
+        Ok(()) => true,
+        Err(e) if !nix::unistd::geteuid().is_root() => {
+            if resources.is_some_and(has_limits) {
+                return Err(e.context("linux.resources: rootless, and no cgroup is delegated to this user"));
+            }
+            crate::debug!("rootless: running without a cgroup ({e:#})");
+            false
+        }
+        Err(e) => return Err(e),
+    };
+    if let (true, Some(res)) = (use_cgroup, resources) {
+        cg.apply(res)?;
+    }
     if use_cgroup {
         cg.add_pid(intermediate)?;
     }
@@ -200,11 +211,6 @@ pub fn create(opts: &CreateOptions) -> Result<Created> {
         match msg {
             m @ (Msg::Hooks | Msg::Ready) if init_pid == 0 => {
                 deferred = Some(m);
-            }
-            Msg::MapIds { pid } => {
-                let l = linux.context("linux: missing")?;
-                namespaces::write_id_maps(pid, l)?;
-                parent_end.send(&Msg::Ack)?;
             }
             Msg::InitPid { pid } => {
                 init_pid = pid;
@@ -292,7 +298,6 @@ pub fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
 fn intermediate_child(plan: &Plan, linux: Option<&oci_spec::runtime::Linux>, args: &InitArgs) -> ! {
     let chan: &Channel = args.channel;
     let res = (|| -> Result<()> {
-        chan.expect(Msg::Go)?;
         plan.join_all()?;
         if plan.join.iter().any(|(t, _)| *t == LinuxNamespaceType::User) {
             // Host root is unmapped in a joined user namespace: files it created would fail
@@ -322,12 +327,17 @@ fn intermediate_child(plan: &Plan, linux: Option<&oci_spec::runtime::Linux>, arg
             // dumpable off again itself.
             prctl::set_dumpable(true).map_err(|e| anyhow::anyhow!("prctl(PR_SET_DUMPABLE): errno {e}"))?;
         }
-        let rest = plan.new - CloneFlags::CLONE_NEWUSER;
+        let rest = plan.new - CloneFlags::CLONE_NEWUSER - CloneFlags::CLONE_NEWCGROUP;
         nix::sched::unshare(rest).with_context(|| format!("unshare namespaces {rest:?}"))?;
         if rest.contains(CloneFlags::from_bits_retain(libc::CLONE_NEWTIME)) {
             if let Some(l) = linux {
                 namespaces::write_time_offsets(l)?;
             }
+        }
+        // The cgroup namespace is rooted where we are when it is made: after hull placed us.
+        chan.expect(Msg::Go)?;
+        if plan.new.contains(CloneFlags::CLONE_NEWCGROUP) {
+            nix::sched::unshare(CloneFlags::CLONE_NEWCGROUP).context("unshare cgroup namespace")?;
         }
         // SAFETY: single-threaded; the child runs the init and never returns here.
         let pid = unsafe {

@@ -53,8 +53,20 @@ pub fn set_rlimits(rlimits: &[PosixRlimit]) -> Result<()> {
     Ok(())
 }
 
+/// The capabilities this kernel knows, from /proc/sys/kernel/cap_last_cap: one read instead of a
+/// prctl probe per capability (caps::runtime::thread_all_supported), once per process.
+fn supported_caps() -> &'static HashSet<caps::Capability> {
+    static SUPPORTED: std::sync::OnceLock<HashSet<caps::Capability>> = std::sync::OnceLock::new();
+    SUPPORTED.get_or_init(|| {
+        match std::fs::read_to_string("/proc/sys/kernel/cap_last_cap").ok().and_then(|s| s.trim().parse::<u8>().ok()) {
+            Some(last) => caps::all().into_iter().filter(|c| c.index() <= last).collect(),
+            None => caps::runtime::thread_all_supported(),
+        }
+    })
+}
+
 fn to_caps(set: Option<&Capabilities>, field: &str) -> Result<HashSet<caps::Capability>> {
-    let supported = caps::runtime::thread_all_supported();
+    let supported = supported_caps();
     let mut out = HashSet::new();
     for cap in set.into_iter().flatten() {
         let name = serde_json::to_value(cap)?;
@@ -74,10 +86,13 @@ fn to_caps(set: Option<&Capabilities>, field: &str) -> Result<HashSet<caps::Capa
 /// Drops the bounding set now (it needs CAP_SETPCAP, which the user switch may take away).
 pub fn drop_bounding(capabilities: Option<&LinuxCapabilities>) -> Result<()> {
     let keep = to_caps(capabilities.and_then(|c| c.bounding().as_ref()), "bounding")?;
-    for cap in caps::runtime::thread_all_supported() {
-        if !keep.contains(&cap) {
-            caps::drop(None, caps::CapSet::Bounding, cap)
-                .with_context(|| format!("drop {cap} from the bounding set"))?;
+    for cap in supported_caps() {
+        if !keep.contains(cap) {
+            // SAFETY: prctl with integer arguments only.
+            if unsafe { libc::prctl(libc::PR_CAPBSET_DROP, libc::c_ulong::from(cap.index()), 0, 0, 0) } != 0 {
+                return Err(std::io::Error::last_os_error())
+                    .with_context(|| format!("drop {cap} from the bounding set"));
+            }
         }
     }
     Ok(())

@@ -187,9 +187,10 @@ impl Container {
     pub fn save(&self) -> Result<()> {
         let tmp = self.dir.join(".state.json.tmp");
         let path = self.dir.join(STATE_FILE);
+        // One write: serde_json on an unbuffered file would issue one syscall per token.
+        let bytes = serde_json::to_vec(&self.state)?;
         let mut f = File::create(&tmp).with_context(|| format!("create {}", tmp.display()))?;
-        serde_json::to_writer(&mut f, &self.state)?;
-        f.flush()?;
+        f.write_all(&bytes).with_context(|| format!("write {}", tmp.display()))?;
         std::fs::rename(&tmp, &path).with_context(|| format!("rename to {}", path.display()))?;
         Ok(())
     }
