@@ -72,10 +72,14 @@ fn run(c: Command, timeout: Duration) -> Out {
 fn run_with_stdin(mut c: Command, timeout: Duration, open_stdin: bool) -> Out {
     let out = tempfile::tempfile().expect("tempfile");
     let err = tempfile::tempfile().expect("tempfile");
-    c.stdin(if open_stdin { Stdio::piped() } else { Stdio::null() })
-        .stdout(out.try_clone().expect("dup"))
-        .stderr(err.try_clone().expect("dup"))
-        .process_group(0);
+    c.stdin(if open_stdin {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    })
+    .stdout(out.try_clone().expect("dup"))
+    .stderr(err.try_clone().expect("dup"))
+    .process_group(0);
     let desc = format!("{c:?}");
     let mut child = match c.spawn() {
         Ok(ch) => ch,

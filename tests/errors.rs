@@ -359,7 +359,10 @@ fn hull_binary_cannot_be_written_from_a_container() {
     let link = std::fs::read_link(format!("/proc/{pid}/exe")).unwrap();
     // SAFETY: fstatvfs fills a zeroed struct we own.
     let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
-    assert_eq!(unsafe { libc::fstatvfs(std::os::fd::AsRawFd::as_raw_fd(&exe), &mut st) }, 0);
+    assert_eq!(
+        unsafe { libc::fstatvfs(std::os::fd::AsRawFd::as_raw_fd(&exe), &mut st) },
+        0
+    );
     assert!(
         st.f_flag & libc::ST_RDONLY != 0 || link.to_string_lossy().starts_with("/memfd:hull"),
         "init runs from a writable {}",

@@ -577,7 +577,10 @@ fn idmapped_bind_mount_shows_files_under_the_mapped_owner() {
     assert_eq!(out, "1000 2000\n1\nro\n");
     // On the host the file is untouched.
     use std::os::unix::fs::MetadataExt;
-    assert_eq!(std::fs::metadata(host.join("owned-by-root")).unwrap().uid(), 0);
+    assert_eq!(
+        std::fs::metadata(host.join("owned-by-root")).unwrap().uid(),
+        0
+    );
 }
 
 #[test]

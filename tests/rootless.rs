@@ -23,7 +23,9 @@ fn test_user() -> Option<(u32, u32)> {
         return Some(ids);
     }
     // Several tests may race to create it; the loser's useradd fails and the lookup finds it.
-    let _ = Command::new("useradd").args(["--create-home", "--shell", "/bin/sh", USER]).status();
+    let _ = Command::new("useradd")
+        .args(["--create-home", "--shell", "/bin/sh", USER])
+        .status();
     lookup()
 }
 
@@ -45,16 +47,33 @@ impl Rootless {
             eprintln!("SKIP: could not create the user {USER}");
             return None;
         };
-        let tmp = tempfile::Builder::new().prefix("hull-rootless-").tempdir().unwrap();
+        let tmp = tempfile::Builder::new()
+            .prefix("hull-rootless-")
+            .tempdir()
+            .unwrap();
         let dir = tmp.path().to_path_buf();
         std::fs::copy(HULL, dir.join("hull")).unwrap();
         let env = Env::new();
-        let status = Command::new("cp").arg("-a").arg(&env.rootfs).arg(dir.join("rootfs")).status().unwrap();
+        let status = Command::new("cp")
+            .arg("-a")
+            .arg(&env.rootfs)
+            .arg(dir.join("rootfs"))
+            .status()
+            .unwrap();
         assert!(status.success());
         std::fs::create_dir_all(dir.join("run")).unwrap();
-        let status = Command::new("chown").args(["-R", &format!("{uid}:{gid}")]).arg(&dir).status().unwrap();
+        let status = Command::new("chown")
+            .args(["-R", &format!("{uid}:{gid}")])
+            .arg(&dir)
+            .status()
+            .unwrap();
         assert!(status.success());
-        Some(Rootless { _tmp: tmp, dir, uid, gid })
+        Some(Rootless {
+            _tmp: tmp,
+            dir,
+            uid,
+            gid,
+        })
     }
 
     fn hull(&self, args: &[&str]) -> Ran {
@@ -76,7 +95,8 @@ impl Rootless {
         let _ = std::fs::remove_file(self.dir.join("config.json"));
         self.hull(&["spec", "--rootless"]).ok();
         let path = self.dir.join("config.json");
-        let mut v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        let mut v: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
         v["process"]["terminal"] = json!(false);
         edit(&mut v);
         std::fs::write(&path, v.to_string()).unwrap();
@@ -101,11 +121,20 @@ impl Drop for Rootless {
 #[test]
 fn an_unprivileged_user_runs_a_container_as_root_inside() {
     let Some(r) = Rootless::new() else { return };
-    r.spec(|v| v["process"]["args"] = json!(["sh", "-c", "id -u; cat /proc/self/uid_map; echo $$; grep CapEff /proc/self/status"]));
+    r.spec(|v| {
+        v["process"]["args"] = json!([
+            "sh",
+            "-c",
+            "id -u; cat /proc/self/uid_map; echo $$; grep CapEff /proc/self/status"
+        ])
+    });
     let out = r.hull(&["run", "-b", ".", "rl1"]).ok().to_string();
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines[0], "0");
-    assert_eq!(lines[1].split_whitespace().collect::<Vec<_>>(), ["0", &r.uid.to_string(), "1"]);
+    assert_eq!(
+        lines[1].split_whitespace().collect::<Vec<_>>(),
+        ["0", &r.uid.to_string(), "1"]
+    );
     assert_eq!(lines[2], "1");
     assert_eq!(lines[3], "CapEff:\t0000000020000420");
     // run deleted it; nothing was created outside the user's runtime dir.
@@ -125,7 +154,10 @@ fn rootless_lifecycle_keeps_state_under_xdg_runtime_dir() {
     // On the host the init runs as the user, not as root.
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
     let uid_line = status.lines().find(|l| l.starts_with("Uid:")).unwrap();
-    assert_eq!(uid_line.split_whitespace().nth(1), Some(r.uid.to_string().as_str()));
+    assert_eq!(
+        uid_line.split_whitespace().nth(1),
+        Some(r.uid.to_string().as_str())
+    );
     r.hull(&["start", "rl2"]).ok();
     r.hull(&["kill", "rl2", "KILL"]).ok();
     r.hull(&["delete", "--force", "rl2"]).ok();
@@ -150,7 +182,9 @@ fn rootless_maps_subordinate_ids_through_newuidmap() {
     let sub = std::fs::read_to_string("/etc/subuid").unwrap_or_default();
     let Some(start) = sub.lines().find_map(|l| {
         let mut f = l.split(':');
-        (f.next() == Some(USER)).then(|| f.next().and_then(|s| s.parse::<u32>().ok())).flatten()
+        (f.next() == Some(USER))
+            .then(|| f.next().and_then(|s| s.parse::<u32>().ok()))
+            .flatten()
     }) else {
         eprintln!("SKIP: {USER} has no /etc/subuid range");
         return;
@@ -160,7 +194,9 @@ fn rootless_maps_subordinate_ids_through_newuidmap() {
         .lines()
         .find_map(|l| {
             let mut f = l.split(':');
-            (f.next() == Some(USER)).then(|| f.next().and_then(|s| s.parse::<u32>().ok())).flatten()
+            (f.next() == Some(USER))
+                .then(|| f.next().and_then(|s| s.parse::<u32>().ok()))
+                .flatten()
         })
         .unwrap_or(start);
     r.spec(|v| {

@@ -711,7 +711,12 @@ fn cve_2025_31133_dev_null_symlink_is_not_bound_over_masked_paths() {
         let r = env.run(&["sh", "-c", "ls -l /dev/null; cat /etc/hostname"]);
         if r.code == 0 {
             assert!(r.stdout.starts_with("crw"), "{}", r.stdout);
-            assert_eq!(r.stdout.lines().count(), 1, "masked file not empty: {}", r.stdout);
+            assert_eq!(
+                r.stdout.lines().count(),
+                1,
+                "masked file not empty: {}",
+                r.stdout
+            );
         } else {
             r.fails_with("/dev/null in the container is not the null device");
         }

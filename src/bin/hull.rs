@@ -7,7 +7,11 @@ use hull::runtime::{cgroup_cmds, checkpoint, create, lifecycle, template};
 use std::path::PathBuf;
 
 #[derive(Parser)]
-#[command(name = "hull", about = "An OCI container runtime, drop-in for runc", disable_version_flag = true)]
+#[command(
+    name = "hull",
+    about = "An OCI container runtime, drop-in for runc",
+    disable_version_flag = true
+)]
 struct Cli {
     /// Root directory for container state
     #[arg(long, global = true)]
@@ -359,7 +363,10 @@ fn default_root() -> PathBuf {
 
 fn print_version() {
     println!("hull version {}", env!("CARGO_PKG_VERSION"));
-    println!("commit: {}", option_env!("HULL_COMMIT").unwrap_or("unknown"));
+    println!(
+        "commit: {}",
+        option_env!("HULL_COMMIT").unwrap_or("unknown")
+    );
     println!("spec: 1.2.0");
 }
 
@@ -367,7 +374,10 @@ fn main() {
     let cli = Cli::parse_from(normalize_args(std::env::args_os()));
     if matches!(
         cli.command,
-        Some(Command::Create(_)) | Some(Command::Run { .. }) | Some(Command::Exec(_)) | Some(Command::Restore(_))
+        Some(Command::Create(_))
+            | Some(Command::Run { .. })
+            | Some(Command::Exec(_))
+            | Some(Command::Restore(_))
     ) {
         if let Err(e) = hull::runtime::sealed::reexec_sealed() {
             eprintln!("hull: {e:#}");
@@ -426,7 +436,9 @@ fn run(cli: Cli) -> Result<i32> {
         preserve_fds: a.preserve_fds,
     };
     if cli.systemd_cgroup && matches!(command, Command::Create(_) | Command::Run { .. }) {
-        bail!("--systemd-cgroup: the systemd cgroup driver is not supported yet (use cgroupfs paths)");
+        bail!(
+            "--systemd-cgroup: the systemd cgroup driver is not supported yet (use cgroupfs paths)"
+        );
     }
     match command {
         Command::Create(a) => {
@@ -465,7 +477,10 @@ fn run(cli: Cli) -> Result<i32> {
         Command::Delete { force, id } => lifecycle::delete(&root, &id, force)?,
         Command::List { format, quiet } => lifecycle::list(&root, &format, quiet)?,
         Command::Features => {
-            println!("{}", serde_json::to_string_pretty(&hull::runtime::features::features())?);
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&hull::runtime::features::features())?
+            );
         }
         Command::Update(u) => {
             let args = cgroup_cmds::UpdateArgs {
@@ -491,8 +506,16 @@ fn run(cli: Cli) -> Result<i32> {
         }
         Command::Pause { id } => cgroup_cmds::pause(&root, &id)?,
         Command::Resume { id } => cgroup_cmds::resume(&root, &id)?,
-        Command::Ps { format, id, ps_args } => cgroup_cmds::ps(&root, &id, &format, &ps_args)?,
-        Command::Events { stats, interval, id } => {
+        Command::Ps {
+            format,
+            id,
+            ps_args,
+        } => cgroup_cmds::ps(&root, &id, &format, &ps_args)?,
+        Command::Events {
+            stats,
+            interval,
+            id,
+        } => {
             let interval = cgroup_cmds::parse_duration(&interval)?;
             cgroup_cmds::events(&root, &id, stats, interval)?;
         }
@@ -519,7 +542,8 @@ fn run(cli: Cli) -> Result<i32> {
                 bail!("File {} exists. Remove it first", path.display());
             }
             let text = serde_json::to_string_pretty(&template::default_spec(rootless))?;
-            std::fs::write(&path, text + "\n").with_context(|| format!("write {}", path.display()))?;
+            std::fs::write(&path, text + "\n")
+                .with_context(|| format!("write {}", path.display()))?;
         }
     }
     Ok(0)

@@ -82,7 +82,12 @@ pub fn create(opts: &CreateOptions) -> Result<Created> {
     if opts.root.join(&opts.id).exists() {
         return Err(state::StateError::Exists(opts.id.clone()).into());
     }
-    let Bundle { dir: bundle, rootfs, spec, idmaps } = spec::load(&opts.bundle)?;
+    let Bundle {
+        dir: bundle,
+        rootfs,
+        spec,
+        idmaps,
+    } = spec::load(&opts.bundle)?;
     let linux = spec.linux().as_ref();
     let plan = Plan::from_linux(linux);
     let cgroup_path = cgroups::container_path(
@@ -108,13 +113,17 @@ pub fn create(opts: &CreateOptions) -> Result<Created> {
         dir: Some(dir.clone()),
         cgroup: None,
         pids: Vec::new(),
-        poststop: spec.hooks().as_ref().and_then(|h| h.poststop().clone()).map(|hooks| {
-            let state = serde_json::json!({
-                "ociVersion": spec.version(), "id": opts.id, "status": "stopped", "pid": 0,
-                "bundle": bundle, "annotations": spec.annotations().clone().unwrap_or_default(),
-            });
-            (hooks, state.to_string())
-        }),
+        poststop: spec
+            .hooks()
+            .as_ref()
+            .and_then(|h| h.poststop().clone())
+            .map(|hooks| {
+                let state = serde_json::json!({
+                    "ociVersion": spec.version(), "id": opts.id, "status": "stopped", "pid": 0,
+                    "bundle": bundle, "annotations": spec.annotations().clone().unwrap_or_default(),
+                });
+                (hooks, state.to_string())
+            }),
         armed: true,
         _marker: std::marker::PhantomData,
     };
@@ -138,7 +147,11 @@ pub fn create(opts: &CreateOptions) -> Result<Created> {
         listen_fds,
         no_pivot: opts.no_pivot,
         no_new_keyring: opts.no_new_keyring,
-        new_userns: plan.new_user() || plan.join.iter().any(|(t, _)| *t == LinuxNamespaceType::User),
+        new_userns: plan.new_user()
+            || plan
+                .join
+                .iter()
+                .any(|(t, _)| *t == LinuxNamespaceType::User),
         new_cgroupns: plan.new.contains(CloneFlags::CLONE_NEWCGROUP),
         new_mountns: plan.has(LinuxNamespaceType::Mount),
         cgroup_path: &cgroup_path,
@@ -177,7 +190,9 @@ pub fn create(opts: &CreateOptions) -> Result<Created> {
         Ok(()) => true,
         Err(e) if !nix::unistd::geteuid().is_root() => {
             if resources.is_some_and(has_limits) {
-                return Err(e.context("linux.resources: rootless, and no cgroup is delegated to this user"));
+                return Err(e.context(
+                    "linux.resources: rootless, and no cgroup is delegated to this user",
+                ));
             }
             crate::debug!("rootless: running without a cgroup ({e:#})");
             false
@@ -224,7 +239,11 @@ pub fn create(opts: &CreateOptions) -> Result<Created> {
                 #[allow(deprecated)]
                 let prestart = hooks.and_then(|h| h.prestart().as_ref());
                 super::hooks::run("prestart", prestart, &state_for_hooks(init_pid))?;
-                super::hooks::run("createRuntime", hooks.and_then(|h| h.create_runtime().as_ref()), &state_for_hooks(init_pid))?;
+                super::hooks::run(
+                    "createRuntime",
+                    hooks.and_then(|h| h.create_runtime().as_ref()),
+                    &state_for_hooks(init_pid),
+                )?;
                 parent_end.send(&Msg::Ack)?;
             }
             Msg::Ready => break,
@@ -251,7 +270,8 @@ pub fn create(opts: &CreateOptions) -> Result<Created> {
         created: now_rfc3339(),
         owner,
         annotations: spec.annotations().clone().unwrap_or_default(),
-        start_time: state::process_start_time(init_pid).context("container init died during create")?,
+        start_time: state::process_start_time(init_pid)
+            .context("container init died during create")?,
         cgroup_path: cgroup_path.clone(),
         hooks: spec.hooks().clone(),
         own_pid_ns: plan.new.contains(CloneFlags::CLONE_NEWPID),
@@ -263,7 +283,10 @@ pub fn create(opts: &CreateOptions) -> Result<Created> {
         write_pid_file(pid_file, init_pid)?;
     }
     cleanup.armed = false;
-    Ok(Created { container, init_pid })
+    Ok(Created {
+        container,
+        init_pid,
+    })
 }
 
 /// Whether resources ask for any limit (an empty object, or devices rules alone, as rootless
@@ -280,7 +303,9 @@ fn has_limits(r: &oci_spec::runtime::LinuxResources) -> bool {
 }
 
 fn now_rfc3339() -> String {
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
     crate::log::rfc3339(now.as_secs() as i64, now.subsec_nanos())
 }
 
@@ -288,9 +313,12 @@ fn now_rfc3339() -> String {
 pub fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
     let tmp = path.with_file_name(format!(
         ".{}.tmp",
-        path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+        path.file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
     ));
-    std::fs::write(&tmp, pid.to_string()).with_context(|| format!("--pid-file: write {}", tmp.display()))?;
+    std::fs::write(&tmp, pid.to_string())
+        .with_context(|| format!("--pid-file: write {}", tmp.display()))?;
     std::fs::rename(&tmp, path).with_context(|| format!("--pid-file: rename to {}", path.display()))
 }
 
@@ -299,25 +327,33 @@ fn intermediate_child(plan: &Plan, linux: Option<&oci_spec::runtime::Linux>, arg
     let chan: &Channel = args.channel;
     let res = (|| -> Result<()> {
         plan.join_all()?;
-        if plan.join.iter().any(|(t, _)| *t == LinuxNamespaceType::User) {
+        if plan
+            .join
+            .iter()
+            .any(|(t, _)| *t == LinuxNamespaceType::User)
+        {
             // Host root is unmapped in a joined user namespace: files it created would fail
             // with EOVERFLOW. Become that namespace's root, as for a new one.
             // SAFETY: plain credential syscalls.
             unsafe {
                 if libc::setresgid(0, 0, 0) != 0 || libc::setresuid(0, 0, 0) != 0 {
-                    return Err(std::io::Error::last_os_error()).context("become root in the joined user namespace (is 0 mapped?)");
+                    return Err(std::io::Error::last_os_error())
+                        .context("become root in the joined user namespace (is 0 mapped?)");
                 }
             }
         }
         if plan.new_user() {
             nix::sched::unshare(CloneFlags::CLONE_NEWUSER).context("unshare user namespace")?;
-            chan.send(&Msg::MapIds { pid: std::process::id() as i32 })?;
+            chan.send(&Msg::MapIds {
+                pid: std::process::id() as i32,
+            })?;
             chan.expect(Msg::Ack)?;
             // Become the namespace's root so the init owns what it creates.
             // SAFETY: plain credential syscalls.
             unsafe {
                 if libc::setresgid(0, 0, 0) != 0 || libc::setresuid(0, 0, 0) != 0 {
-                    return Err(std::io::Error::last_os_error()).context("become root in the user namespace (is 0 mapped?)");
+                    return Err(std::io::Error::last_os_error())
+                        .context("become root in the user namespace (is 0 mapped?)");
                 }
             }
         }
@@ -325,7 +361,8 @@ fn intermediate_child(plan: &Plan, linux: Option<&oci_spec::runtime::Linux>, arg
             // The uid change made us non-dumpable, which leaves /proc/self owned by the host's
             // root, unmapped here: writing the time offsets would be refused. The init turns
             // dumpable off again itself.
-            prctl::set_dumpable(true).map_err(|e| anyhow::anyhow!("prctl(PR_SET_DUMPABLE): errno {e}"))?;
+            prctl::set_dumpable(true)
+                .map_err(|e| anyhow::anyhow!("prctl(PR_SET_DUMPABLE): errno {e}"))?;
         }
         let rest = plan.new - CloneFlags::CLONE_NEWUSER - CloneFlags::CLONE_NEWCGROUP;
         nix::sched::unshare(rest).with_context(|| format!("unshare namespaces {rest:?}"))?;
@@ -341,7 +378,14 @@ fn intermediate_child(plan: &Plan, linux: Option<&oci_spec::runtime::Linux>, arg
         }
         // SAFETY: single-threaded; the child runs the init and never returns here.
         let pid = unsafe {
-            libc::syscall(libc::SYS_clone, (libc::CLONE_PARENT | libc::SIGCHLD) as libc::c_ulong, 0usize, 0usize, 0usize, 0usize)
+            libc::syscall(
+                libc::SYS_clone,
+                (libc::CLONE_PARENT | libc::SIGCHLD) as libc::c_ulong,
+                0usize,
+                0usize,
+                0usize,
+                0usize,
+            )
         };
         if pid < 0 {
             return Err(std::io::Error::last_os_error()).context("clone the container init");
@@ -353,7 +397,9 @@ fn intermediate_child(plan: &Plan, linux: Option<&oci_spec::runtime::Linux>, arg
         Ok(())
     })();
     if let Err(e) = res {
-        let _ = chan.send(&Msg::Error { msg: format!("{e:#}") });
+        let _ = chan.send(&Msg::Error {
+            msg: format!("{e:#}"),
+        });
         // SAFETY: leave the fork without running hull's destructors.
         unsafe { libc::_exit(1) };
     }

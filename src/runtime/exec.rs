@@ -56,9 +56,14 @@ fn ns_file(t: LinuxNamespaceType) -> &'static str {
 fn add_caps(set: &mut Option<Capabilities>, names: &[String]) -> Result<()> {
     for name in names {
         let upper = name.to_ascii_uppercase();
-        let full = if upper.starts_with("CAP_") { upper } else { format!("CAP_{upper}") };
-        let cap: oci_spec::runtime::Capability = serde_json::from_value(serde_json::Value::String(full.clone()))
-            .map_err(|_| anyhow::anyhow!("--cap: unknown capability {name:?}"))?;
+        let full = if upper.starts_with("CAP_") {
+            upper
+        } else {
+            format!("CAP_{upper}")
+        };
+        let cap: oci_spec::runtime::Capability =
+            serde_json::from_value(serde_json::Value::String(full.clone()))
+                .map_err(|_| anyhow::anyhow!("--cap: unknown capability {name:?}"))?;
         set.get_or_insert_with(Default::default).insert(cap);
     }
     Ok(())
@@ -71,17 +76,26 @@ fn build_process(opts: &ExecOptions, spec: &Spec) -> Result<Process> {
         let text = if path == Path::new("-") {
             std::io::read_to_string(std::io::stdin()).context("--process: read stdin")?
         } else {
-            std::fs::read_to_string(path).with_context(|| format!("--process: read {}", path.display()))?
+            std::fs::read_to_string(path)
+                .with_context(|| format!("--process: read {}", path.display()))?
         };
         let p: Process = serde_json::from_str(&text).map_err(|e| {
-            anyhow::anyhow!("--process {}: invalid at line {} column {}: {e}", path.display(), e.line(), e.column())
+            anyhow::anyhow!(
+                "--process {}: invalid at line {} column {}: {e}",
+                path.display(),
+                e.line(),
+                e.column()
+            )
         })?;
         return Ok(p);
     }
     if opts.args.is_empty() {
         bail!("exec: no command given (args or --process)");
     }
-    let mut p = spec.process().clone().context("process: missing in the container's config")?;
+    let mut p = spec
+        .process()
+        .clone()
+        .context("process: missing in the container's config")?;
     p.set_args(Some(opts.args.clone()));
     p.set_terminal(Some(opts.tty));
     if let Some(cwd) = &opts.cwd {
@@ -102,13 +116,20 @@ fn build_process(opts: &ExecOptions, spec: &Spec) -> Result<Process> {
             None => (user.as_str(), None),
         };
         let u = p.user_mut();
-        u.set_uid(uid.parse().with_context(|| format!("--user: invalid uid {uid:?}"))?);
+        u.set_uid(
+            uid.parse()
+                .with_context(|| format!("--user: invalid uid {uid:?}"))?,
+        );
         if let Some(g) = gid {
-            u.set_gid(g.parse().with_context(|| format!("--user: invalid gid {g:?}"))?);
+            u.set_gid(
+                g.parse()
+                    .with_context(|| format!("--user: invalid gid {g:?}"))?,
+            );
         }
     }
     if !opts.additional_gids.is_empty() {
-        p.user_mut().set_additional_gids(Some(opts.additional_gids.clone()));
+        p.user_mut()
+            .set_additional_gids(Some(opts.additional_gids.clone()));
     }
     if !opts.caps.is_empty() {
         let mut c = p.capabilities().clone().unwrap_or_default();
@@ -147,7 +168,9 @@ pub fn exec(opts: &ExecOptions) -> Result<i32> {
     match status_of(&c) {
         Status::Running => {}
         Status::Paused if opts.ignore_paused => {}
-        Status::Paused => bail!("cannot exec in a paused container (use --ignore-paused to try anyway)"),
+        Status::Paused => {
+            bail!("cannot exec in a paused container (use --ignore-paused to try anyway)")
+        }
         Status::Created => bail!("cannot exec in a created container: start it first"),
         Status::Stopped => return Err(StateError::NotRunning.into()),
     }
@@ -162,17 +185,30 @@ pub fn exec(opts: &ExecOptions) -> Result<i32> {
     // The container's filter applies to every process in it; compiled (or read from the cache)
     // here, before the fork.
     let seccomp = match spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
-        Some(s) => Some((crate::seccomp::load(s, crate::seccomp::default_cache_dir().as_deref())?.0, crate::seccomp::flags(s))),
+        Some(s) => Some((
+            crate::seccomp::load(s, crate::seccomp::default_cache_dir().as_deref())?.0,
+            crate::seccomp::flags(s),
+        )),
         None => None,
     };
 
     // Join the namespaces the container has, through its init's /proc entries.
     let init = c.state.pid;
     let mut plan = Plan::from_linux(None);
-    for ns in spec.linux().as_ref().and_then(|l| l.namespaces().as_ref()).into_iter().flatten() {
-        plan.join.push((ns.typ(), PathBuf::from(format!("/proc/{init}/ns/{}", ns_file(ns.typ())))));
+    for ns in spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.namespaces().as_ref())
+        .into_iter()
+        .flatten()
+    {
+        plan.join.push((
+            ns.typ(),
+            PathBuf::from(format!("/proc/{init}/ns/{}", ns_file(ns.typ()))),
+        ));
     }
-    plan.join.sort_by_key(|(t, _)| *t != LinuxNamespaceType::User);
+    plan.join
+        .sort_by_key(|(t, _)| *t != LinuxNamespaceType::User);
     let cg = cgroup_of(&c)?;
     let preserved = super::fds::preserved(opts.preserve_fds);
 
@@ -198,13 +234,24 @@ pub fn exec(opts: &ExecOptions) -> Result<i32> {
     let intermediate = match unsafe { nix::unistd::fork() }.context("fork")? {
         nix::unistd::ForkResult::Child => {
             drop(parent_end);
-            exec_intermediate(&plan, &child_end, &process, console_fd, &preserved, seccomp.as_ref())
+            exec_intermediate(
+                &plan,
+                &child_end,
+                &process,
+                console_fd,
+                &preserved,
+                seccomp.as_ref(),
+            )
         }
         nix::unistd::ForkResult::Parent { child } => child.as_raw(),
     };
     drop(child_end);
     // After the fork (the process must not inherit the mask), before it can exit.
-    let old_mask = if opts.detach { None } else { Some(super::supervise::block_signals()?) };
+    let old_mask = if opts.detach {
+        None
+    } else {
+        Some(super::supervise::block_signals()?)
+    };
     let cleanup_kill = |pid: i32| unsafe {
         libc::kill(pid, libc::SIGKILL);
         libc::waitpid(pid, std::ptr::null_mut(), 0);
@@ -271,12 +318,20 @@ fn exec_intermediate(
     let res = (|| -> Result<()> {
         // Until exec, /proc/<pid>/exe is the hull binary and the container can see us in its
         // pid namespace: not dumpable means it cannot open that link (CVE-2019-5736).
-        prctl::set_dumpable(false).map_err(|e| anyhow::anyhow!("prctl(PR_SET_DUMPABLE): errno {e}"))?;
+        prctl::set_dumpable(false)
+            .map_err(|e| anyhow::anyhow!("prctl(PR_SET_DUMPABLE): errno {e}"))?;
         chan.expect(Msg::Go)?;
         plan.join_all()?;
         // SAFETY: single-threaded; the child never returns here.
         let pid = unsafe {
-            libc::syscall(libc::SYS_clone, (libc::CLONE_PARENT | libc::SIGCHLD) as libc::c_ulong, 0usize, 0usize, 0usize, 0usize)
+            libc::syscall(
+                libc::SYS_clone,
+                (libc::CLONE_PARENT | libc::SIGCHLD) as libc::c_ulong,
+                0usize,
+                0usize,
+                0usize,
+                0usize,
+            )
         };
         if pid < 0 {
             return Err(std::io::Error::last_os_error()).context("clone the exec process");
@@ -286,7 +341,9 @@ fn exec_intermediate(
                 Ok(never) => match never {},
                 Err(e) => e,
             };
-            let _ = chan.send(&Msg::Error { msg: format!("{err:#}") });
+            let _ = chan.send(&Msg::Error {
+                msg: format!("{err:#}"),
+            });
             // SAFETY: leave the fork without running hull's destructors.
             unsafe { libc::_exit(127) };
         }
@@ -294,7 +351,9 @@ fn exec_intermediate(
         Ok(())
     })();
     if let Err(e) = res {
-        let _ = chan.send(&Msg::Error { msg: format!("{e:#}") });
+        let _ = chan.send(&Msg::Error {
+            msg: format!("{e:#}"),
+        });
         // SAFETY: leave the fork without running hull's destructors.
         unsafe { libc::_exit(1) };
     }
@@ -315,7 +374,13 @@ fn exec_process(
     process::close_inherited_fds(preserved, &keep)?;
     if let Some(sock) = console_fd {
         nix::unistd::setsid().context("setsid")?;
-        let root = openat2(libc::AT_FDCWD, Path::new("/"), libc::O_PATH | libc::O_DIRECTORY, 0, 0)?;
+        let root = openat2(
+            libc::AT_FDCWD,
+            Path::new("/"),
+            libc::O_PATH | libc::O_DIRECTORY,
+            0,
+            0,
+        )?;
         let pty = console::open_pty(root.as_raw_fd())?;
         console::send_fd(sock, pty.master.as_raw_fd(), "/dev/ptmx")?;
         // SAFETY: the socket was only needed to hand over the master.
@@ -336,7 +401,8 @@ fn exec_process(
     }
     process::drop_bounding(process.capabilities().as_ref())?;
     process::set_user_and_caps(process)?;
-    nix::unistd::chdir(process.cwd()).with_context(|| format!("process.cwd: chdir {}", process.cwd().display()))?;
+    nix::unistd::chdir(process.cwd())
+        .with_context(|| format!("process.cwd: chdir {}", process.cwd().display()))?;
     process::prepare_fds(preserved)?;
     crate::seccomp::privileges::apply_lsm(process)?;
     if let (Some((program, flags)), true) = (seccomp, no_new_privs) {

@@ -20,7 +20,12 @@ pub fn snapshot(count: u32) {
 pub fn preserved(count: u32) -> Vec<i32> {
     OPEN_AT_START
         .get()
-        .map(|open| open.iter().copied().filter(|&fd| fd < 3 + count as i32).collect())
+        .map(|open| {
+            open.iter()
+                .copied()
+                .filter(|&fd| fd < 3 + count as i32)
+                .collect()
+        })
         .unwrap_or_default()
 }
 

@@ -32,7 +32,13 @@ pub fn from_config(text: &str) -> Result<Vec<Option<MountIdmap>>> {
     }
     let v: serde_json::Value = serde_json::from_str(text)?;
     let mut out = Vec::new();
-    for (i, m) in v["mounts"].as_array().map(Vec::as_slice).unwrap_or_default().iter().enumerate() {
+    for (i, m) in v["mounts"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+        .iter()
+        .enumerate()
+    {
         let opts: Vec<&str> = m["options"]
             .as_array()
             .map(|a| a.iter().filter_map(|o| o.as_str()).collect())
@@ -41,7 +47,9 @@ pub fn from_config(text: &str) -> Result<Vec<Option<MountIdmap>>> {
         let maps = |key: &str| -> Result<Vec<LinuxIdMapping>> {
             match m.get(key) {
                 None | Some(serde_json::Value::Null) => Ok(Vec::new()),
-                Some(v) => serde_json::from_value(v.clone()).with_context(|| format!("mounts[{i}].{key}")),
+                Some(v) => {
+                    serde_json::from_value(v.clone()).with_context(|| format!("mounts[{i}].{key}"))
+                }
             }
         };
         let (uid, gid) = (maps("uidMappings")?, maps("gidMappings")?);
@@ -66,13 +74,20 @@ pub fn from_config(text: &str) -> Result<Vec<Option<MountIdmap>>> {
                 _ => 0,
             }
         });
-        out.push(Some(MountIdmap { uid, gid, recursive, attrs }));
+        out.push(Some(MountIdmap {
+            uid,
+            gid,
+            recursive,
+            attrs,
+        }));
     }
     Ok(out)
 }
 
 fn map_text(maps: &[LinuxIdMapping]) -> String {
-    maps.iter().map(|m| format!("{} {} {}\n", m.container_id(), m.host_id(), m.size())).collect()
+    maps.iter()
+        .map(|m| format!("{} {} {}\n", m.container_id(), m.host_id(), m.size()))
+        .collect()
 }
 
 /// A user namespace holding `idmap`, kept by fd: a child unshares it and waits until its maps
@@ -106,7 +121,8 @@ fn userns_for(idmap: &MountIdmap) -> Result<OwnedFd> {
             let path = format!("/proc/{pid}/{file}");
             std::fs::write(&path, map_text(maps)).with_context(|| format!("write {path}"))?;
         }
-        let ns = File::open(format!("/proc/{pid}/ns/user")).context("open the idmap user namespace")?;
+        let ns =
+            File::open(format!("/proc/{pid}/ns/user")).context("open the idmap user namespace")?;
         Ok(OwnedFd::from(ns))
     })();
     // SAFETY: our own child.
@@ -139,12 +155,23 @@ pub fn prepare(source: &Path, idmap: &MountIdmap) -> Result<OwnedFd> {
     unsafe {
         let tree = libc::syscall(libc::SYS_open_tree, libc::AT_FDCWD, path.as_ptr(), flags);
         if tree < 0 {
-            return Err(std::io::Error::last_os_error()).with_context(|| format!("open_tree {}", source.display()));
+            return Err(std::io::Error::last_os_error())
+                .with_context(|| format!("open_tree {}", source.display()));
         }
         let tree = OwnedFd::from_raw_fd(tree as RawFd);
-        let attr = MountAttr { attr_set: MOUNT_ATTR_IDMAP | idmap.attrs, attr_clr: 0, propagation: 0, userns_fd: userns.as_raw_fd() as u64 };
+        let attr = MountAttr {
+            attr_set: MOUNT_ATTR_IDMAP | idmap.attrs,
+            attr_clr: 0,
+            propagation: 0,
+            userns_fd: userns.as_raw_fd() as u64,
+        };
         let empty = CString::new("")?;
-        let at_flags = libc::AT_EMPTY_PATH | if idmap.recursive { AT_RECURSIVE as i32 } else { 0 };
+        let at_flags = libc::AT_EMPTY_PATH
+            | if idmap.recursive {
+                AT_RECURSIVE as i32
+            } else {
+                0
+            };
         if libc::syscall(
             libc::SYS_mount_setattr,
             tree.as_raw_fd(),
@@ -154,22 +181,42 @@ pub fn prepare(source: &Path, idmap: &MountIdmap) -> Result<OwnedFd> {
             std::mem::size_of::<MountAttr>(),
         ) != 0
         {
-            return Err(std::io::Error::last_os_error())
-                .with_context(|| format!("idmap {} (does its filesystem support idmapped mounts?)", source.display()));
+            return Err(std::io::Error::last_os_error()).with_context(|| {
+                format!(
+                    "idmap {} (does its filesystem support idmapped mounts?)",
+                    source.display()
+                )
+            });
         }
         Ok(tree)
     }
 }
 
 /// Prepares every idmapped mount of a config: (mount index, detached mount fd).
-pub fn prepare_all(spec: &oci_spec::runtime::Spec, idmaps: &[Option<MountIdmap>], bundle: &Path) -> Result<Vec<(usize, OwnedFd)>> {
+pub fn prepare_all(
+    spec: &oci_spec::runtime::Spec,
+    idmaps: &[Option<MountIdmap>],
+    bundle: &Path,
+) -> Result<Vec<(usize, OwnedFd)>> {
     let mut out = Vec::new();
     let mounts = spec.mounts().as_deref().unwrap_or_default();
     for (i, idmap) in idmaps.iter().enumerate() {
-        let (Some(idmap), Some(m)) = (idmap, mounts.get(i)) else { continue };
-        let src = m.source().as_ref().with_context(|| format!("mounts[{i}].source: an idmapped mount needs one"))?;
-        let src: PathBuf = if src.is_absolute() { src.clone() } else { bundle.join(src) };
-        out.push((i, prepare(&src, idmap).with_context(|| format!("mounts[{i}]"))?));
+        let (Some(idmap), Some(m)) = (idmap, mounts.get(i)) else {
+            continue;
+        };
+        let src = m
+            .source()
+            .as_ref()
+            .with_context(|| format!("mounts[{i}].source: an idmapped mount needs one"))?;
+        let src: PathBuf = if src.is_absolute() {
+            src.clone()
+        } else {
+            bundle.join(src)
+        };
+        out.push((
+            i,
+            prepare(&src, idmap).with_context(|| format!("mounts[{i}]"))?,
+        ));
     }
     Ok(out)
 }
@@ -210,8 +257,14 @@ mod tests {
         let m = from_config(text).unwrap();
         assert!(m[0].as_ref().unwrap().recursive);
         assert!(m[1].is_none());
-        let bad = text.replace(r#""type":"bind","source":"/x","options":["rbind"],"#, r#""type":"tmpfs","#);
-        assert!(from_config(&bad).unwrap_err().to_string().contains("only bind mounts"));
+        let bad = text.replace(
+            r#""type":"bind","source":"/x","options":["rbind"],"#,
+            r#""type":"tmpfs","#,
+        );
+        assert!(from_config(&bad)
+            .unwrap_err()
+            .to_string()
+            .contains("only bind mounts"));
         let half = r#"{"mounts":[{"destination":"/a","type":"bind","source":"/x","uidMappings":[{"containerID":0,"hostID":1,"size":1}]}]}"#;
         assert!(from_config(half).unwrap_err().to_string().contains("both"));
     }

@@ -27,7 +27,10 @@ pub struct Plan {
 
 impl Plan {
     pub fn from_linux(linux: Option<&Linux>) -> Plan {
-        let mut plan = Plan { join: Vec::new(), new: CloneFlags::empty() };
+        let mut plan = Plan {
+            join: Vec::new(),
+            new: CloneFlags::empty(),
+        };
         let namespaces = linux
             .and_then(|l| l.namespaces().as_ref())
             .map(Vec::as_slice)
@@ -88,7 +91,13 @@ pub fn write_id_maps(pid: i32, linux: &Linux) -> Result<()> {
     let uid = nix::unistd::geteuid().as_raw();
     let gid = nix::unistd::getegid().as_raw();
     if let Some(maps) = linux.uid_mappings().as_ref().filter(|m| !m.is_empty()) {
-        write_map(pid, "uid_map", "newuidmap", maps, root || is_self_map(maps, uid))?;
+        write_map(
+            pid,
+            "uid_map",
+            "newuidmap",
+            maps,
+            root || is_self_map(maps, uid),
+        )?;
     }
     if let Some(maps) = linux.gid_mappings().as_ref().filter(|m| !m.is_empty()) {
         let direct = root || is_self_map(maps, gid);
@@ -105,7 +114,13 @@ fn is_self_map(maps: &[LinuxIdMapping], id: u32) -> bool {
     matches!(maps, [m] if m.size() == 1 && m.host_id() == id)
 }
 
-fn write_map(pid: i32, file: &str, helper: &str, maps: &[LinuxIdMapping], direct: bool) -> Result<()> {
+fn write_map(
+    pid: i32,
+    file: &str,
+    helper: &str,
+    maps: &[LinuxIdMapping],
+    direct: bool,
+) -> Result<()> {
     if direct {
         let path = format!("/proc/{pid}/{file}");
         return std::fs::write(&path, map_text(maps)).with_context(|| format!("write {path}"));
@@ -113,11 +128,15 @@ fn write_map(pid: i32, file: &str, helper: &str, maps: &[LinuxIdMapping], direct
     let mut cmd = std::process::Command::new(helper);
     cmd.arg(pid.to_string());
     for m in maps {
-        cmd.args([m.container_id().to_string(), m.host_id().to_string(), m.size().to_string()]);
+        cmd.args([
+            m.container_id().to_string(),
+            m.host_id().to_string(),
+            m.size().to_string(),
+        ]);
     }
-    let out = cmd
-        .output()
-        .with_context(|| format!("linux.{file}: mapping more than your own id needs {helper} (package uidmap)"))?;
+    let out = cmd.output().with_context(|| {
+        format!("linux.{file}: mapping more than your own id needs {helper} (package uidmap)")
+    })?;
     if !out.status.success() {
         anyhow::bail!(
             "linux.{file}: {helper} failed: {}",

@@ -14,7 +14,8 @@ use std::fs::File;
 use std::os::fd::{AsRawFd, FromRawFd};
 use std::os::unix::ffi::OsStrExt;
 
-const SEALS: libc::c_int = libc::F_SEAL_SEAL | libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_WRITE;
+const SEALS: libc::c_int =
+    libc::F_SEAL_SEAL | libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_WRITE;
 
 /// Whether this process already runs from a read-only mount or a sealed copy.
 pub fn running_sealed() -> bool {
@@ -22,7 +23,9 @@ pub fn running_sealed() -> bool {
         Ok(f) => {
             // SAFETY: fstatvfs fills the zeroed struct we own.
             let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
-            if unsafe { libc::fstatvfs(f.as_raw_fd(), &mut st) } == 0 && st.f_flag & libc::ST_RDONLY != 0 {
+            if unsafe { libc::fstatvfs(f.as_raw_fd(), &mut st) } == 0
+                && st.f_flag & libc::ST_RDONLY != 0
+            {
                 return true;
             }
             // SAFETY: F_GET_SEALS only queries; regular files answer EINVAL.
@@ -49,7 +52,8 @@ pub fn reexec_sealed() -> Result<()> {
     let mut exe = File::open("/proc/self/exe").context("open /proc/self/exe")?;
     let name = CString::new("hull").context("memfd name")?;
     // SAFETY: memfd_create with a valid name; the fd is ours.
-    let fd = unsafe { libc::memfd_create(name.as_ptr(), libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING) };
+    let fd =
+        unsafe { libc::memfd_create(name.as_ptr(), libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING) };
     if fd < 0 {
         return Err(std::io::Error::last_os_error()).context("memfd_create for the sealed binary");
     }
@@ -105,7 +109,12 @@ fn reexec_readonly_mount(args: &[CString], env: &[CString]) -> Option<std::io::E
             return Some(std::io::Error::last_os_error());
         }
         let tree = File::from_raw_fd(tree as i32);
-        let attr = MountAttr { attr_set: MOUNT_ATTR_RDONLY, attr_clr: 0, propagation: 0, userns_fd: 0 };
+        let attr = MountAttr {
+            attr_set: MOUNT_ATTR_RDONLY,
+            attr_clr: 0,
+            propagation: 0,
+            userns_fd: 0,
+        };
         if libc::syscall(
             libc::SYS_mount_setattr,
             tree.as_raw_fd(),
@@ -117,10 +126,16 @@ fn reexec_readonly_mount(args: &[CString], env: &[CString]) -> Option<std::io::E
         {
             return Some(std::io::Error::last_os_error());
         }
-        let argv: Vec<*const libc::c_char> =
-            args.iter().map(|a| a.as_ptr()).chain(std::iter::once(std::ptr::null())).collect();
-        let envp: Vec<*const libc::c_char> =
-            env.iter().map(|e| e.as_ptr()).chain(std::iter::once(std::ptr::null())).collect();
+        let argv: Vec<*const libc::c_char> = args
+            .iter()
+            .map(|a| a.as_ptr())
+            .chain(std::iter::once(std::ptr::null()))
+            .collect();
+        let envp: Vec<*const libc::c_char> = env
+            .iter()
+            .map(|e| e.as_ptr())
+            .chain(std::iter::once(std::ptr::null()))
+            .collect();
         libc::syscall(
             libc::SYS_execveat,
             tree.as_raw_fd(),

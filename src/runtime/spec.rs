@@ -6,7 +6,9 @@ use std::collections::HashSet;
 use std::path::{Component, Path, PathBuf};
 
 /// The namespace type names of config-linux.md, the only ones hull accepts.
-const NAMESPACE_TYPES: &[&str] = &["pid", "network", "mount", "ipc", "uts", "user", "cgroup", "time"];
+const NAMESPACE_TYPES: &[&str] = &[
+    "pid", "network", "mount", "ipc", "uts", "user", "cgroup", "time",
+];
 
 /// A loaded bundle: the parsed spec plus the absolute paths derived from it.
 pub struct Bundle {
@@ -39,7 +41,12 @@ pub fn load(bundle_dir: &Path) -> Result<Bundle> {
     validate(&spec)?;
     crate::runtime::resolve::check_mount_destinations(&rootfs, &spec)?;
     let idmaps = crate::runtime::idmap::from_config(&text)?;
-    Ok(Bundle { dir, rootfs, spec, idmaps })
+    Ok(Bundle {
+        dir,
+        rootfs,
+        spec,
+        idmaps,
+    })
 }
 
 /// Parses config.json text: syntax errors carry line and column, and the fields serde would
@@ -71,7 +78,10 @@ fn precheck(value: &serde_json::Value) -> Result<()> {
         .and_then(|v| v.as_str())
         .context("ociVersion: missing")?;
     check_version(version)?;
-    if let Some(namespaces) = value.pointer("/linux/namespaces").and_then(|v| v.as_array()) {
+    if let Some(namespaces) = value
+        .pointer("/linux/namespaces")
+        .and_then(|v| v.as_array())
+    {
         for (i, ns) in namespaces.iter().enumerate() {
             let typ = ns.get("type").and_then(|t| t.as_str()).unwrap_or("");
             if !NAMESPACE_TYPES.contains(&typ) {
@@ -118,8 +128,17 @@ fn validate(spec: &Spec) -> Result<()> {
         );
     }
     // Checked before the linux section, which a config may lack.
-    for (i, m) in spec.mounts().as_deref().unwrap_or_default().iter().enumerate() {
-        if m.destination().components().any(|c| c == Component::ParentDir) {
+    for (i, m) in spec
+        .mounts()
+        .as_deref()
+        .unwrap_or_default()
+        .iter()
+        .enumerate()
+    {
+        if m.destination()
+            .components()
+            .any(|c| c == Component::ParentDir)
+        {
             bail!(
                 "mounts[{i}].destination: {:?} must not contain \"..\"",
                 m.destination().display()
@@ -137,7 +156,11 @@ fn validate(spec: &Spec) -> Result<()> {
         }
         if let Some(path) = ns.path() {
             std::fs::metadata(path).with_context(|| {
-                format!("linux.namespaces[{i}].path: {} ({})", path.display(), ns.typ())
+                format!(
+                    "linux.namespaces[{i}].path: {} ({})",
+                    path.display(),
+                    ns.typ()
+                )
             })?;
         }
     }
@@ -162,7 +185,9 @@ fn validate(spec: &Spec) -> Result<()> {
     }
     if let Some(sysctl) = linux.sysctl() {
         for key in sysctl.keys() {
-            if key.is_empty() || key.contains('/') || key.split('.').any(|p| p.is_empty() || p == "..")
+            if key.is_empty()
+                || key.contains('/')
+                || key.split('.').any(|p| p.is_empty() || p == "..")
             {
                 bail!("linux.sysctl: invalid key {key:?}");
             }
@@ -174,11 +199,20 @@ fn validate(spec: &Spec) -> Result<()> {
 
 /// A sysctl is written through the container's /proc/sys, so one that is not in a namespace of
 /// the container's own would change the host: refuse it, as runc does.
-fn check_sysctl_namespace(key: &str, namespaces: &[oci_spec::runtime::LinuxNamespace]) -> Result<()> {
+fn check_sysctl_namespace(
+    key: &str,
+    namespaces: &[oci_spec::runtime::LinuxNamespace],
+) -> Result<()> {
     let find = |t: LinuxNamespaceType| namespaces.iter().find(|n| n.typ() == t);
     const IPC: &[&str] = &[
-        "kernel.msgmax", "kernel.msgmnb", "kernel.msgmni", "kernel.sem", "kernel.shmall", "kernel.shmmax",
-        "kernel.shmmni", "kernel.shm_rmid_forced",
+        "kernel.msgmax",
+        "kernel.msgmnb",
+        "kernel.msgmni",
+        "kernel.sem",
+        "kernel.shmall",
+        "kernel.shmmax",
+        "kernel.shmmni",
+        "kernel.shm_rmid_forced",
     ];
     if IPC.contains(&key) || key.starts_with("fs.mqueue.") {
         if find(LinuxNamespaceType::Ipc).is_none() {
@@ -193,8 +227,11 @@ fn check_sysctl_namespace(key: &str, namespaces: &[oci_spec::runtime::LinuxNames
                 None => false,
                 Some(path) => {
                     use std::os::unix::fs::MetadataExt;
-                    let theirs = std::fs::metadata(path).with_context(|| format!("linux.sysctl: {key}: netns {}", path.display()))?;
-                    let ours = std::fs::metadata("/proc/self/ns/net").context("linux.sysctl: stat /proc/self/ns/net")?;
+                    let theirs = std::fs::metadata(path).with_context(|| {
+                        format!("linux.sysctl: {key}: netns {}", path.display())
+                    })?;
+                    let ours = std::fs::metadata("/proc/self/ns/net")
+                        .context("linux.sysctl: stat /proc/self/ns/net")?;
                     (theirs.dev(), theirs.ino()) == (ours.dev(), ours.ino())
                 }
             },
@@ -241,8 +278,10 @@ mod tests {
 
     #[test]
     fn unknown_namespace_type_names_the_field() {
-        let err = parse(&minimal(r#","linux":{"namespaces":[{"type":"pid"},{"type":"bogus"}]}"#))
-            .unwrap_err();
+        let err = parse(&minimal(
+            r#","linux":{"namespaces":[{"type":"pid"},{"type":"bogus"}]}"#,
+        ))
+        .unwrap_err();
         assert_eq!(
             format!("{err:#}"),
             "linux.namespaces[1].type: unknown namespace type \"bogus\""
@@ -251,8 +290,10 @@ mod tests {
 
     #[test]
     fn duplicate_namespaces_and_orphan_mappings_are_rejected() {
-        let spec = parse(&minimal(r#","linux":{"namespaces":[{"type":"pid"},{"type":"pid"}]}"#))
-            .unwrap();
+        let spec = parse(&minimal(
+            r#","linux":{"namespaces":[{"type":"pid"},{"type":"pid"}]}"#,
+        ))
+        .unwrap();
         assert!(format!("{:#}", validate(&spec).unwrap_err()).contains("given twice"));
         let spec = parse(&minimal(
             r#","linux":{"uidMappings":[{"containerID":0,"hostID":1000,"size":1}]}"#,
@@ -263,8 +304,10 @@ mod tests {
 
     #[test]
     fn parent_dir_in_mount_destination_is_rejected() {
-        let spec = parse(&minimal(r#","mounts":[{"destination":"/a/../../etc","type":"tmpfs"}]"#))
-            .unwrap();
+        let spec = parse(&minimal(
+            r#","mounts":[{"destination":"/a/../../etc","type":"tmpfs"}]"#,
+        ))
+        .unwrap();
         assert!(format!("{:#}", validate(&spec).unwrap_err()).contains("mounts[0].destination"));
     }
 }
