@@ -3,7 +3,6 @@
 
 mod common;
 use common::*;
-use std::time::Duration;
 
 /// A running container (a long sleep) under a fresh id.
 fn running(env: &Env) -> String {
@@ -184,12 +183,7 @@ fn exec_errors_are_clear() {
         .fails_with("does not exist");
     env.hull(&["exec", &id]).fails_with("no command");
     env.hull(&["kill", &id, "KILL"]).ok();
-    for _ in 0..200 {
-        if env.state(&id)["status"] == "stopped" {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    env.wait_status(&id, "stopped");
     env.hull(&["exec", &id, "true"])
         .fails_with("container not running");
     // Nothing of the failed execs is left in the container's cgroup.

@@ -58,12 +58,7 @@ fn create_start_state_kill_delete() {
     env.hull(&["start", &id]).fails_with("already running");
     env.hull(&["delete", &id]).fails_with("not stopped");
     env.hull(&["kill", &id, "KILL"]).ok();
-    for _ in 0..200 {
-        if env.state(&id)["status"] == "stopped" {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
+    env.wait_status(&id, "stopped");
     let st = env.state(&id);
     assert_eq!(st["status"], "stopped");
     assert_eq!(st["pid"], 0);
@@ -145,12 +140,7 @@ fn kill_accepts_names_with_and_without_sig_and_numbers() {
     env.hull(&["kill", &id, "SIGUSR1"]).ok();
     std::thread::sleep(std::time::Duration::from_millis(200));
     env.hull(&["kill", &id, "15"]).ok();
-    for _ in 0..300 {
-        if env.state(&id)["status"] == "stopped" {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
+    env.wait_status(&id, "stopped");
     assert_eq!(
         std::fs::read_to_string(env.rootfs.join("tmp/got")).unwrap(),
         "usr1\nusr1\nterm\n"
@@ -171,12 +161,7 @@ fn kill_all_reaches_every_process() {
         .ok();
     std::thread::sleep(std::time::Duration::from_millis(200));
     env.hull(&["kill", "--all", &id, "KILL"]).ok();
-    for _ in 0..300 {
-        if env.state(&id)["status"] == "stopped" {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
+    env.wait_status(&id, "stopped");
     assert_eq!(env.state(&id)["status"], "stopped");
 }
 

@@ -376,24 +376,11 @@ fn intermediate_child(plan: &Plan, linux: Option<&oci_spec::runtime::Linux>, arg
         if plan.new.contains(CloneFlags::CLONE_NEWCGROUP) {
             nix::sched::unshare(CloneFlags::CLONE_NEWCGROUP).context("unshare cgroup namespace")?;
         }
-        // SAFETY: single-threaded; the child runs the init and never returns here.
-        let pid = unsafe {
-            libc::syscall(
-                libc::SYS_clone,
-                (libc::CLONE_PARENT | libc::SIGCHLD) as libc::c_ulong,
-                0usize,
-                0usize,
-                0usize,
-                0usize,
-            )
-        };
-        if pid < 0 {
-            return Err(std::io::Error::last_os_error()).context("clone the container init");
-        }
+        let pid = namespaces::clone_sibling().context("clone the container init")?;
         if pid == 0 {
             init::run(args);
         }
-        chan.send(&Msg::InitPid { pid: pid as i32 })?;
+        chan.send(&Msg::InitPid { pid })?;
         Ok(())
     })();
     if let Err(e) = res {

@@ -322,20 +322,7 @@ fn exec_intermediate(
             .map_err(|e| anyhow::anyhow!("prctl(PR_SET_DUMPABLE): errno {e}"))?;
         chan.expect(Msg::Go)?;
         plan.join_all()?;
-        // SAFETY: single-threaded; the child never returns here.
-        let pid = unsafe {
-            libc::syscall(
-                libc::SYS_clone,
-                (libc::CLONE_PARENT | libc::SIGCHLD) as libc::c_ulong,
-                0usize,
-                0usize,
-                0usize,
-                0usize,
-            )
-        };
-        if pid < 0 {
-            return Err(std::io::Error::last_os_error()).context("clone the exec process");
-        }
+        let pid = super::namespaces::clone_sibling().context("clone the exec process")?;
         if pid == 0 {
             let err = match exec_process(chan, process, console_fd, preserved, seccomp) {
                 Ok(never) => match never {},
@@ -347,7 +334,7 @@ fn exec_intermediate(
             // SAFETY: leave the fork without running hull's destructors.
             unsafe { libc::_exit(127) };
         }
-        chan.send(&Msg::InitPid { pid: pid as i32 })?;
+        chan.send(&Msg::InitPid { pid })?;
         Ok(())
     })();
     if let Err(e) = res {

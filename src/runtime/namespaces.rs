@@ -161,3 +161,24 @@ pub fn write_time_offsets(linux: &Linux) -> Result<()> {
     }
     std::fs::write("/proc/self/timens_offsets", text).context("write /proc/self/timens_offsets")
 }
+
+/// Forks with CLONE_PARENT: the child is the caller's sibling, so it lands in the pid namespace
+/// the caller joined or made while being hull's own child (hull or the engine's shim reaps it).
+/// Returns 0 in the child, as fork does.
+pub fn clone_sibling() -> std::io::Result<i32> {
+    // SAFETY: raw clone without a new stack behaves like fork; hull is single-threaded here.
+    let pid = unsafe {
+        libc::syscall(
+            libc::SYS_clone,
+            (libc::CLONE_PARENT | libc::SIGCHLD) as libc::c_ulong,
+            0usize,
+            0usize,
+            0usize,
+            0usize,
+        )
+    };
+    if pid < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(pid as i32)
+}

@@ -171,6 +171,34 @@ impl Env {
         serde_json::from_str(self.hull(&["state", id]).ok()).expect("state JSON")
     }
 
+    /// Polls `hull state` until the container reports `status` (5 s at most), then returns the
+    /// last state seen: the caller's assertion on it says what went wrong.
+    pub fn wait_status(&self, id: &str, status: &str) -> Value {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        loop {
+            let st = self.state(id);
+            if st["status"] == status || std::time::Instant::now() > deadline {
+                return st;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+    }
+
+    /// `hull run --detach` of `args` under a fresh id, which it returns.
+    pub fn run_detached(&self, args: &[&str]) -> String {
+        self.set_args(args);
+        let id = unique_id();
+        self.hull(&[
+            "run",
+            "--detach",
+            "--bundle",
+            self.bundle.to_str().unwrap(),
+            &id,
+        ])
+        .ok();
+        id
+    }
+
     /// Container ids still present under this env's root.
     pub fn ids(&self) -> Vec<String> {
         match std::fs::read_dir(&self.root) {
