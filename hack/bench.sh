@@ -15,7 +15,7 @@ if [[ "${1:-}" == "--runs" ]]; then runs=$2; fi
 if [[ -z "${HULL_BENCH_INNER:-}" ]]; then
     hack/deps.sh
     command -v /usr/bin/time >/dev/null || apt-get install -y -qq time >/dev/null
-    cargo build --release --bin hull >&2
+    hack/build-release.sh >&2
     exec unshare --mount --propagation private env HULL_BENCH_INNER=1 "$0" --runs "$runs"
 fi
 

@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 hack/deps.sh
-cargo build --release
+hack/build-release.sh
 bundle=oci-bundles/busybox
 [[ -x $bundle/rootfs/bin/busybox ]] || hack/mkrootfs.sh "$bundle/rootfs"
 hull=$PWD/target/release/hull
