@@ -392,6 +392,20 @@ fn main() {
         _ => 0,
     };
     hull::runtime::fds::snapshot(passed_fds);
+    // Commands that only print die quietly when their reader goes away (`hull features | head`),
+    // as C tools do. Others keep SIGPIPE ignored: they write to sockets and hook stdins, where
+    // a vanished peer must be an error, not a kill.
+    if matches!(
+        cli.command,
+        None | Some(Command::Features)
+            | Some(Command::List { .. })
+            | Some(Command::State { .. })
+            | Some(Command::Ps { .. })
+            | Some(Command::Events { .. })
+    ) {
+        // SAFETY: setting a signal disposition before any other thread exists.
+        unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+    }
     let format = match cli.log_format {
         LogFormat::Text => Format::Text,
         LogFormat::Json => Format::Json,
