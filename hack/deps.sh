@@ -3,7 +3,7 @@
 # need; each area's script lists its own.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-want=(busybox-static runc crun hyperfine jq time tmux containers-common uidmap)
+want=(busybox-static runc crun hyperfine jq time tmux golang-github-containers-common uidmap)
 missing=()
 for p in "${want[@]}"; do
     dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

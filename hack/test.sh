@@ -12,6 +12,9 @@ cargo build --all-targets || exit 1
 status=0
 cargo test --no-fail-fast -- --test-threads="${HULL_TEST_THREADS:-4}" || status=1
 
+# A short bounded fuzzing run of config.json parsing and seccomp translation.
+FUZZ_SECONDS=${FUZZ_SECONDS:-20} hack/fuzz.sh || status=1
+
 # About 2 minutes; HULL_SKIP_VM=1 skips it.
 if [ "${HULL_SKIP_VM:-}" = 1 ]; then
     echo "SKIP: cgroup v2 VM tests (HULL_SKIP_VM=1)"

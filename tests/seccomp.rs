@@ -13,14 +13,14 @@ const PODMAN_PROFILE: &str = "/usr/share/containers/seccomp.json";
 fn podman_profile_file() -> Option<Value> {
     if !Path::new(PODMAN_PROFILE).exists() {
         let _ = std::process::Command::new("apt-get")
-            .args(["install", "-y", "-qq", "containers-common"])
+            .args(["install", "-y", "-qq", "golang-github-containers-common"])
             .env("DEBIAN_FRONTEND", "noninteractive")
             .status();
     }
     match std::fs::read_to_string(PODMAN_PROFILE) {
         Ok(t) => Some(serde_json::from_str(&t).expect("podman profile is JSON")),
         Err(e) => {
-            eprintln!("SKIP: {PODMAN_PROFILE}: {e} (apt-get install containers-common failed)");
+            eprintln!("SKIP: {PODMAN_PROFILE}: {e} (apt-get install golang-github-containers-common failed)");
             None
         }
     }
