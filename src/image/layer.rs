@@ -15,44 +15,15 @@ use std::path::Path;
 
 use super::digest::{Digest, HashReader};
 
-const RESOLVE_NO_MAGICLINKS: u64 = 0x02;
-const RESOLVE_IN_ROOT: u64 = 0x10;
-
-#[repr(C)]
-struct OpenHow {
-    flags: u64,
-    mode: u64,
-    resolve: u64,
-}
-
 fn cstr(s: &[u8]) -> Result<CString> {
     CString::new(s).map_err(|_| anyhow!("path contains a NUL byte"))
 }
 
+/// Opens `path` (bytes from the tar entry) inside the snapshot whose dir fd is `root`.
 fn openat2_in_root(root: RawFd, path: &[u8], flags: i32) -> io::Result<OwnedFd> {
-    let p = CString::new(if path.is_empty() { b"." } else { path })
-        .map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
-    let how = OpenHow {
-        flags: (flags | libc::O_CLOEXEC) as u64,
-        mode: 0,
-        resolve: RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
-    };
-    // SAFETY: pointers are valid for the duration of the call; the kernel
-    // copies `how` and the path.
-    let fd = unsafe {
-        libc::syscall(
-            libc::SYS_openat2,
-            root,
-            p.as_ptr(),
-            &how as *const OpenHow,
-            std::mem::size_of::<OpenHow>(),
-        )
-    };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: the syscall returned a fresh fd that we now own.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+    use std::os::unix::ffi::OsStrExt;
+    let path = if path.is_empty() { b"." as &[u8] } else { path };
+    crate::runtime::resolve::open_in_root(root, Path::new(std::ffi::OsStr::from_bytes(path)), flags)
 }
 
 fn check(r: libc::c_int) -> io::Result<()> {
