@@ -37,13 +37,17 @@ pub struct Lock {
     _f: File,
 }
 
-fn flock(path: &Path, exclusive: bool) -> Result<Lock> {
-    let f = OpenOptions::new()
+fn flock_file(path: &Path) -> Result<File> {
+    OpenOptions::new()
         .create(true)
         .truncate(false)
         .write(true)
         .open(path)
-        .with_context(|| format!("opening lock file {}", path.display()))?;
+        .with_context(|| format!("opening lock file {}", path.display()))
+}
+
+fn flock(path: &Path, exclusive: bool) -> Result<Lock> {
+    let f = flock_file(path)?;
     let op = if exclusive {
         libc::LOCK_EX
     } else {
@@ -163,6 +167,11 @@ impl Store {
             s.root.join("containers"),
         ] {
             fs::create_dir_all(&d).with_context(|| format!("creating {}", d.display()))?;
+        }
+        // Lock files exist from the start so that later operations, even
+        // failing ones, never change the tree.
+        for l in ["lock", "index.lock"] {
+            drop(flock_file(&s.root.join(l))?);
         }
         let layout = s.images_dir().join("oci-layout");
         if !layout.exists() {
