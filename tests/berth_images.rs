@@ -614,3 +614,154 @@ fn skopeo_interop_both_directions() {
     assert_eq!(local_digest(&b, &other), sk_digest);
     assert_eq!(lowerdirs(&b, &other).len(), 3);
 }
+
+#[test]
+fn podman_interop_registry_and_archives() {
+    if !have("podman") {
+        eprintln!("SKIP: podman not installed (hack/berth-deps.sh)");
+        return;
+    }
+    let Some(reg) = Registry::start(None) else {
+        return;
+    };
+    let t = tmp();
+    let (a, b, pod) = (
+        t.path().join("a"),
+        t.path().join("b"),
+        t.path().join("podman"),
+    );
+    let name = format!("{}/pm/berth:1", reg.addr);
+    let arch = oci_archive(t.path(), &name, &whiteout_layers());
+    berth_ok(&a, &["load", "-i", arch.to_str().unwrap()]);
+    berth_ok(&a, &["push", "--tls-verify=false", &name]);
+    let id = berth_ok(&a, &["images", "-q", "--no-trunc"])
+        .trim()
+        .to_string();
+
+    // berth → registry → podman: same manifest digest and image ID.
+    podman_ok(&pod, &["pull", "-q", "--tls-verify=false", &name]);
+    let pd = podman_ok(
+        &pod,
+        &["image", "inspect", "--format", "{{.Digest}} {{.Id}}", &name],
+    );
+    assert_eq!(
+        pd.trim(),
+        format!(
+            "{} {}",
+            local_digest(&a, &name),
+            id.trim_start_matches("sha256:")
+        )
+    );
+
+    // podman → registry → berth.
+    let other = format!("{}/pm/podman:2", reg.addr);
+    let df = t.path().join("digest");
+    podman_ok(
+        &pod,
+        &[
+            "push",
+            "-q",
+            "--tls-verify=false",
+            "--digestfile",
+            df.to_str().unwrap(),
+            &name,
+            &other,
+        ],
+    );
+    berth_ok(&b, &["pull", "--tls-verify=false", &other]);
+    assert_eq!(
+        local_digest(&b, &other),
+        std::fs::read_to_string(&df).unwrap().trim()
+    );
+    assert_eq!(lowerdirs(&b, &other).len(), 3);
+
+    // podman save (both formats) → berth load: same image ID.
+    for fmt in ["docker-archive", "oci-archive"] {
+        let f = t.path().join(format!("pod-{fmt}.tar"));
+        podman_ok(
+            &pod,
+            &["save", "--format", fmt, "-o", f.to_str().unwrap(), &name],
+        );
+        let r = t.path().join(format!("load-{fmt}"));
+        let out = berth_ok(&r, &["load", "-i", f.to_str().unwrap()]);
+        assert!(out.contains("Loaded image"), "{out}");
+        assert_eq!(
+            berth_ok(&r, &["images", "-q", "--no-trunc"]).trim(),
+            id,
+            "{fmt}"
+        );
+    }
+
+    // berth save (both formats) → podman load: same image ID.
+    for fmt in ["docker-archive", "oci-archive"] {
+        let p2 = t.path().join(format!("podman-{fmt}"));
+        let f = t.path().join(format!("berth-{fmt}.tar"));
+        berth_ok(
+            &a,
+            &["save", "--format", fmt, "-o", f.to_str().unwrap(), &name],
+        );
+        let out = podman_ok(&p2, &["load", "-i", f.to_str().unwrap()]);
+        assert!(out.contains(&name), "{fmt}: {out}");
+        let pid = podman_ok(&p2, &["image", "inspect", "--format", "{{.Id}}", &name]);
+        assert_eq!(format!("sha256:{}", pid.trim()), id, "{fmt}");
+    }
+}
+
+#[test]
+fn platform_selection_from_an_image_index() {
+    if !have("skopeo") {
+        eprintln!("SKIP: skopeo not installed (needed to push an image index)");
+        return;
+    }
+    let Some(reg) = Registry::start(None) else {
+        return;
+    };
+    let t = tmp();
+    let (layout, digests) = multiarch_layout(
+        t.path(),
+        "multi",
+        &[
+            ("amd64", vec![layer_tar(&[Ent::File("arch", b"amd64")])]),
+            ("arm64", vec![layer_tar(&[Ent::File("arch", b"arm64")])]),
+        ],
+    );
+    let name = format!("{}/multi/img:1", reg.addr);
+    let o = Command::new("skopeo")
+        .args(["copy", "--all", "--dest-tls-verify=false"])
+        .arg(format!("oci:{}:multi", layout.display()))
+        .arg(format!("docker://{name}"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    for (arch, want) in &digests {
+        let r = t.path().join(arch);
+        berth_ok(
+            &r,
+            &[
+                "pull",
+                "--tls-verify=false",
+                "--platform",
+                &format!("linux/{arch}"),
+                &name,
+            ],
+        );
+        assert_eq!(&local_digest(&r, &name), want);
+        let dirs = lowerdirs(&r, &name);
+        assert_eq!(
+            std::fs::read(Path::new(&dirs[0]).join("arch")).unwrap(),
+            arch.as_bytes()
+        );
+    }
+    let r = t.path().join("none");
+    berth_err(
+        &r,
+        &[
+            "pull",
+            "--tls-verify=false",
+            "--platform",
+            "linux/s390x",
+            &name,
+        ],
+        "linux/s390x",
+    );
+}

@@ -278,9 +278,9 @@ pub fn gzip(data: &[u8]) -> Vec<u8> {
     e.finish().expect("gzip")
 }
 
-/// Writes an OCI-archive (tarred image layout) of the given layer tars,
-/// gzip-compressed, named `name`. Returns the archive path.
-pub fn oci_archive(dir: &Path, name: &str, layers: &[Vec<u8>]) -> PathBuf {
+/// The blobs of a one-manifest image (gzip layers, config, manifest) and
+/// the manifest's descriptor.
+pub fn image_blobs(layers: &[Vec<u8>], arch: &str) -> (Vec<(String, Vec<u8>)>, serde_json::Value) {
     let mut blobs: Vec<(String, Vec<u8>)> = Vec::new();
     let mut layer_descs = Vec::new();
     let mut diff_ids = Vec::new();
@@ -299,7 +299,7 @@ pub fn oci_archive(dir: &Path, name: &str, layers: &[Vec<u8>]) -> PathBuf {
     }
     let config = serde_json::to_vec(&serde_json::json!({
         "created": "2024-01-01T00:00:00Z",
-        "architecture": "amd64",
+        "architecture": arch,
         "os": "linux",
         "config": {"Env": ["PATH=/bin"], "Cmd": ["/bin/sh"]},
         "rootfs": {"type": "layers", "diff_ids": diff_ids},
@@ -315,18 +315,25 @@ pub fn oci_archive(dir: &Path, name: &str, layers: &[Vec<u8>]) -> PathBuf {
     }))
     .expect("json");
     let md = sha256_hex(&manifest);
-    let index = serde_json::to_vec(&serde_json::json!({
-        "schemaVersion": 2,
-        "manifests": [{
-            "mediaType": "application/vnd.oci.image.manifest.v1+json",
-            "digest": format!("sha256:{md}"),
-            "size": manifest.len(),
-            "annotations": {"org.opencontainers.image.ref.name": name},
-        }],
-    }))
-    .expect("json");
+    let desc = serde_json::json!({
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "digest": format!("sha256:{md}"),
+        "size": manifest.len(),
+        "platform": {"architecture": arch, "os": "linux"},
+    });
     blobs.push((cd, config));
     blobs.push((md, manifest));
+    (blobs, desc)
+}
+
+/// Writes an OCI-archive (tarred image layout) of the given layer tars,
+/// gzip-compressed, named `name`. Returns the archive path.
+pub fn oci_archive(dir: &Path, name: &str, layers: &[Vec<u8>]) -> PathBuf {
+    let (blobs, mut desc) = image_blobs(layers, "amd64");
+    desc.as_object_mut().expect("object").remove("platform");
+    desc["annotations"] = serde_json::json!({"org.opencontainers.image.ref.name": name});
+    let index = serde_json::to_vec(&serde_json::json!({"schemaVersion": 2, "manifests": [desc]}))
+        .expect("json");
     let mut b = tar::Builder::new(Vec::new());
     let mut add = |name: &str, data: &[u8]| {
         let mut h = tar::Header::new_ustar();
@@ -343,6 +350,80 @@ pub fn oci_archive(dir: &Path, name: &str, layers: &[Vec<u8>]) -> PathBuf {
     let p = dir.join(format!("{}.oci.tar", sha256_hex(name.as_bytes())));
     std::fs::write(&p, b.into_inner().expect("tar")).expect("write archive");
     p
+}
+
+/// Writes an OCI layout directory whose index.json points at an image
+/// index with one manifest per architecture (each with its own layers).
+/// Returns the layout dir and the manifest digests by arch.
+pub fn multiarch_layout(
+    dir: &Path,
+    tag: &str,
+    per_arch: &[(&str, Vec<Vec<u8>>)],
+) -> (PathBuf, Vec<(String, String)>) {
+    let layout = dir.join("multiarch");
+    let blobdir = layout.join("blobs/sha256");
+    std::fs::create_dir_all(&blobdir).expect("mkdir");
+    let mut descs = Vec::new();
+    let mut digests = Vec::new();
+    for (arch, layers) in per_arch {
+        let (blobs, desc) = image_blobs(layers, arch);
+        for (d, data) in blobs {
+            std::fs::write(blobdir.join(d), data).expect("write blob");
+        }
+        digests.push((
+            arch.to_string(),
+            desc["digest"].as_str().expect("digest").to_string(),
+        ));
+        descs.push(desc);
+    }
+    let inner = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": descs,
+    }))
+    .expect("json");
+    let id = sha256_hex(&inner);
+    std::fs::write(blobdir.join(&id), &inner).expect("write index");
+    let top = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2,
+        "manifests": [{
+            "mediaType": "application/vnd.oci.image.index.v1+json",
+            "digest": format!("sha256:{id}"),
+            "size": inner.len(),
+            "annotations": {"org.opencontainers.image.ref.name": tag},
+        }],
+    }))
+    .expect("json");
+    std::fs::write(layout.join("index.json"), top).expect("write index.json");
+    std::fs::write(
+        layout.join("oci-layout"),
+        br#"{"imageLayoutVersion":"1.0.0"}"#,
+    )
+    .expect("write oci-layout");
+    (layout, digests)
+}
+
+/// podman with its own storage under `dir` (vfs: works anywhere).
+pub fn podman(dir: &Path, args: &[&str]) -> Output {
+    Command::new("podman")
+        .arg("--root")
+        .arg(dir.join("root"))
+        .arg("--runroot")
+        .arg(dir.join("run"))
+        .args(["--storage-driver", "vfs", "--events-backend", "file"])
+        .args(args)
+        .output()
+        .expect("running podman")
+}
+
+pub fn podman_ok(dir: &Path, args: &[&str]) -> String {
+    let o = podman(dir, args);
+    assert!(
+        o.status.success(),
+        "podman {args:?} failed: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
 /// A digest of a whole directory tree (names, types, modes, contents), to
