@@ -12,7 +12,7 @@ SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO=sudo
 # Another apt may hold the dpkg lock; wait for it rather than fail.
 for i in $(seq 1 60); do
-    if $SUDO apt-get update -qq && $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing; then
+    if $SUDO apt-get update -qq && $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing; then
         # Debian's package starts a registry on :5000; tests start their own.
         $SUDO systemctl disable --now docker-registry >/dev/null 2>&1 || true
         exit 0
