@@ -68,6 +68,10 @@ fn import_push_pull_roundtrip() {
     // Second push: every blob is already there.
     let out = berth_ok(&a, &["push", "--tls-verify=false", &name]);
     assert!(out.contains("already exists"), "{out}");
+    // Another repository on the same registry: the layer is mounted, not uploaded.
+    let sibling = format!("{}/test/sibling:1", reg.addr);
+    let out = berth_ok(&a, &["push", "--tls-verify=false", &name, &sibling]);
+    assert!(out.contains("Mounted from test/busybox"), "{out}");
 
     let out = berth_ok(&b, &["pull", "--tls-verify=false", &name]);
     assert!(out.contains("Pull complete"), "{out}");
@@ -117,6 +121,19 @@ fn import_push_pull_roundtrip() {
     } else {
         eprintln!("SKIP (part): skopeo not installed, OCI layout readability not checked");
     }
+
+    // An image used by a container can't be removed without -f.
+    let c = b.join("containers/c1");
+    std::fs::create_dir_all(&c).unwrap();
+    std::fs::write(c.join("image-id"), id.trim()).unwrap();
+    berth_err(&b, &["rmi", &name], "in use by a container");
+    let o = berth(&b, &["image", "prune", "-a"]);
+    assert!(o.status.success());
+    assert!(
+        berth_ok(&b, &["images"]).contains("test/busybox"),
+        "prune -a removed an image in use"
+    );
+    std::fs::remove_dir_all(&c).unwrap();
 
     // tag, rmi of one tag keeps the image; rmi of the last deletes blobs.
     berth_ok(&b, &["tag", &name, "other:latest"]);
@@ -182,6 +199,20 @@ fn multilayer_whiteouts_through_registry() {
     assert_eq!(
         std::fs::metadata(top.join("etc/hard-dst")).unwrap().nlink(),
         2
+    );
+
+    // The library call the containers code uses agrees with inspect.
+    let store = hull::image::store::Store::open(&b).unwrap();
+    let rf = store.rootfs(&name).unwrap();
+    let lib_dirs: Vec<String> = rf
+        .lowerdirs
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect();
+    assert_eq!(lib_dirs, dirs);
+    assert_eq!(
+        rf.config.config.unwrap().cmd,
+        Some(vec!["/bin/sh".to_string()])
     );
 
     // Stack them the way the containers code will and look through overlay.
@@ -764,4 +795,91 @@ fn platform_selection_from_an_image_index() {
         ],
         "linux/s390x",
     );
+}
+
+#[test]
+fn killed_pull_leaves_no_image_and_repull_works() {
+    let Some(reg) = Registry::start(None) else {
+        return;
+    };
+    let t = tmp();
+    let (a, b) = (t.path().join("a"), t.path().join("b"));
+    let name = format!("{}/crash/img:1", reg.addr);
+    // Incompressible layers, so the pull takes long enough to interrupt.
+    let mut seed = 0x2545F4914F6CDD1Du64;
+    let layers: Vec<Vec<u8>> = (0..4)
+        .map(|i| {
+            let data: Vec<u8> = (0..6_000_000)
+                .map(|_| {
+                    seed ^= seed << 13;
+                    seed ^= seed >> 7;
+                    seed ^= seed << 17;
+                    seed as u8
+                })
+                .collect();
+            layer_tar(&[Ent::File(&format!("big{i}"), &data)])
+        })
+        .collect();
+    let arch = oci_archive(t.path(), &name, &layers);
+    berth_ok(&a, &["load", "-i", arch.to_str().unwrap()]);
+    berth_ok(&a, &["push", "--tls-verify=false", &name]);
+    berth_ok(&b, &["images"]);
+    let mut interrupted = 0;
+    for delay_ms in [30u64, 120, 300] {
+        let mut child = Command::new(BERTH)
+            .arg("--root")
+            .arg(&b)
+            .args(["pull", "-q", "--tls-verify=false", &name])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(delay_ms));
+        // SIGKILL: a crash, no chance to clean up.
+        // SAFETY: child.id() is our own child's pid.
+        unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
+        let st = child.wait().unwrap();
+        if st.success() {
+            break; // finished before the kill; nothing left to check
+        }
+        interrupted += 1;
+        let idx: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(b.join("images/index.json")).unwrap()).unwrap();
+        assert_eq!(
+            idx["manifests"].as_array().unwrap().len(),
+            0,
+            "half-pulled image is visible"
+        );
+        assert_eq!(berth_ok(&b, &["images", "-q"]), "");
+        berth_err(&b, &["image", "inspect", &name], "no such image");
+    }
+    eprintln!("interrupted {interrupted} pulls");
+    let out = berth_ok(&b, &["pull", "--tls-verify=false", &name]);
+    assert!(out.contains(&name), "{out}");
+    assert_eq!(local_digest(&a, &name), local_digest(&b, &name));
+    for d in lowerdirs(&b, &name) {
+        assert_eq!(
+            std::fs::metadata(
+                Path::new(&d).join(
+                    std::fs::read_dir(&d)
+                        .unwrap()
+                        .next()
+                        .unwrap()
+                        .unwrap()
+                        .file_name()
+                )
+            )
+            .unwrap()
+            .len(),
+            6_000_000
+        );
+    }
+    // prune clears what the killed pulls left in tmp/.
+    berth_ok(&b, &["image", "prune"]);
+    assert_eq!(std::fs::read_dir(b.join("tmp")).unwrap().count(), 0);
+    let snaps: Vec<_> = std::fs::read_dir(b.join("snapshots"))
+        .unwrap()
+        .flatten()
+        .collect();
+    assert_eq!(snaps.len(), 4, "leftover temp snapshots after prune");
 }

@@ -789,6 +789,71 @@ mod tests {
     }
 
     #[test]
+    fn devices_ownership_xattrs_and_zstd() {
+        let s = sandbox();
+        let mut b = tar::Builder::new(Vec::new());
+        let mut h = hdr("null", tar::EntryType::Char, 0);
+        h.set_device_major(1).unwrap();
+        h.set_device_minor(3).unwrap();
+        h.set_mode(0o666);
+        h.set_cksum();
+        b.append(&h, io::empty()).unwrap();
+        b.append(&hdr("fifo", tar::EntryType::Fifo, 0), io::empty())
+            .unwrap();
+        // pax record carrying an xattr, then the file it applies to.
+        let rec = |k: &str, v: &str| {
+            let body = format!(" {k}={v}\n");
+            let mut n = body.len() + 1;
+            while format!("{n}{body}").len() != n {
+                n += 1;
+            }
+            format!("{n}{body}")
+        };
+        let pax = rec("SCHILY.xattr.user.berth", "yes");
+        b.append(
+            &hdr("pax", tar::EntryType::XHeader, pax.len() as u64),
+            pax.as_bytes(),
+        )
+        .unwrap();
+        let mut h = hdr("owned", tar::EntryType::Regular, 2);
+        h.set_uid(1234);
+        h.set_gid(5678);
+        h.set_mode(0o4750);
+        h.set_cksum();
+        b.append(&h, &b"hi"[..]).unwrap();
+        let tar = b.into_inner().unwrap();
+        let zst = ruzstd::encoding::compress_to_vec(
+            &tar[..],
+            ruzstd::encoding::CompressionLevel::Fastest,
+        );
+        assert_eq!(sniff_compression(&zst), "zstd");
+        let diff = unpack_layer(&zst[..], &s.root).unwrap();
+        assert_eq!(diff, Digest::of(&tar));
+        let null = std::fs::symlink_metadata(s.root.join("null")).unwrap();
+        assert!(null.file_type().is_char_device());
+        assert_eq!(null.rdev(), libc::makedev(1, 3));
+        assert!(std::fs::symlink_metadata(s.root.join("fifo"))
+            .unwrap()
+            .file_type()
+            .is_fifo());
+        let owned = std::fs::metadata(s.root.join("owned")).unwrap();
+        assert_eq!((owned.uid(), owned.gid()), (1234, 5678));
+        assert_eq!(owned.mode() & 0o7777, 0o4750, "setuid lost to chown");
+        let p = CString::new(s.root.join("owned").as_os_str().as_bytes()).unwrap();
+        let mut buf = [0u8; 8];
+        // SAFETY: valid C strings and buffer.
+        let n = unsafe {
+            libc::getxattr(
+                p.as_ptr(),
+                c"user.berth".as_ptr(),
+                buf.as_mut_ptr().cast(),
+                buf.len(),
+            )
+        };
+        assert_eq!(&buf[..n.max(0) as usize], b"yes");
+    }
+
+    #[test]
     fn truncated_layer_is_an_error() {
         let s = sandbox();
         let tar = build(&[E::File("x", &[7u8; 4000])]);

@@ -686,6 +686,131 @@ pub fn login_check(root: &Path, domain: &str, insecure: bool, creds: &Credential
 mod tests {
     use super::*;
 
+    use std::io::{BufRead, BufReader, Write};
+    use std::net::TcpListener;
+    use std::sync::{Arc, Mutex};
+
+    /// A tiny HTTP/1.1 server that demands a bearer token the way Docker
+    /// Hub does, and records (path, Authorization) of every request.
+    fn token_server(
+        user_pass: Option<&'static str>,
+    ) -> (String, Arc<Mutex<Vec<(String, String)>>>) {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap().to_string();
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let (log2, addr2) = (log.clone(), addr.clone());
+        std::thread::spawn(move || {
+            for conn in l.incoming().take(8) {
+                let Ok(mut c) = conn else { return };
+                let mut r = BufReader::new(c.try_clone().unwrap());
+                loop {
+                    let mut line = String::new();
+                    if r.read_line(&mut line).unwrap_or(0) == 0 {
+                        break;
+                    }
+                    let path = line.split_whitespace().nth(1).unwrap_or("").to_string();
+                    let mut authz = String::new();
+                    loop {
+                        let mut h = String::new();
+                        r.read_line(&mut h).unwrap();
+                        if h.trim().is_empty() {
+                            break;
+                        }
+                        if let Some(v) = h
+                            .strip_prefix("Authorization: ")
+                            .or_else(|| h.strip_prefix("authorization: "))
+                        {
+                            authz = v.trim().to_string();
+                        }
+                    }
+                    log2.lock().unwrap().push((path.clone(), authz.clone()));
+                    let expected_basic = user_pass.map(|up| {
+                        use base64::Engine;
+                        format!(
+                            "Basic {}",
+                            base64::engine::general_purpose::STANDARD.encode(up)
+                        )
+                    });
+                    let (status, extra, body) = if path.starts_with("/token") {
+                        if expected_basic.is_some_and(|b| b != authz) {
+                            ("401 Unauthorized", String::new(), "{}".to_string())
+                        } else {
+                            ("200 OK", String::new(), r#"{"token":"T1"}"#.to_string())
+                        }
+                    } else if authz == "Bearer T1" {
+                        ("200 OK", String::new(), "{}".to_string())
+                    } else {
+                        (
+                            "401 Unauthorized",
+                            format!(
+                                "WWW-Authenticate: Bearer realm=\"http://{addr2}/token\",service=\"svc\",scope=\"repository:a/b:pull\"\r\n"
+                            ),
+                            r#"{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}"#.to_string(),
+                        )
+                    };
+                    let resp = format!(
+                        "HTTP/1.1 {status}\r\n{extra}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+                        body.len()
+                    );
+                    if c.write_all(resp.as_bytes()).is_err() {
+                        break;
+                    }
+                }
+            }
+        });
+        (addr, log)
+    }
+
+    fn client_for(addr: &str, creds: Option<Credentials>) -> Client {
+        let r = Reference::parse(&format!("{addr}/a/b:1")).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        Client::new(
+            dir.path(),
+            &r,
+            true,
+            creds,
+            vec!["repository:a/b:pull".into()],
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn bearer_token_anonymous() {
+        let (addr, log) = token_server(None);
+        client_for(&addr, None).ping().unwrap();
+        let log = log.lock().unwrap();
+        assert_eq!(log[0], ("/v2/".to_string(), String::new()));
+        assert_eq!(
+            log[1].0,
+            "/token?service=svc&scope=repository%3Aa%2Fb%3Apull"
+        );
+        assert_eq!(
+            log[1].1, "",
+            "anonymous token request must not send credentials"
+        );
+        assert_eq!(log[2], ("/v2/".to_string(), "Bearer T1".to_string()));
+    }
+
+    #[test]
+    fn bearer_token_with_credentials() {
+        let (addr, log) = token_server(Some("bob:pw"));
+        let good = Credentials {
+            username: "bob".into(),
+            password: "pw".into(),
+        };
+        client_for(&addr, Some(good.clone())).ping().unwrap();
+        assert_eq!(log.lock().unwrap()[1].1, good.basic_header());
+        let bad = Credentials {
+            username: "bob".into(),
+            password: "nope".into(),
+        };
+        let e = client_for(&addr, Some(bad)).ping().unwrap_err();
+        assert!(
+            format!("{e:#}").contains("invalid username/password"),
+            "{e:#}"
+        );
+    }
+
     #[test]
     fn challenge_parsing() {
         let c = parse_challenge(
