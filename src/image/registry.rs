@@ -690,11 +690,11 @@ mod tests {
     use std::net::TcpListener;
     use std::sync::{Arc, Mutex};
 
+    type RequestLog = Arc<Mutex<Vec<(String, String)>>>;
+
     /// A tiny HTTP/1.1 server that demands a bearer token the way Docker
     /// Hub does, and records (path, Authorization) of every request.
-    fn token_server(
-        user_pass: Option<&'static str>,
-    ) -> (String, Arc<Mutex<Vec<(String, String)>>>) {
+    fn token_server(user_pass: Option<&'static str>) -> (String, RequestLog) {
         let l = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = l.local_addr().unwrap().to_string();
         let log = Arc::new(Mutex::new(Vec::new()));
