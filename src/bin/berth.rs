@@ -504,6 +504,7 @@ fn inspect(root: &std::path::Path, names: &[String]) -> Result<()> {
         let tags: Vec<String> = mine
             .iter()
             .filter_map(|(e, _)| e.name.as_ref())
+            .filter(|r| r.tag.is_some())
             .map(|r| {
                 format!(
                     "{}:{}",

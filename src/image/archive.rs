@@ -231,7 +231,8 @@ pub fn save<W: Write>(
                     }
                     layers.push(lname);
                 }
-                let tags = name.as_ref().map(|n| vec![familiar_tagged(n)]);
+                let name = name.as_ref().filter(|n| n.tag.is_some());
+                let tags = name.map(|n| vec![familiar_tagged(n)]);
                 if let (Some(n), Some(top)) = (name, img.config.rootfs.diff_ids.last()) {
                     repos.entry(n.familiar_name()).or_default().insert(
                         n.tag.clone().unwrap_or_else(|| "latest".into()),

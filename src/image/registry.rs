@@ -108,6 +108,34 @@ fn registry_error(what: &str, status: u16, body: &str) -> anyhow::Error {
     anyhow!("{what}: HTTP {status}")
 }
 
+/// One line for a network failure: ureq's own Display repeats the URL and
+/// the cause, so build the message from its parts.
+fn transport_error(what: &str, e: ureq::Error) -> anyhow::Error {
+    match e {
+        ureq::Error::Transport(t) => {
+            let mut msg = format!("{what}: {}", t.kind());
+            if let Some(m) = t.message() {
+                msg.push_str(": ");
+                msg.push_str(m);
+            }
+            if let Some(src) = std::error::Error::source(&t) {
+                let src = src.to_string();
+                if !msg.contains(&src) {
+                    msg.push_str(": ");
+                    msg.push_str(&src);
+                }
+            }
+            if msg.contains("tls") || msg.contains("InvalidContentType") {
+                msg.push_str(
+                    " (a plain-HTTP registry? use --tls-verify=false or BERTH_INSECURE_REGISTRIES)",
+                );
+            }
+            anyhow!(msg)
+        }
+        ureq::Error::Status(code, _) => anyhow!("{what}: HTTP {code}"),
+    }
+}
+
 impl Client {
     pub fn new(
         root: &Path,
@@ -203,8 +231,7 @@ impl Client {
                         return Err(registry_error(&format!("token from {realm}"), code, &body));
                     }
                     Err(e) => {
-                        return Err(anyhow!(e))
-                            .with_context(|| format!("fetching token from {realm}"))
+                        return Err(transport_error(&format!("fetching token from {realm}"), e))
                     }
                 };
                 let v: serde_json::Value = serde_json::from_reader(resp.into_reader())
@@ -255,9 +282,7 @@ impl Client {
             let resp = match res {
                 Ok(r) => r,
                 Err(ureq::Error::Status(_, r)) => r,
-                Err(e) => {
-                    return Err(anyhow!(e)).with_context(|| format!("{method} {url}"));
-                }
+                Err(e) => return Err(transport_error(&format!("{method} {url}"), e)),
             };
             if resp.status() == 401 && !tried_auth {
                 tried_auth = true;
@@ -592,11 +617,7 @@ pub fn pull(store: &Store, r: &Reference, opts: &PullOptions) -> Result<Image> {
         platform: None,
         annotations: Default::default(),
     };
-    if r.tag.is_some() {
-        store.set_ref(Some(r), &desc)?;
-    } else {
-        store.set_ref(None, &desc)?;
-    }
+    store.set_ref(Some(r), &desc)?;
     txn.commit();
     progress.println(&format!("Digest: {top_digest}"));
     progress.println(&format!("Status: Downloaded image for {shown}"));

@@ -137,7 +137,8 @@ impl Image {
     }
 }
 
-/// One index.json entry: a name (if tagged) and the manifest it points at.
+/// One index.json entry: a name (`repo:tag`, or `repo@digest` for an image
+/// pulled by digest; None if unnamed) and the manifest it points at.
 #[derive(Debug, Clone)]
 pub struct Entry {
     pub name: Option<Reference>,
@@ -312,8 +313,7 @@ impl Store {
                     .annotations
                     .get(ANNOTATION_IMAGE_NAME)
                     .or_else(|| desc.annotations.get(ANNOTATION_REF_NAME))
-                    .and_then(|n| Reference::parse(n).ok())
-                    .filter(|r| r.tag.is_some());
+                    .and_then(|n| Reference::parse(n).ok());
                 Entry { name, desc }
             })
             .collect())
