@@ -796,24 +796,53 @@ fn platform_selection_from_an_image_index() {
     // The same as a docker manifest list of schema-2 manifests.
     let list = format!("{}/multi/list:1", reg.addr);
     let o = Command::new("skopeo")
-        .args(["copy", "--all", "--format", "v2s2", "--dest-tls-verify=false"])
+        .args([
+            "copy",
+            "--all",
+            "--format",
+            "v2s2",
+            "--dest-tls-verify=false",
+        ])
         .arg(format!("oci:{}:multi", layout.display()))
         .arg(format!("docker://{list}"))
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let raw = Command::new("skopeo")
-        .args(["inspect", "--raw", "--tls-verify=false", &format!("docker://{list}")])
+        .args([
+            "inspect",
+            "--raw",
+            "--tls-verify=false",
+            &format!("docker://{list}"),
+        ])
         .output()
         .unwrap();
     let v: serde_json::Value = serde_json::from_slice(&raw.stdout).unwrap();
-    assert_eq!(v["mediaType"], "application/vnd.docker.distribution.manifest.list.v2+json");
+    assert_eq!(
+        v["mediaType"],
+        "application/vnd.docker.distribution.manifest.list.v2+json"
+    );
     let r = t.path().join("list-arm64");
-    berth_ok(&r, &["pull", "--tls-verify=false", "--platform", "linux/arm64", &list]);
+    berth_ok(
+        &r,
+        &[
+            "pull",
+            "--tls-verify=false",
+            "--platform",
+            "linux/arm64",
+            &list,
+        ],
+    );
     let dirs = lowerdirs(&r, &list);
-    assert_eq!(std::fs::read(Path::new(&dirs[0]).join("arch")).unwrap(), b"arm64");
+    assert_eq!(
+        std::fs::read(Path::new(&dirs[0]).join("arch")).unwrap(),
+        b"arm64"
+    );
     let out = berth_ok(&r, &["image", "inspect", &list]);
-    assert!(out.contains("application/vnd.docker.distribution.manifest.v2+json"), "{out}");
+    assert!(
+        out.contains("application/vnd.docker.distribution.manifest.v2+json"),
+        "{out}"
+    );
     let r = t.path().join("none");
     berth_err(
         &r,

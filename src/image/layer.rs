@@ -215,10 +215,17 @@ impl Unpacker {
         let cname = cstr(name)?;
         let h = entry.header().clone();
         let mode = h.mode().with_context(|| format!("bad mode in {shown:?}"))? & 0o7777;
-        let uid = h.uid().with_context(|| format!("bad uid in {shown:?}"))? as libc::uid_t;
-        let gid = h.gid().with_context(|| format!("bad gid in {shown:?}"))? as libc::gid_t;
-        let mtime = h.mtime().unwrap_or(0) as i64;
-        let xattrs = pax_xattrs(entry)?;
+        let pax = pax_info(entry)?;
+        let uid = match pax.uid {
+            Some(u) => u,
+            None => h.uid().with_context(|| format!("bad uid in {shown:?}"))? as libc::uid_t,
+        };
+        let gid = match pax.gid {
+            Some(g) => g,
+            None => h.gid().with_context(|| format!("bad gid in {shown:?}"))? as libc::gid_t,
+        };
+        let mtime = pax.mtime.unwrap_or_else(|| h.mtime().unwrap_or(0) as i64);
+        let xattrs = pax.xattrs;
         let kind = h.entry_type();
         let existing = Self::lstat(&parent, &cname);
         let is_dir = |st: &libc::stat| st.st_mode & libc::S_IFMT == libc::S_IFDIR;
@@ -520,13 +527,50 @@ fn set_xattr_link(parent: &OwnedFd, name: &CString, key: &[u8], val: &[u8]) -> i
     })
 }
 
-fn pax_xattrs(entry: &mut tar::Entry<'_, impl Read>) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
-    let mut out = Vec::new();
+/// What pax extended headers override: xattrs, and numbers too large for
+/// the ustar fields (Go's archive/tar writes big uids this way).
+struct PaxInfo {
+    xattrs: Vec<(Vec<u8>, Vec<u8>)>,
+    uid: Option<u32>,
+    gid: Option<u32>,
+    mtime: Option<i64>,
+}
+
+fn pax_info(entry: &mut tar::Entry<'_, impl Read>) -> Result<PaxInfo> {
+    let mut out = PaxInfo {
+        xattrs: Vec::new(),
+        uid: None,
+        gid: None,
+        mtime: None,
+    };
     if let Some(exts) = entry.pax_extensions().context("reading pax headers")? {
         for ext in exts {
             let ext = ext.context("reading pax header")?;
-            if let Some(k) = ext.key_bytes().strip_prefix(b"SCHILY.xattr.") {
-                out.push((k.to_vec(), ext.value_bytes().to_vec()));
+            let key = ext.key_bytes();
+            let val = || String::from_utf8_lossy(ext.value_bytes()).into_owned();
+            if let Some(k) = key.strip_prefix(b"SCHILY.xattr.") {
+                out.xattrs.push((k.to_vec(), ext.value_bytes().to_vec()));
+            } else if key == b"uid" {
+                out.uid = Some(
+                    val()
+                        .trim()
+                        .parse()
+                        .with_context(|| format!("bad pax uid {:?}", val()))?,
+                );
+            } else if key == b"gid" {
+                out.gid = Some(
+                    val()
+                        .trim()
+                        .parse()
+                        .with_context(|| format!("bad pax gid {:?}", val()))?,
+                );
+            } else if key == b"mtime" {
+                let v = val();
+                let secs = v.trim().split('.').next().unwrap_or("0");
+                out.mtime = Some(
+                    secs.parse()
+                        .with_context(|| format!("bad pax mtime {v:?}"))?,
+                );
             }
         }
     }
@@ -809,7 +853,7 @@ mod tests {
             }
             format!("{n}{body}")
         };
-        let pax = rec("SCHILY.xattr.user.berth", "yes");
+        let pax = rec("SCHILY.xattr.user.berth", "yes") + &rec("uid", "3000000");
         b.append(
             &hdr("pax", tar::EntryType::XHeader, pax.len() as u64),
             pax.as_bytes(),
@@ -837,7 +881,11 @@ mod tests {
             .file_type()
             .is_fifo());
         let owned = std::fs::metadata(s.root.join("owned")).unwrap();
-        assert_eq!((owned.uid(), owned.gid()), (1234, 5678));
+        assert_eq!(
+            (owned.uid(), owned.gid()),
+            (3_000_000, 5678),
+            "pax uid ignored"
+        );
         assert_eq!(owned.mode() & 0o7777, 0o4750, "setuid lost to chown");
         let p = CString::new(s.root.join("owned").as_os_str().as_bytes()).unwrap();
         let mut buf = [0u8; 8];
