@@ -943,3 +943,47 @@ fn killed_pull_leaves_no_image_and_repull_works() {
         .collect();
     assert_eq!(snaps.len(), 4, "leftover temp snapshots after prune");
 }
+
+#[test]
+fn hostile_rootfs_tar_is_refused_by_import() {
+    let t = tmp();
+    let a = t.path().join("a");
+    let outside = t.path().join("outside");
+    std::fs::create_dir(&outside).unwrap();
+    berth_ok(&a, &["images"]);
+    let before = tree_hash(&a);
+    // tar::Builder refuses `..`, so write the raw header name as an attacker would.
+    let mut h = tar::Header::new_gnu();
+    h.set_entry_type(tar::EntryType::Regular);
+    h.set_size(1);
+    h.set_mode(0o644);
+    h.set_uid(0);
+    h.set_gid(0);
+    let evil = "../outside/pwned";
+    h.as_old_mut().name[..evil.len()].copy_from_slice(evil.as_bytes());
+    h.set_cksum();
+    let mut b = tar::Builder::new(Vec::new());
+    b.append(&h, &b"x"[..]).unwrap();
+    let f = t.path().join("evil.tar");
+    std::fs::write(&f, b.into_inner().unwrap()).unwrap();
+    let e = berth_err(&a, &["import", f.to_str().unwrap(), "evil:1"], "evil.tar");
+    assert!(e.contains("'..'"), "{e}");
+    assert_eq!(before, tree_hash(&a), "refused import changed the store");
+
+    // A symlink to an absolute host path, then a file through it: contained.
+    let tar = layer_tar(&[
+        Ent::Sym("escape", outside.to_str().unwrap()),
+        Ent::File("escape/pwned", b"x"),
+    ]);
+    let f = t.path().join("sym.tar");
+    std::fs::write(&f, tar).unwrap();
+    let o = berth(&a, &["import", f.to_str().unwrap(), "sym:1"]);
+    assert_eq!(
+        std::fs::read_dir(&outside).unwrap().count(),
+        0,
+        "layer wrote outside its snapshot"
+    );
+    if !o.status.success() {
+        assert_eq!(before, tree_hash(&a));
+    }
+}

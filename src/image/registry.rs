@@ -74,7 +74,7 @@ fn parse_challenge(h: &str) -> Option<Challenge> {
 pub enum Body<'a> {
     Empty,
     Bytes(&'a [u8]),
-    File(&'a Path, u64),
+    File(&'a Path, u64, Option<&'a super::progress::Task>),
 }
 
 pub struct Client {
@@ -273,10 +273,14 @@ impl Client {
             let res = match body {
                 Body::Empty => req.call(),
                 Body::Bytes(b) => req.send_bytes(b),
-                Body::File(p, size) => {
+                Body::File(p, size, task) => {
                     let f = std::fs::File::open(p)
                         .with_context(|| format!("opening {}", p.display()))?;
-                    req.set("Content-Length", &size.to_string()).send(f)
+                    let req = req.set("Content-Length", &size.to_string());
+                    match task {
+                        Some(task) => req.send(ProgressReader { inner: f, task }),
+                        None => req.send(f),
+                    }
                 }
             };
             let resp = match res {
@@ -380,7 +384,14 @@ impl Client {
     }
 
     /// Monolithic upload: POST to open a session, PUT the whole blob.
-    pub fn upload_blob(&self, repo: &str, d: &Digest, path: &Path, size: u64) -> Result<()> {
+    pub fn upload_blob(
+        &self,
+        repo: &str,
+        d: &Digest,
+        path: &Path,
+        size: u64,
+        task: Option<&super::progress::Task>,
+    ) -> Result<()> {
         let r = self.send(
             "POST",
             &format!("/v2/{repo}/blobs/uploads/"),
@@ -405,7 +416,7 @@ impl Client {
             "PUT",
             &put,
             &[("Content-Type", "application/octet-stream")],
-            &Body::File(path, size),
+            &Body::File(path, size, task),
         )?;
         if r.status() != 201 {
             let s = r.status();
@@ -678,9 +689,8 @@ pub fn push(store: &Store, img: &Image, dest: &Reference, opts: &PushOptions) ->
         task.set("Pushing");
         let path = store.blob_path(&b.digest);
         client
-            .upload_blob(&dest.repo, &b.digest, &path, b.size)
+            .upload_blob(&dest.repo, &b.digest, &path, b.size, Some(&task))
             .inspect_err(|_| task.fail("Failed"))?;
-        task.inc(b.size);
         task.done("Pushed");
     }
     let raw = store.read_blob(&img.manifest_desc.digest)?;
