@@ -987,3 +987,67 @@ fn hostile_rootfs_tar_is_refused_by_import() {
         assert_eq!(before, tree_hash(&a));
     }
 }
+
+#[test]
+fn import_from_stdin_and_legacy_docker_archive_symlinks() {
+    let t = tmp();
+    let (a, b) = (t.path().join("a"), t.path().join("b"));
+    let rootfs = layer_tar(&[Ent::Dir("etc"), Ent::File("etc/hostname", b"berth\n")]);
+    let mut child = Command::new(BERTH)
+        .arg("--root")
+        .arg(&a)
+        .args(["import", "-", "stdin/img:7"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(child.stdin.as_mut().unwrap(), &gzip(&rootfs)).unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert!(o.status.success());
+    let id = String::from_utf8_lossy(&o.stdout).trim().to_string();
+    let dirs = lowerdirs(&a, "stdin/img:7");
+    assert_eq!(
+        std::fs::read(Path::new(&dirs[0]).join("etc/hostname")).unwrap(),
+        b"berth\n"
+    );
+    let inspect = berth_ok(&a, &["image", "inspect", "stdin/img:7"]);
+    let v: serde_json::Value = serde_json::from_str(&inspect).unwrap();
+    assert_eq!(v[0]["Id"], id.as_str());
+    assert_eq!(
+        v[0]["RootFS"]["Layers"][0],
+        format!("sha256:{}", sha256_hex(&rootfs))
+    );
+
+    // Old docker saves dedupe layers with symlinks: point the manifest at a
+    // symlink to the real layer.tar.
+    let saved = t.path().join("saved.tar");
+    berth_ok(&a, &["save", "-o", saved.to_str().unwrap(), "stdin/img:7"]);
+    let mut out = tar::Builder::new(Vec::new());
+    let mut ar = tar::Archive::new(std::fs::File::open(&saved).unwrap());
+    for e in ar.entries().unwrap() {
+        let mut e = e.unwrap();
+        let path = e.path().unwrap().to_string_lossy().into_owned();
+        let mut body = Vec::new();
+        std::io::Read::read_to_end(&mut e, &mut body).unwrap();
+        if path == "manifest.json" {
+            let mut m: serde_json::Value = serde_json::from_slice(&body).unwrap();
+            let real = m[0]["Layers"][0].as_str().unwrap().to_string();
+            m[0]["Layers"][0] = "dup/layer.tar".into();
+            body = serde_json::to_vec(&m).unwrap();
+            let mut h = tar::Header::new_gnu();
+            h.set_entry_type(tar::EntryType::Symlink);
+            h.set_size(0);
+            h.set_mode(0o777);
+            out.append_link(&mut h, "dup/layer.tar", format!("../{real}"))
+                .unwrap();
+        }
+        let mut h = e.header().clone();
+        h.set_size(body.len() as u64);
+        out.append_data(&mut h, &path, &body[..]).unwrap();
+    }
+    let legacy = t.path().join("legacy.tar");
+    std::fs::write(&legacy, out.into_inner().unwrap()).unwrap();
+    let o = berth_ok(&b, &["load", "-i", legacy.to_str().unwrap()]);
+    assert!(o.contains("Loaded image: stdin/img:7"), "{o}");
+    assert_eq!(berth_ok(&b, &["images", "-q", "--no-trunc"]).trim(), id);
+}
