@@ -9,7 +9,7 @@ use std::fs::{self, File};
 use std::io::{self, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 
-use super::digest::{Digest, HashReader};
+use super::digest::Digest;
 use super::layer::{decompress, sniff_compression};
 use super::reference::Reference;
 use super::store::{Image, Store, TempPath, Txn};
@@ -553,12 +553,4 @@ fn load_blob(x: &Extracted, txn: &Txn, d: &Digest, what: &str) -> Result<Vec<u8>
     }
     txn.write_blob(&data)?;
     Ok(data)
-}
-
-/// Verifies that a blob file hashes to its name (used by tests and fsck).
-pub fn verify_file(p: &Path) -> Result<Digest> {
-    let f = File::open(p).with_context(|| format!("opening {}", p.display()))?;
-    let mut hr = HashReader::new(f);
-    io::copy(&mut hr, &mut io::sink()).with_context(|| format!("reading {}", p.display()))?;
-    Ok(hr.finish().0)
 }
