@@ -1,6 +1,8 @@
 //! hull: an OCI container runtime, and the library behind berth.
 
 pub mod cgroups;
+pub mod engine;
 pub mod image;
 pub mod log;
+pub mod network;
 pub mod runtime;

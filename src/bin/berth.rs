@@ -36,6 +36,8 @@ struct TlsArgs {
     tls_verify: Option<bool>,
 }
 
+// Parsed once per process; boxing would only obscure the dispatch.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 enum Cmd {
     /// Download an image from a registry
@@ -68,6 +70,13 @@ enum Cmd {
     /// Manage images
     #[command(subcommand)]
     Image(ImageCmd),
+    /// Manage networks
+    #[command(subcommand)]
+    Network(hull::network::cli::NetworkCmd),
+    #[command(flatten)]
+    Containers(hull::engine::cli::Cmd),
+    #[command(name = "__dns", hide = true)]
+    Dns { network: String },
 }
 
 #[derive(Subcommand)]
@@ -197,15 +206,33 @@ struct LoginArgs {
 
 fn main() {
     let cli = Cli::parse();
-    if let Err(e) = run(cli) {
-        eprintln!("Error: {e:#}");
-        std::process::exit(1);
+    match run(cli) {
+        Ok(code) => std::process::exit(code),
+        Err(e) => {
+            // One line: the context chain joined, as the team guide asks.
+            eprintln!("Error: {}", format!("{e:#}").replace('\n', " "));
+            std::process::exit(1);
+        }
     }
 }
 
-fn run(cli: Cli) -> Result<()> {
-    let root = cli.root.clone();
+fn run(cli: Cli) -> Result<i32> {
     match cli.cmd {
+        Cmd::Network(n) => {
+            let root = Store::open(&cli.root)?.root().to_path_buf();
+            hull::network::cli::dispatch(&root, n)
+        }
+        Cmd::Containers(c) => {
+            let root = Store::open(&cli.root)?.root().to_path_buf();
+            hull::engine::cli::dispatch(&root, c)
+        }
+        Cmd::Dns { network } => Ok(hull::network::dns::serve(&cli.root, &network)),
+        other => run_image(cli.root, other).map(|_| 0),
+    }
+}
+
+fn run_image(root: PathBuf, cmd: Cmd) -> Result<()> {
+    match cmd {
         Cmd::Pull(a) | Cmd::Image(ImageCmd::Pull(a)) => pull(&root, a),
         Cmd::Push(a) | Cmd::Image(ImageCmd::Push(a)) => push(&root, a),
         Cmd::Images(a) | Cmd::Image(ImageCmd::Ls(a)) => images(&root, a),
@@ -235,6 +262,7 @@ fn run(cli: Cli) -> Result<()> {
         }
         Cmd::Image(ImageCmd::Inspect { images }) => inspect(&root, &images),
         Cmd::Image(ImageCmd::Prune { all, force: _ }) => prune(&root, all),
+        Cmd::Network(_) | Cmd::Containers(_) | Cmd::Dns { .. } => unreachable!("dispatched in run"),
     }
 }
 

@@ -1,0 +1,328 @@
+//! Container records on disk: `<root>/containers/<id>/{config.json,state.json}`.
+
+use anyhow::{bail, Context, Result};
+use serde::{Deserialize, Serialize};
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use super::fsutil::{read_json, write_json};
+use super::opts::{MountSpec, PortMap, RestartPolicy, Ulimit};
+
+/// What the user asked for, fixed at create time.
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+pub struct Config {
+    pub id: String,
+    pub name: String,
+    pub image: String,
+    pub image_id: String,
+    pub created: String,
+    /// The process to run: entrypoint + cmd after merging with the image.
+    pub args: Vec<String>,
+    pub env: Vec<String>,
+    pub workdir: String,
+    pub user: String,
+    pub hostname: String,
+    pub tty: bool,
+    pub interactive: bool,
+    pub auto_remove: bool,
+    pub ports: Vec<PortMap>,
+    pub exposed: Vec<String>,
+    pub mounts: Vec<MountSpec>,
+    /// bridge (default), host, none, container:<id>, or a user network.
+    pub network: String,
+    #[serde(default)]
+    pub networks: Vec<String>,
+    #[serde(default)]
+    pub aliases: Vec<String>,
+    pub memory: Option<i64>,
+    pub cpus: Option<f64>,
+    pub cpu_shares: Option<u64>,
+    pub pids_limit: Option<i64>,
+    pub ulimits: Vec<Ulimit>,
+    pub cap_add: Vec<String>,
+    pub cap_drop: Vec<String>,
+    pub privileged: bool,
+    pub read_only: bool,
+    pub seccomp: Option<String>,
+    pub restart: RestartPolicy,
+    pub init: bool,
+    pub log_max_size: Option<u64>,
+    pub log_max_file: u32,
+    pub runtime: String,
+    pub stop_signal: String,
+    pub stop_timeout: u64,
+    #[serde(default)]
+    pub labels: std::collections::BTreeMap<String, String>,
+}
+
+/// What changes while the container lives; written by the monitor and,
+/// for pause/unpause and start, by the CLI.
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+pub struct State {
+    /// created, running, paused, restarting, exited, dead
+    pub status: String,
+    pub pid: i32,
+    pub monitor_pid: i32,
+    pub exit_code: i32,
+    pub started_at: String,
+    pub finished_at: String,
+    pub oom_killed: bool,
+    pub restart_count: u32,
+    pub error: String,
+    /// network name -> (ip, prefix, gateway, mac)
+    #[serde(default)]
+    pub endpoints: std::collections::BTreeMap<String, Endpoint>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+pub struct Endpoint {
+    pub ip: String,
+    pub prefix: u8,
+    pub gateway: String,
+    pub mac: String,
+    pub host_veth: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct Container {
+    pub dir: PathBuf,
+    pub config: Config,
+    pub state: State,
+}
+
+pub fn containers_dir(root: &Path) -> PathBuf {
+    root.join("containers")
+}
+
+pub fn lock_path(root: &Path) -> PathBuf {
+    root.join("containers.lock")
+}
+
+impl Container {
+    pub fn load_dir(dir: &Path) -> Result<Container> {
+        let config: Config = read_json(&dir.join("config.json"))?;
+        let state: State = read_json(&dir.join("state.json")).unwrap_or_default();
+        Ok(Container {
+            dir: dir.to_path_buf(),
+            config,
+            state,
+        })
+    }
+
+    pub fn id(&self) -> &str {
+        &self.config.id
+    }
+
+    pub fn short_id(&self) -> &str {
+        &self.config.id[..12.min(self.config.id.len())]
+    }
+
+    pub fn save_config(&self) -> Result<()> {
+        write_json(&self.dir.join("config.json"), &self.config)
+    }
+
+    pub fn save_state(&self) -> Result<()> {
+        write_json(&self.dir.join("state.json"), &self.state)
+    }
+
+    pub fn reload_state(&mut self) {
+        if let Ok(s) = read_json(&self.dir.join("state.json")) {
+            self.state = s;
+        }
+    }
+
+    /// Running as far as the records and the monitor process tell.
+    pub fn is_running(&self) -> bool {
+        matches!(
+            self.state.status.as_str(),
+            "running" | "paused" | "restarting"
+        ) && super::fsutil::pid_alive(self.state.monitor_pid)
+    }
+
+    /// The monitor is alive (created-and-waiting or running).
+    pub fn monitor_alive(&self) -> bool {
+        super::fsutil::pid_alive(self.state.monitor_pid)
+    }
+
+    pub fn bundle(&self) -> PathBuf {
+        self.dir.join("bundle")
+    }
+    pub fn rootfs(&self) -> PathBuf {
+        self.dir.join("bundle").join("rootfs")
+    }
+    pub fn upper(&self) -> PathBuf {
+        self.dir.join("upper")
+    }
+    pub fn log_path(&self) -> PathBuf {
+        self.dir.join(format!("{}-json.log", self.config.id))
+    }
+    pub fn attach_sock(&self) -> PathBuf {
+        self.dir.join("attach.sock")
+    }
+    pub fn stop_marker(&self) -> PathBuf {
+        self.dir.join("stop-requested")
+    }
+
+    /// docker's STATUS column.
+    pub fn status_text(&self) -> String {
+        let st = &self.state;
+        let ago = |t: &str| human_duration(t);
+        if self.is_running() {
+            let mut s = format!("Up {}", ago(&st.started_at));
+            if st.status == "paused" {
+                s.push_str(" (Paused)");
+            }
+            if st.status == "restarting" {
+                return format!("Restarting ({}) {} ago", st.exit_code, ago(&st.finished_at));
+            }
+            return s;
+        }
+        match st.status.as_str() {
+            "created" | "" => "Created".into(),
+            _ if st.finished_at.is_empty() => "Created".into(),
+            _ => format!("Exited ({}) {} ago", st.exit_code, ago(&st.finished_at)),
+        }
+    }
+
+    /// docker's State.Status.
+    pub fn docker_status(&self) -> &str {
+        if self.is_running() {
+            return match self.state.status.as_str() {
+                "paused" => "paused",
+                "restarting" => "restarting",
+                _ => "running",
+            };
+        }
+        match self.state.status.as_str() {
+            "created" | "" => "created",
+            "running" | "paused" | "restarting" | "exited" => "exited",
+            s => s,
+        }
+    }
+}
+
+/// "5 seconds", "About a minute", ... since an RFC 3339 time.
+pub fn human_duration(t: &str) -> String {
+    let Ok(t) = chrono::DateTime::parse_from_rfc3339(t) else {
+        return "Less than a second".into();
+    };
+    let secs = (chrono::Utc::now() - t.with_timezone(&chrono::Utc))
+        .num_seconds()
+        .max(0);
+    match secs {
+        0 => "Less than a second".into(),
+        1 => "1 second".into(),
+        2..=59 => format!("{secs} seconds"),
+        60..=119 => "About a minute".into(),
+        120..=3599 => format!("{} minutes", secs / 60),
+        3600..=7199 => "About an hour".into(),
+        7200..=172799 => format!("{} hours", secs / 3600),
+        _ => format!("{} days", secs / 86400),
+    }
+}
+
+pub fn list(root: &Path) -> Result<Vec<Container>> {
+    let dir = containers_dir(root);
+    let mut out = Vec::new();
+    let Ok(rd) = fs::read_dir(&dir) else {
+        return Ok(out);
+    };
+    for e in rd.flatten() {
+        if e.path().join("config.json").exists() {
+            if let Ok(c) = Container::load_dir(&e.path()) {
+                out.push(c);
+            }
+        }
+    }
+    out.sort_by(|a, b| b.config.created.cmp(&a.config.created));
+    Ok(out)
+}
+
+/// By full name, full ID or unique ID prefix, as docker resolves them.
+pub fn find(root: &Path, key: &str) -> Result<Container> {
+    let key = key.trim_start_matches('/');
+    if key.is_empty() {
+        bail!("No such container: {key:?}");
+    }
+    let all = list(root)?;
+    if let Some(c) = all
+        .iter()
+        .find(|c| c.config.id == key || c.config.name == key)
+    {
+        return Ok(c.clone());
+    }
+    let hits: Vec<_> = all
+        .iter()
+        .filter(|c| c.config.id.starts_with(key))
+        .collect();
+    match hits.len() {
+        1 => Ok(hits[0].clone()),
+        0 => bail!("No such container: {key}"),
+        _ => bail!("multiple containers match ID prefix {key}"),
+    }
+}
+
+pub fn name_taken(root: &Path, name: &str) -> Result<Option<String>> {
+    Ok(list(root)?
+        .into_iter()
+        .find(|c| c.config.name == name)
+        .map(|c| c.config.id))
+}
+
+/// docker's generated names: adjective_surname.
+pub fn random_name(root: &Path) -> String {
+    const A: &[&str] = &[
+        "admiring",
+        "brave",
+        "clever",
+        "dazzling",
+        "eager",
+        "focused",
+        "gallant",
+        "happy",
+        "jolly",
+        "keen",
+        "lucid",
+        "modest",
+        "nifty",
+        "optimistic",
+        "quirky",
+        "serene",
+    ];
+    const B: &[&str] = &[
+        "hopper", "lovelace", "turing", "curie", "darwin", "euler", "gauss", "knuth", "noether",
+        "pike", "ritchie", "thompson", "torvalds", "wozniak", "yalow", "zuse",
+    ];
+    loop {
+        let id = super::fsutil::random_id();
+        let b = hex::decode(&id[..4]).unwrap_or_else(|_| vec![0, 0]);
+        let n = format!(
+            "{}_{}",
+            A[b[0] as usize % A.len()],
+            B[b[1] as usize % B.len()]
+        );
+        if matches!(name_taken(root, &n), Ok(None)) {
+            return n;
+        }
+    }
+}
+
+pub fn valid_name(name: &str) -> Result<()> {
+    let ok = !name.is_empty()
+        && name
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphanumeric())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
+    if !ok {
+        bail!("Invalid container name ({name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed");
+    }
+    Ok(())
+}
+
+/// Reads the exit code etc. from disk, waiting for the monitor to settle.
+pub fn reload(c: &Container) -> Result<Container> {
+    Container::load_dir(&c.dir).with_context(|| format!("container {}", c.config.name))
+}

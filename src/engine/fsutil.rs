@@ -1,0 +1,96 @@
+//! Small filesystem helpers shared by the engine and network code.
+
+use anyhow::{Context, Result};
+use serde::{de::DeserializeOwned, Serialize};
+use std::fs::{self, File, OpenOptions};
+use std::io;
+use std::os::fd::AsRawFd;
+use std::path::Path;
+
+/// An exclusive flock held until drop.
+pub struct FileLock {
+    _f: File,
+}
+
+pub fn lock(path: &Path) -> Result<FileLock> {
+    if let Some(d) = path.parent() {
+        fs::create_dir_all(d).with_context(|| format!("creating {}", d.display()))?;
+    }
+    let f = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+        .with_context(|| format!("opening lock {}", path.display()))?;
+    loop {
+        // SAFETY: valid fd owned by `f`.
+        if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) } == 0 {
+            return Ok(FileLock { _f: f });
+        }
+        let e = io::Error::last_os_error();
+        if e.kind() != io::ErrorKind::Interrupted {
+            return Err(e).with_context(|| format!("locking {}", path.display()));
+        }
+    }
+}
+
+pub fn write_json<T: Serialize>(path: &Path, v: &T) -> Result<()> {
+    let data = serde_json::to_vec_pretty(v).context("encoding JSON")?;
+    crate::image::store::write_atomic(path, &data)
+}
+
+pub fn read_json<T: DeserializeOwned>(path: &Path) -> Result<T> {
+    let data = fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    serde_json::from_slice(&data).with_context(|| format!("parsing {}", path.display()))
+}
+
+/// 64 random hex digits, docker's ID shape.
+pub fn random_id() -> String {
+    let mut b = [0u8; 32];
+    if let Ok(mut f) = File::open("/dev/urandom") {
+        let _ = io::Read::read_exact(&mut f, &mut b);
+    }
+    hex::encode(b)
+}
+
+pub fn now_rfc3339() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
+}
+
+/// Copies a tree preserving modes, ownership and symlinks (volume
+/// pre-population, `cp`).
+pub fn copy_tree(src: &Path, dst: &Path) -> Result<()> {
+    use std::os::unix::fs::{chown, MetadataExt, PermissionsExt};
+    let md = fs::symlink_metadata(src).with_context(|| format!("reading {}", src.display()))?;
+    let ft = md.file_type();
+    if ft.is_symlink() {
+        let t = fs::read_link(src).with_context(|| format!("reading link {}", src.display()))?;
+        let _ = fs::remove_file(dst);
+        std::os::unix::fs::symlink(&t, dst)
+            .with_context(|| format!("creating link {}", dst.display()))?;
+        return Ok(());
+    }
+    if ft.is_dir() {
+        fs::create_dir_all(dst).with_context(|| format!("creating {}", dst.display()))?;
+        for e in fs::read_dir(src).with_context(|| format!("listing {}", src.display()))? {
+            let e = e.with_context(|| format!("listing {}", src.display()))?;
+            copy_tree(&e.path(), &dst.join(e.file_name()))?;
+        }
+    } else if ft.is_file() {
+        fs::copy(src, dst)
+            .with_context(|| format!("copying {} to {}", src.display(), dst.display()))?;
+    } else {
+        // Device nodes, fifos and sockets are not worth carrying over.
+        return Ok(());
+    }
+    fs::set_permissions(dst, fs::Permissions::from_mode(md.mode() & 0o7777))
+        .with_context(|| format!("chmod {}", dst.display()))?;
+    let _ = chown(dst, Some(md.uid()), Some(md.gid()));
+    Ok(())
+}
+
+/// Whether a process exists (signal 0).
+pub fn pid_alive(pid: i32) -> bool {
+    // SAFETY: kill with signal 0 only checks for existence.
+    pid > 0 && unsafe { libc::kill(pid, 0) } == 0
+}

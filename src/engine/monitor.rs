@@ -1,0 +1,518 @@
+//! The per-container monitor: berth re-executed as `__monitor <id>`,
+//! detached (setsid) and a child subreaper, so the container's init is
+//! reparented to it once `<runtime> create` exits. It owns the container's
+//! stdio, writes the json-file log, serves attach, records the exit and
+//! applies the restart policy and `--rm`.
+
+use anyhow::{bail, Context, Result};
+use std::fs::File;
+use std::io::{Read, Write};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+use super::attach::{self, read_frame, write_frame};
+use super::container::{Container, State};
+use super::fsutil::now_rfc3339;
+use super::logs;
+use super::runtime;
+
+const READY_FD: RawFd = 3;
+
+/// Starts the monitor and waits until the container was created (and,
+/// unless `wait_attach`, started). Errors come back as the monitor saw them.
+pub fn spawn(root: &Path, c: &Container, wait_attach: bool) -> Result<()> {
+    let (r, w) =
+        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).context("creating monitor pipe")?;
+    let exe = std::env::current_exe().context("finding the berth binary")?;
+    let log = File::create(c.dir.join("monitor.log"))
+        .with_context(|| format!("creating {}", c.dir.join("monitor.log").display()))?;
+    let mut cmd = Command::new(exe);
+    cmd.arg("--root").arg(root).arg("__monitor").arg(c.id());
+    if wait_attach {
+        cmd.arg("--wait-attach");
+    }
+    cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(log);
+    let wfd = w.as_raw_fd();
+    // SAFETY: only async-signal-safe calls between fork and exec.
+    unsafe {
+        cmd.pre_exec(move || {
+            libc::setsid();
+            if libc::dup2(wfd, READY_FD) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let child = cmd.spawn().context("starting the container monitor")?;
+    drop(w);
+    drop(cmd);
+    let mut msg = String::new();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(File::from(r)), &mut msg).ok();
+    // The monitor lives on detached; its parent will not wait for it.
+    std::mem::forget(child);
+    let msg = msg.trim();
+    if let Some(e) = msg.strip_prefix("error: ") {
+        bail!("{e}");
+    }
+    if msg != "ok" {
+        bail!(
+            "container monitor for {} failed to start (see {})",
+            c.config.name,
+            c.dir.join("monitor.log").display()
+        );
+    }
+    Ok(())
+}
+
+struct Hub {
+    clients: Mutex<Vec<UnixStream>>,
+    stdin: Mutex<Option<File>>,
+    master: Mutex<Option<File>>,
+    attached: (Mutex<bool>, Condvar),
+    log: Mutex<logs::Writer>,
+    tty: bool,
+}
+
+impl Hub {
+    fn output(&self, stream: usize, data: &[u8]) {
+        if let Ok(mut l) = self.log.lock() {
+            l.write(stream, data);
+        }
+        let kind = if stream == 0 {
+            attach::STDOUT
+        } else {
+            attach::STDERR
+        };
+        if let Ok(mut cl) = self.clients.lock() {
+            cl.retain_mut(|s| write_frame(s, kind, data).is_ok());
+        }
+    }
+
+    fn client_input(self: Arc<Self>, mut s: UnixStream) {
+        while let Ok(Some((kind, d))) = read_frame(&mut s) {
+            match kind {
+                attach::STDIN => {
+                    let target = if self.tty { &self.master } else { &self.stdin };
+                    if let Ok(mut g) = target.lock() {
+                        if let Some(f) = g.as_mut() {
+                            let _ = f.write_all(&d);
+                        }
+                    }
+                }
+                attach::STDIN_EOF if !self.tty => {
+                    if let Ok(mut g) = self.stdin.lock() {
+                        g.take();
+                    }
+                }
+                attach::RESIZE if d.len() == 4 => {
+                    if let Ok(g) = self.master.lock() {
+                        if let Some(m) = g.as_ref() {
+                            let ws = libc::winsize {
+                                ws_row: u16::from_be_bytes([d[0], d[1]]),
+                                ws_col: u16::from_be_bytes([d[2], d[3]]),
+                                ws_xpixel: 0,
+                                ws_ypixel: 0,
+                            };
+                            // SAFETY: TIOCSWINSZ reads a winsize we own.
+                            unsafe { libc::ioctl(m.as_raw_fd(), libc::TIOCSWINSZ, &ws) };
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
+fn pump(hub: Arc<Hub>, mut f: File, stream: usize) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 8192];
+        loop {
+            match f.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => hub.output(stream, &buf[..n]),
+            }
+        }
+    })
+}
+
+fn pipe_files() -> Result<(File, File)> {
+    let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).context("creating pipe")?;
+    Ok((File::from(r), File::from(w)))
+}
+
+fn recv_fd(sock: &UnixStream) -> Result<OwnedFd> {
+    use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
+    let mut buf = [0u8; 4096];
+    let mut iov = [std::io::IoSliceMut::new(&mut buf)];
+    let mut cmsg = nix::cmsg_space!([RawFd; 1]);
+    let msg = recvmsg::<()>(
+        sock.as_raw_fd(),
+        &mut iov,
+        Some(&mut cmsg),
+        MsgFlags::empty(),
+    )
+    .context("receiving the console fd")?;
+    for c in msg.cmsgs().context("reading control messages")? {
+        if let ControlMessageOwned::ScmRights(fds) = c {
+            if let Some(&fd) = fds.first() {
+                // SAFETY: the fd was just received and is ours.
+                return Ok(unsafe { OwnedFd::from_raw_fd(fd) });
+            }
+        }
+    }
+    bail!("console socket sent no fd")
+}
+
+struct Launch {
+    pid: i32,
+    pumps: Vec<std::thread::JoinHandle<()>>,
+}
+
+/// `<runtime> create`, wiring stdio through pipes or a pty.
+fn create(root: &Path, c: &Container, hub: &Arc<Hub>) -> Result<Launch> {
+    let rt = &c.config.runtime;
+    let pidfile = c.dir.join("init.pid");
+    let _ = std::fs::remove_file(&pidfile);
+    let mut cmd = runtime::cmd(rt, root);
+    cmd.arg("create").arg("--bundle").arg(c.bundle());
+    cmd.arg("--pid-file").arg(&pidfile);
+    let mut pumps = Vec::new();
+    let (err_r, err_w) = pipe_files()?;
+    if c.config.tty {
+        let sock = c.dir.join("console.sock");
+        let _ = std::fs::remove_file(&sock);
+        let l = UnixListener::bind(&sock).with_context(|| format!("binding {}", sock.display()))?;
+        cmd.arg("--console-socket").arg(&sock);
+        cmd.arg(c.id());
+        cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(err_w);
+        let st = cmd
+            .status()
+            .with_context(|| format!("running {rt} create"))?;
+        drop(cmd);
+        if !st.success() {
+            bail!("{}", runtime_error(err_r, rt));
+        }
+        l.set_nonblocking(true).ok();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let conn = loop {
+            match l.accept() {
+                Ok((s, _)) => break s,
+                Err(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(5)),
+                Err(e) => return Err(e).context("runtime did not send the console"),
+            }
+        };
+        conn.set_nonblocking(false).ok();
+        let master = File::from(recv_fd(&conn)?);
+        let _ = std::fs::remove_file(&sock);
+        *hub.master.lock().map_err(|_| anyhow::anyhow!("lock"))? =
+            Some(master.try_clone().context("dup pty")?);
+        pumps.push(pump(hub.clone(), master, 0));
+    } else {
+        let (out_r, out_w) = pipe_files()?;
+        let (serr_r, serr_w) = pipe_files()?;
+        if c.config.interactive {
+            let (in_r, in_w) = pipe_files()?;
+            cmd.stdin(in_r);
+            *hub.stdin.lock().map_err(|_| anyhow::anyhow!("lock"))? = Some(in_w);
+        } else {
+            cmd.stdin(Stdio::null());
+        }
+        cmd.arg(c.id());
+        cmd.stdout(out_w).stderr(serr_w);
+        // The runtime's own errors also land on stderr: keep them apart
+        // by starting the pumps only after create succeeded.
+        let st = cmd
+            .status()
+            .with_context(|| format!("running {rt} create"))?;
+        drop(cmd);
+        drop(err_w);
+        if !st.success() {
+            drop(err_r);
+            bail!("{}", runtime_error(serr_r, rt));
+        }
+        pumps.push(pump(hub.clone(), out_r, 0));
+        pumps.push(pump(hub.clone(), serr_r, 1));
+    }
+    let pid: i32 = std::fs::read_to_string(&pidfile)
+        .with_context(|| format!("reading {}", pidfile.display()))?
+        .trim()
+        .parse()
+        .with_context(|| format!("parsing {}", pidfile.display()))?;
+    Ok(Launch { pid, pumps })
+}
+
+fn runtime_error(f: File, rt: &str) -> String {
+    // SAFETY: setting O_NONBLOCK on an fd we own.
+    unsafe { libc::fcntl(f.as_raw_fd(), libc::F_SETFL, libc::O_NONBLOCK) };
+    let mut s = String::new();
+    let mut f = f;
+    let _ = f.read_to_string(&mut s);
+    let name = Path::new(rt)
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let line = s.trim().lines().last().unwrap_or("failed").to_string();
+    format!("{name} create: {line}")
+}
+
+fn wait_pid(pid: i32) -> i32 {
+    loop {
+        let mut status = 0;
+        // SAFETY: reaping any child; we are a subreaper and reap orphans too.
+        let r = unsafe { libc::waitpid(-1, &mut status, 0) };
+        if r < 0 {
+            if std::io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
+                continue;
+            }
+            return 255;
+        }
+        if r == pid {
+            if libc::WIFEXITED(status) {
+                return libc::WEXITSTATUS(status);
+            }
+            if libc::WIFSIGNALED(status) {
+                return 128 + libc::WTERMSIG(status);
+            }
+        }
+    }
+}
+
+fn oom_killed(id: &str) -> bool {
+    let v1 = format!("/sys/fs/cgroup/memory/berth/{id}/memory.oom_control");
+    let v2 = format!("/sys/fs/cgroup/berth/{id}/memory.events");
+    for p in [v1, v2] {
+        if let Ok(t) = std::fs::read_to_string(&p) {
+            return t.lines().any(|l| {
+                l.strip_prefix("oom_kill ")
+                    .and_then(|n| n.trim().parse::<u64>().ok())
+                    .is_some_and(|n| n > 0)
+            });
+        }
+    }
+    false
+}
+
+fn save_state(c: &mut Container, f: impl FnOnce(&mut State)) {
+    c.reload_state();
+    f(&mut c.state);
+    let _ = c.save_state();
+}
+
+/// The hidden `__monitor` subcommand.
+pub fn main(root: &Path, id: &str, wait_attach: bool) -> i32 {
+    let _ = prctl::set_child_subreaper(true);
+    // Children (runtime, container, DNS helper) must not hold the ready
+    // pipe, or `spawn` would wait for them.
+    // SAFETY: setting FD_CLOEXEC on our fd 3.
+    unsafe { libc::fcntl(READY_FD, libc::F_SETFD, libc::FD_CLOEXEC) };
+    // SAFETY: fd 3 was set up by `spawn` for us alone.
+    let mut ready = Some(unsafe { File::from_raw_fd(READY_FD) });
+    let report = |ready: &mut Option<File>, msg: &str| {
+        if let Some(mut f) = ready.take() {
+            let _ = f.write_all(format!("{msg}\n").as_bytes());
+        }
+    };
+    let mut c = match Container::load_dir(&super::container::containers_dir(root).join(id)) {
+        Ok(c) => c,
+        Err(e) => {
+            report(&mut ready, &format!("error: {e:#}"));
+            return 1;
+        }
+    };
+    let hub = match prepare(root, &mut c) {
+        Ok(h) => h,
+        Err(e) => {
+            cleanup(root, &c);
+            save_state(&mut c, |s| {
+                s.error = format!("{e:#}");
+                s.monitor_pid = 0;
+            });
+            report(&mut ready, &format!("error: {e:#}"));
+            return 1;
+        }
+    };
+    let mut first = true;
+    let final_code;
+    loop {
+        let launch = match create(root, &c, &hub) {
+            Ok(l) => l,
+            Err(e) => {
+                runtime::delete(&c.config.runtime, root, id);
+                if first {
+                    cleanup(root, &c);
+                    save_state(&mut c, |s| {
+                        s.error = format!("{e:#}");
+                        s.monitor_pid = 0;
+                        s.status = "created".into();
+                    });
+                    report(&mut ready, &format!("error: {e:#}"));
+                    return 1;
+                }
+                final_code = 127;
+                break;
+            }
+        };
+        if first && wait_attach {
+            report(&mut ready, "ok");
+            let (m, cv) = &hub.attached;
+            if let Ok(g) = m.lock() {
+                let _ = cv.wait_timeout_while(g, Duration::from_secs(30), |a| !*a);
+            }
+        }
+        if let Err(e) = runtime::run(&c.config.runtime, root, &["start", id]) {
+            runtime::delete(&c.config.runtime, root, id);
+            for p in launch.pumps {
+                let _ = p.join();
+            }
+            if first {
+                cleanup(root, &c);
+                save_state(&mut c, |s| {
+                    s.error = format!("{e:#}");
+                    s.monitor_pid = 0;
+                    s.status = "created".into();
+                });
+                report(&mut ready, &format!("error: {e:#}"));
+                return 1;
+            }
+            final_code = 127;
+            break;
+        }
+        save_state(&mut c, |s| {
+            s.status = "running".into();
+            s.pid = launch.pid;
+            s.started_at = now_rfc3339();
+            s.error.clear();
+        });
+        if first {
+            report(&mut ready, "ok");
+            first = false;
+        }
+        let code = wait_pid(launch.pid);
+        for p in launch.pumps {
+            let _ = p.join();
+        }
+        if let Ok(mut l) = hub.log.lock() {
+            l.flush();
+        }
+        hub.master.lock().map(|mut m| m.take()).ok();
+        let oom = code == 137 && oom_killed(id);
+        runtime::delete(&c.config.runtime, root, id);
+        let stopped = c.stop_marker().exists();
+        let pol = c.config.restart.clone();
+        let restarts = c.state.restart_count;
+        let again = !stopped
+            && match pol.name.as_str() {
+                "always" | "unless-stopped" => true,
+                "on-failure" => code != 0 && (pol.max_retries == 0 || restarts < pol.max_retries),
+                _ => false,
+            };
+        save_state(&mut c, |s| {
+            s.status = if again { "restarting" } else { "exited" }.into();
+            s.exit_code = code;
+            s.finished_at = now_rfc3339();
+            s.oom_killed = oom;
+            s.pid = 0;
+            if again {
+                s.restart_count += 1;
+            }
+        });
+        if !again {
+            final_code = code;
+            break;
+        }
+        // docker's backoff starts at 100ms and doubles.
+        std::thread::sleep(Duration::from_millis(100u64 << restarts.min(6)));
+    }
+    cleanup(root, &c);
+    save_state(&mut c, |s| s.monitor_pid = 0);
+    if c.config.auto_remove {
+        let _ = super::cli::remove_container(root, &c, true);
+    }
+    let _ = std::fs::remove_file(c.attach_sock());
+    if let Ok(mut cl) = hub.clients.lock() {
+        for s in cl.iter_mut() {
+            let _ = write_frame(s, attach::EXIT, final_code.to_string().as_bytes());
+            let _ = s.shutdown(std::net::Shutdown::Both);
+        }
+    }
+    0
+}
+
+fn prepare(root: &Path, c: &mut Container) -> Result<Arc<Hub>> {
+    c.state.monitor_pid = std::process::id() as i32;
+    c.state.status = "created".into();
+    let _ = std::fs::remove_file(c.stop_marker());
+    c.save_state()?;
+    super::rootfs::mount_rootfs(&c.dir)?;
+    let rootfs = c.rootfs();
+    for m in &c.config.mounts {
+        if m.typ == "volume" {
+            super::volumes::populate(
+                root,
+                &m.source,
+                &rootfs.join(m.target.trim_start_matches('/')),
+            )?;
+        }
+    }
+    let eps = crate::network::setup(root, c)?;
+    c.reload_state();
+    c.state.endpoints = eps;
+    c.save_state()?;
+    write_etc_files(c)?;
+    let log = logs::Writer::open(&c.log_path(), c.config.log_max_size, c.config.log_max_file)?;
+    let hub = Arc::new(Hub {
+        clients: Mutex::new(Vec::new()),
+        stdin: Mutex::new(None),
+        master: Mutex::new(None),
+        attached: (Mutex::new(false), Condvar::new()),
+        log: Mutex::new(log),
+        tty: c.config.tty,
+    });
+    let sock = c.attach_sock();
+    let _ = std::fs::remove_file(&sock);
+    let l = UnixListener::bind(&sock).with_context(|| format!("binding {}", sock.display()))?;
+    let h = hub.clone();
+    std::thread::spawn(move || {
+        for s in l.incoming().flatten() {
+            if let Ok(w) = s.try_clone() {
+                if let Ok(mut cl) = h.clients.lock() {
+                    cl.push(w);
+                }
+            }
+            let (m, cv) = &h.attached;
+            if let Ok(mut g) = m.lock() {
+                *g = true;
+                cv.notify_all();
+            }
+            let h2 = h.clone();
+            std::thread::spawn(move || h2.client_input(s));
+        }
+    });
+    Ok(hub)
+}
+
+fn write_etc_files(c: &Container) -> Result<()> {
+    let mut hosts =
+        String::from("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n");
+    for ep in c.state.endpoints.values() {
+        hosts.push_str(&format!("{}\t{}\n", ep.ip, c.config.hostname));
+    }
+    std::fs::write(c.dir.join("hosts"), hosts).context("writing hosts")?;
+    Ok(())
+}
+
+/// Undoes what `prepare` set up; safe to call more than once.
+pub fn cleanup(root: &Path, c: &Container) {
+    crate::network::teardown(root, c);
+    super::rootfs::unmount_rootfs(&c.dir);
+}
+
+pub fn monitor_log(c: &Container) -> PathBuf {
+    c.dir.join("monitor.log")
+}

@@ -1,0 +1,147 @@
+//! Named and anonymous volumes under `<root>/volumes/<name>/_data`.
+
+use anyhow::{bail, Context, Result};
+use serde::{Deserialize, Serialize};
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use super::fsutil::{now_rfc3339, read_json, write_json};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Volume {
+    #[serde(rename = "Name")]
+    pub name: String,
+    #[serde(rename = "Driver")]
+    pub driver: String,
+    #[serde(rename = "Mountpoint")]
+    pub mountpoint: String,
+    #[serde(rename = "CreatedAt")]
+    pub created_at: String,
+    #[serde(rename = "Labels", default)]
+    pub labels: std::collections::BTreeMap<String, String>,
+    #[serde(rename = "Scope")]
+    pub scope: String,
+    /// Set once the image content was copied in (docker does it once).
+    #[serde(rename = "Populated", default)]
+    pub populated: bool,
+    #[serde(rename = "Anonymous", default)]
+    pub anonymous: bool,
+}
+
+pub fn dir(root: &Path) -> PathBuf {
+    root.join("volumes")
+}
+
+fn meta(root: &Path, name: &str) -> PathBuf {
+    dir(root).join(name).join("volume.json")
+}
+
+pub fn valid_name(name: &str) -> Result<()> {
+    let ok = name.len() >= 2
+        && name
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphanumeric())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
+    if !ok {
+        bail!("invalid volume name {name:?}: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed");
+    }
+    Ok(())
+}
+
+pub fn get(root: &Path, name: &str) -> Result<Volume> {
+    let p = meta(root, name);
+    if !p.exists() {
+        bail!("no such volume: {name}");
+    }
+    read_json(&p)
+}
+
+/// Creates the volume if missing (docker's create is idempotent).
+pub fn create(root: &Path, name: &str, anonymous: bool) -> Result<Volume> {
+    valid_name(name)?;
+    let _l = super::fsutil::lock(&root.join("volumes.lock"))?;
+    if let Ok(v) = get(root, name) {
+        return Ok(v);
+    }
+    let data = dir(root).join(name).join("_data");
+    fs::create_dir_all(&data).with_context(|| format!("creating {}", data.display()))?;
+    let v = Volume {
+        name: name.into(),
+        driver: "local".into(),
+        mountpoint: data.to_string_lossy().into_owned(),
+        created_at: now_rfc3339(),
+        labels: Default::default(),
+        scope: "local".into(),
+        populated: false,
+        anonymous,
+    };
+    write_json(&meta(root, name), &v)?;
+    Ok(v)
+}
+
+pub fn list(root: &Path) -> Vec<Volume> {
+    let mut v: Vec<Volume> = fs::read_dir(dir(root))
+        .map(|rd| {
+            rd.flatten()
+                .filter_map(|e| read_json(&e.path().join("volume.json")).ok())
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort_by(|a, b| a.name.cmp(&b.name));
+    v
+}
+
+/// Containers (any state) that mount the volume.
+pub fn users(root: &Path, name: &str) -> Vec<String> {
+    super::container::list(root)
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|c| {
+            c.config
+                .mounts
+                .iter()
+                .any(|m| m.typ == "volume" && m.source == name)
+        })
+        .map(|c| c.config.name)
+        .collect()
+}
+
+pub fn remove(root: &Path, name: &str, force: bool) -> Result<()> {
+    get(root, name)?;
+    let u = users(root, name);
+    if !u.is_empty() && !force {
+        bail!(
+            "remove {name}: volume is in use by container(s) {}",
+            u.join(", ")
+        );
+    }
+    let d = dir(root).join(name);
+    fs::remove_dir_all(&d).with_context(|| format!("removing {}", d.display()))
+}
+
+/// First use of an empty volume copies the image's content at the mount
+/// point into it, as docker does.
+pub fn populate(root: &Path, name: &str, image_dir: &Path) -> Result<()> {
+    let _l = super::fsutil::lock(&root.join("volumes.lock"))?;
+    let mut v = get(root, name)?;
+    if v.populated {
+        return Ok(());
+    }
+    let data = PathBuf::from(&v.mountpoint);
+    let empty = fs::read_dir(&data)
+        .map(|mut r| r.next().is_none())
+        .unwrap_or(false);
+    if empty && image_dir.is_dir() {
+        for e in fs::read_dir(image_dir)
+            .with_context(|| format!("listing {}", image_dir.display()))?
+            .flatten()
+        {
+            super::fsutil::copy_tree(&e.path(), &data.join(e.file_name()))?;
+        }
+    }
+    v.populated = true;
+    write_json(&meta(root, name), &v)
+}

@@ -1,0 +1,334 @@
+//! berth's networks: Linux bridges with IPAM, veth pairs into
+//! berth-made network namespaces (set up over raw netlink), nftables NAT
+//! and port publishing, and a DNS helper per user-defined network.
+
+pub mod cli;
+pub mod dns;
+pub mod ipam;
+pub mod netlink;
+pub mod netns;
+pub mod nft;
+
+use anyhow::{bail, Context, Result};
+use std::collections::BTreeMap;
+use std::net::{Ipv4Addr, TcpListener, UdpSocket};
+use std::os::fd::AsRawFd;
+use std::path::Path;
+
+use crate::engine::container::{self, Config, Container, Endpoint};
+use crate::engine::fsutil;
+use crate::engine::opts::PortMap;
+use crate::engine::spec::NetNs;
+use ipam::Network;
+use netlink::Netlink;
+
+pub const DEFAULT: &str = "bridge";
+
+/// Which user network a mode names (None for host/none/container:).
+fn user_network(mode: &str) -> Option<&str> {
+    match mode {
+        "host" | "none" => None,
+        m if m.starts_with("container:") => None,
+        "default" => Some(DEFAULT),
+        m => Some(m),
+    }
+}
+
+/// The default bridge network, made on first use. BERTH_BRIDGE and
+/// BERTH_BRIDGE_SUBNET override its bridge name and subnet (tests run
+/// several roots side by side).
+pub fn default_network(root: &Path) -> Result<Network> {
+    if let Ok(n) = ipam::load(root, DEFAULT) {
+        return Ok(n);
+    }
+    let bridge = std::env::var("BERTH_BRIDGE").unwrap_or_else(|_| "berth0".into());
+    let subnet = std::env::var("BERTH_BRIDGE_SUBNET").unwrap_or_else(|_| "172.30.0.0/16".into());
+    netlink::check_ifname(&bridge)?;
+    let (base, p) = ipam::parse_cidr(&subnet)?;
+    let n = Network {
+        name: DEFAULT.into(),
+        id: fsutil::random_id(),
+        driver: "bridge".into(),
+        subnet: format!("{base}/{p}"),
+        gateway: Ipv4Addr::from(u32::from(base) + 1).to_string(),
+        bridge,
+        created: fsutil::now_rfc3339(),
+        dns: false,
+        internal: false,
+    };
+    ipam::save(root, &n)?;
+    Ok(n)
+}
+
+pub fn load(root: &Path, name: &str) -> Result<Network> {
+    if name == DEFAULT {
+        return default_network(root);
+    }
+    ipam::load(root, name)
+}
+
+pub fn validate(root: &Path, mode: &str) -> Result<()> {
+    if let Some(other) = mode.strip_prefix("container:") {
+        let c = container::find(root, other)?;
+        if !c.is_running() {
+            bail!("cannot join network of a non running container: {other}");
+        }
+        return Ok(());
+    }
+    if let Some(n) = user_network(mode) {
+        load(root, n)?;
+    }
+    Ok(())
+}
+
+pub fn netns_for(root: &Path, cfg: &Config) -> Result<NetNs> {
+    Ok(match cfg.network.as_str() {
+        "host" => NetNs::Host,
+        "none" => NetNs::New,
+        m if m.starts_with("container:") => {
+            let other = container::find(root, &m["container:".len()..])?;
+            let p = netns::path(root, other.id());
+            if p.exists() {
+                NetNs::Path(p)
+            } else {
+                NetNs::Path(format!("/proc/{}/ns/net", other.state.pid).into())
+            }
+        }
+        _ => NetNs::Path(netns::path(root, &cfg.id)),
+    })
+}
+
+pub fn resolv_conf(root: &Path, mode: &str) -> String {
+    let host = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+    match user_network(mode) {
+        Some(n) if n != DEFAULT => match ipam::load(root, n) {
+            Ok(net) => format!("nameserver {}\noptions ndots:0\n", net.gateway),
+            Err(_) => host,
+        },
+        _ => host,
+    }
+}
+
+/// Picks host ports for `-p :80`, and refuses ports other containers of
+/// this root publish or that something on the host already listens on.
+pub fn check_ports(root: &Path, ports: &mut [PortMap]) -> Result<()> {
+    let used: Vec<PortMap> = container::list(root)?
+        .into_iter()
+        .filter(|c| c.is_running() || c.config.restart.name != "no")
+        .flat_map(|c| c.config.ports)
+        .collect();
+    for (i, p) in ports.iter_mut().enumerate() {
+        let ip: Ipv4Addr = p.host_ip.parse().context("host ip")?;
+        if p.host_port == 0 {
+            p.host_port = if p.proto == "udp" {
+                UdpSocket::bind((ip, 0)).and_then(|s| s.local_addr())
+            } else {
+                TcpListener::bind((ip, 0)).and_then(|s| s.local_addr())
+            }
+            .with_context(|| format!("finding a free port on {ip}"))?
+            .port();
+            continue;
+        }
+        let clash = |q: &PortMap| {
+            q.host_port == p.host_port
+                && q.proto == p.proto
+                && (q.host_ip == p.host_ip || q.host_ip == "0.0.0.0" || p.host_ip == "0.0.0.0")
+        };
+        let _ = i;
+        let free = if p.proto == "udp" {
+            UdpSocket::bind((ip, p.host_port)).is_ok()
+        } else {
+            TcpListener::bind((ip, p.host_port)).is_ok()
+        };
+        if used.iter().any(clash) || !free {
+            bail!(
+                "Bind for {}:{} failed: port is already allocated",
+                p.host_ip,
+                p.host_port
+            );
+        }
+    }
+    // The same port twice on one command line.
+    for (i, p) in ports.iter().enumerate() {
+        if ports[..i]
+            .iter()
+            .any(|q| q.host_port == p.host_port && q.proto == p.proto && q.host_ip == p.host_ip)
+        {
+            bail!(
+                "Bind for {}:{} failed: port is already allocated",
+                p.host_ip,
+                p.host_port
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Creates the bridge, its address, NAT registration and DNS helper if missing.
+pub fn ensure_bridge(root: &Path, net: &Network) -> Result<()> {
+    if netlink::ifindex(&net.bridge).is_none() {
+        let (_, prefix) = ipam::parse_cidr(&net.subnet)?;
+        let gw: Ipv4Addr = net.gateway.parse().context("gateway")?;
+        let mut nl = Netlink::open()?;
+        nl.create_bridge(&net.bridge)?;
+        let r = (|| -> Result<()> {
+            nl.add_addr(&net.bridge, gw, prefix)?;
+            nl.set_up(&net.bridge)?;
+            // Lets DNAT from 127.0.0.1 reach containers on this bridge.
+            let p = format!("/proc/sys/net/ipv4/conf/{}/route_localnet", net.bridge);
+            std::fs::write(&p, "1").with_context(|| format!("writing {p}"))?;
+            nft::add_bridge(root, &net.bridge, &net.subnet)
+        })();
+        if let Err(e) = r {
+            let _ = nl.delete_link(&net.bridge);
+            return Err(e);
+        }
+    }
+    if net.dns {
+        dns::ensure(root, net)?;
+    }
+    Ok(())
+}
+
+/// Removes a network's kernel objects (bridge, NAT registration, DNS helper).
+pub fn teardown_bridge(root: &Path, net: &Network) {
+    dns::stop(root, &net.name);
+    if netlink::ifindex(&net.bridge).is_some() {
+        if let Ok(mut nl) = Netlink::open() {
+            let _ = nl.delete_link(&net.bridge);
+        }
+    }
+    let others = ipam::list(root)
+        .into_iter()
+        .any(|n| n.name != net.name && netlink::ifindex(&n.bridge).is_some());
+    nft::remove_bridge(root, &net.bridge, &net.subnet, !others);
+}
+
+fn host_veth(id: &str, n: usize) -> String {
+    format!("vb{}{}", &id[..9], n)
+}
+
+/// Connects the container's netns to `net` as `eth<n>`.
+pub fn attach_endpoint(root: &Path, c: &Container, net: &Network, n: usize) -> Result<Endpoint> {
+    ensure_bridge(root, net)?;
+    let lease = ipam::Lease {
+        id: c.config.id.clone(),
+        name: c.config.name.clone(),
+        aliases: c.config.aliases.clone(),
+    };
+    let (ip, prefix) = ipam::allocate(root, net, lease)?;
+    let gw: Ipv4Addr = net.gateway.parse().context("gateway")?;
+    let hv = host_veth(c.id(), n);
+    let ifname = format!("eth{n}");
+    let o = ip.octets();
+    let mac = [0x02, 0x42, o[0], o[1], o[2], o[3]];
+    let ns = netns::create(root, c.id())?;
+    let r = (|| -> Result<()> {
+        let nsf = std::fs::File::open(&ns).with_context(|| format!("opening {}", ns.display()))?;
+        let mut nl = Netlink::open()?;
+        nl.create_veth(&hv, &ifname, nsf.as_raw_fd(), mac)?;
+        nl.set_master(&hv, &net.bridge)?;
+        nl.set_up(&hv)?;
+        let ifn = ifname.clone();
+        let first = n == 0;
+        netns::run_in(&ns, move || {
+            let mut nl = Netlink::open()?;
+            if first {
+                nl.set_up("lo")?;
+            }
+            nl.add_addr(&ifn, ip, prefix)?;
+            nl.set_up(&ifn)?;
+            if first {
+                nl.add_default_route(gw)?;
+            }
+            Ok(())
+        })
+    })();
+    if let Err(e) = r {
+        if let Ok(mut nl) = Netlink::open() {
+            let _ = nl.delete_link(&hv);
+        }
+        ipam::release(root, &net.name, c.id());
+        return Err(e)
+            .with_context(|| format!("connecting {} to network {}", c.config.name, net.name));
+    }
+    Ok(Endpoint {
+        ip: ip.to_string(),
+        prefix,
+        gateway: net.gateway.clone(),
+        mac: mac
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<Vec<_>>()
+            .join(":"),
+        host_veth: hv,
+    })
+}
+
+fn networks_of(c: &Container) -> Vec<String> {
+    let mut v = Vec::new();
+    if let Some(n) = user_network(&c.config.network) {
+        v.push(if n == "default" {
+            DEFAULT.to_string()
+        } else {
+            n.to_string()
+        });
+    }
+    for n in &c.config.networks {
+        if !v.contains(n) {
+            v.push(n.clone());
+        }
+    }
+    v
+}
+
+/// The monitor's network step before `<runtime> create`.
+pub fn setup(root: &Path, c: &Container) -> Result<BTreeMap<String, Endpoint>> {
+    let mut eps = BTreeMap::new();
+    let nets = networks_of(c);
+    if nets.is_empty() {
+        return Ok(eps);
+    }
+    let _l = fsutil::lock(&ipam::lock_path(root))?;
+    let r = (|| -> Result<()> {
+        for (i, name) in nets.iter().enumerate() {
+            let net = load(root, name)?;
+            let ep = attach_endpoint(root, c, &net, i)?;
+            if i == 0 {
+                nft::publish(root, &c.config.ports, &ep.ip)?;
+            }
+            eps.insert(name.clone(), ep);
+        }
+        Ok(())
+    })();
+    if let Err(e) = r {
+        drop(_l);
+        teardown(root, c);
+        return Err(e);
+    }
+    Ok(eps)
+}
+
+/// Undoes `setup`; safe to repeat, and works from the records alone.
+pub fn teardown(root: &Path, c: &Container) {
+    let nets = networks_of(c);
+    if nets.is_empty() {
+        return;
+    }
+    let _l = fsutil::lock(&ipam::lock_path(root));
+    if !c.config.ports.is_empty() && netns::path(root, c.id()).exists() {
+        nft::unpublish(root, &c.config.ports);
+    }
+    if let Ok(mut nl) = Netlink::open() {
+        for i in 0..nets.len() {
+            let hv = host_veth(c.id(), i);
+            if netlink::ifindex(&hv).is_some() {
+                let _ = nl.delete_link(&hv);
+            }
+        }
+    }
+    for n in &nets {
+        ipam::release(root, n, c.id());
+    }
+    netns::remove(root, c.id());
+}
