@@ -77,7 +77,8 @@ fn winsize() -> Option<(u16, u16)> {
 }
 
 pub fn connect(sock: &Path) -> Result<UnixStream> {
-    UnixStream::connect(sock).with_context(|| format!("attaching to {}", sock.display()))
+    let short = super::fsutil::sock_path(sock)?;
+    UnixStream::connect(&short.path).with_context(|| format!("attaching to {}", sock.display()))
 }
 
 /// Relays stdio until the container exits (Some(code)) or the user

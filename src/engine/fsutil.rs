@@ -94,3 +94,28 @@ pub fn pid_alive(pid: i32) -> bool {
     // SAFETY: kill with signal 0 only checks for existence.
     pid > 0 && unsafe { libc::kill(pid, 0) } == 0
 }
+
+/// A unix socket path short enough for sun_path (108 bytes): long paths
+/// go through `/proc/<pid>/fd/<dirfd>/<name>`, valid for child processes
+/// too while this value (holding the directory fd) lives.
+pub struct SockPath {
+    _dir: Option<File>,
+    pub path: std::path::PathBuf,
+}
+
+pub fn sock_path(p: &Path) -> Result<SockPath> {
+    if p.as_os_str().len() < 100 {
+        return Ok(SockPath {
+            _dir: None,
+            path: p.to_path_buf(),
+        });
+    }
+    let parent = p.parent().unwrap_or(Path::new("/"));
+    let dir = File::open(parent).with_context(|| format!("opening {}", parent.display()))?;
+    let name = p.file_name().unwrap_or_default().to_string_lossy();
+    let path = format!("/proc/{}/fd/{}/{name}", std::process::id(), dir.as_raw_fd()).into();
+    Ok(SockPath {
+        _dir: Some(dir),
+        path,
+    })
+}

@@ -187,8 +187,10 @@ fn create(root: &Path, c: &Container, hub: &Arc<Hub>) -> Result<Launch> {
     if c.config.tty {
         let sock = c.dir.join("console.sock");
         let _ = std::fs::remove_file(&sock);
-        let l = UnixListener::bind(&sock).with_context(|| format!("binding {}", sock.display()))?;
-        cmd.arg("--console-socket").arg(&sock);
+        let short = super::fsutil::sock_path(&sock)?;
+        let l = UnixListener::bind(&short.path)
+            .with_context(|| format!("binding {}", sock.display()))?;
+        cmd.arg("--console-socket").arg(&short.path);
         cmd.arg(c.id());
         cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(err_w);
         let st = cmd
@@ -476,7 +478,9 @@ fn prepare(root: &Path, c: &mut Container) -> Result<Arc<Hub>> {
     });
     let sock = c.attach_sock();
     let _ = std::fs::remove_file(&sock);
-    let l = UnixListener::bind(&sock).with_context(|| format!("binding {}", sock.display()))?;
+    let short = super::fsutil::sock_path(&sock)?;
+    let l =
+        UnixListener::bind(&short.path).with_context(|| format!("binding {}", sock.display()))?;
     let h = hub.clone();
     std::thread::spawn(move || {
         for s in l.incoming().flatten() {

@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod ctr;
+
 use sha2::{Digest as _, Sha256};
 use std::io::Write;
 use std::net::{TcpListener, TcpStream};
