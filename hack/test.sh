@@ -5,6 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 hack/deps.sh
+hack/berth-containers-deps.sh
 
 cargo build --all-targets
 cargo test --no-fail-fast -- --test-threads="${HULL_TEST_THREADS:-4}"

@@ -896,7 +896,7 @@ fn wait(c: &Container, d: Option<Duration>) -> Result<i32> {
 
 /// Removes everything of a container: process, mounts, network, records.
 pub fn remove_container(root: &Path, c: &Container, with_volumes: bool) -> Result<()> {
-    if c.monitor_alive() && c.state.monitor_pid != std::process::id() as i32 {
+    if c.monitor_alive() {
         let _ = fs::write(c.stop_marker(), "");
         let _ = runtime::kill(&c.config.runtime, root, c.id(), "KILL", true);
         if !wait_exit(c, Duration::from_secs(10)) {
@@ -904,6 +904,12 @@ pub fn remove_container(root: &Path, c: &Container, with_volumes: bool) -> Resul
         }
     }
     runtime::delete(&c.config.runtime, root, c.id());
+    remove_files(root, c, with_volumes)
+}
+
+/// Removes a stopped container's mounts, network and records (the
+/// monitor's `--rm`, after it deleted the runtime's container itself).
+pub fn remove_files(root: &Path, c: &Container, with_volumes: bool) -> Result<()> {
     monitor::cleanup(root, c);
     if rootfs::is_mounted(&c.rootfs()) {
         bail!("container {}: rootfs still mounted", c.config.name);

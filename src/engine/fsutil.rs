@@ -34,9 +34,18 @@ pub fn lock(path: &Path) -> Result<FileLock> {
     }
 }
 
+/// Atomic (temp file + rename) but not fsynced: container records are
+/// rewritten on every state change and are rebuilt or discarded after a
+/// crash anyway, and fsync dominated `run --rm` latency.
 pub fn write_json<T: Serialize>(path: &Path, v: &T) -> Result<()> {
     let data = serde_json::to_vec_pretty(v).context("encoding JSON")?;
-    crate::image::store::write_atomic(path, &data)
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    let tmp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
+    fs::write(&tmp, &data).with_context(|| format!("writing {}", tmp.display()))?;
+    fs::rename(&tmp, path).with_context(|| {
+        let _ = fs::remove_file(&tmp);
+        format!("renaming into {}", path.display())
+    })
 }
 
 pub fn read_json<T: DeserializeOwned>(path: &Path) -> Result<T> {

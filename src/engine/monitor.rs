@@ -431,10 +431,11 @@ pub fn main(root: &Path, id: &str, wait_attach: bool) -> i32 {
         // docker's backoff starts at 100ms and doubles.
         std::thread::sleep(Duration::from_millis(100u64 << restarts.min(6)));
     }
-    cleanup(root, &c);
-    save_state(&mut c, |s| s.monitor_pid = 0);
     if c.config.auto_remove {
-        let _ = super::cli::remove_container(root, &c, true);
+        let _ = super::cli::remove_files(root, &c, true);
+    } else {
+        cleanup(root, &c);
+        save_state(&mut c, |s| s.monitor_pid = 0);
     }
     let _ = std::fs::remove_file(c.attach_sock());
     if let Ok(mut cl) = hub.clients.lock() {

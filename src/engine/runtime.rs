@@ -35,8 +35,17 @@ pub fn resolve(name: Option<&str>) -> Result<String> {
     bail!("runtime {name:?} not found next to berth or in PATH")
 }
 
+/// The runtime's `--root`. Runtimes keep unix sockets under
+/// `<state>/<64-hex id>/`, which must fit sun_path (108 bytes), so a long
+/// berth root moves runtime state to `/run/berth/<hash of root>`.
 pub fn state_root(root: &Path) -> PathBuf {
-    root.join("runtime")
+    let local = root.join("runtime");
+    if local.as_os_str().len() <= 30 {
+        return local;
+    }
+    use sha2::Digest;
+    let h = sha2::Sha256::digest(root.to_string_lossy().as_bytes());
+    PathBuf::from("/run/berth").join(&hex::encode(h)[..12])
 }
 
 pub fn cmd(runtime: &str, root: &Path) -> Command {
