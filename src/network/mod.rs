@@ -84,7 +84,6 @@ pub fn validate(root: &Path, mode: &str) -> Result<()> {
 pub fn netns_for(root: &Path, cfg: &Config) -> Result<NetNs> {
     Ok(match cfg.network.as_str() {
         "host" => NetNs::Host,
-        "none" => NetNs::New,
         m if m.starts_with("container:") => {
             let other = container::find(root, &m["container:".len()..])?;
             let p = netns::path(root, other.id());
@@ -285,6 +284,16 @@ fn networks_of(c: &Container) -> Vec<String> {
 /// The monitor's network step before `<runtime> create`.
 pub fn setup(root: &Path, c: &Container) -> Result<BTreeMap<String, Endpoint>> {
     let mut eps = BTreeMap::new();
+    if c.config.network == "none" {
+        // docker's none: a namespace of its own with loopback up.
+        let ns = netns::create(root, c.id())?;
+        let r = netns::run_in(&ns, || Netlink::open()?.set_up("lo"));
+        if let Err(e) = r {
+            netns::remove(root, c.id());
+            return Err(e);
+        }
+        return Ok(eps);
+    }
     let nets = networks_of(c);
     if nets.is_empty() {
         return Ok(eps);
@@ -313,6 +322,9 @@ pub fn setup(root: &Path, c: &Container) -> Result<BTreeMap<String, Endpoint>> {
 pub fn teardown(root: &Path, c: &Container) {
     let nets = networks_of(c);
     if nets.is_empty() {
+        if c.config.network == "none" {
+            netns::remove(root, c.id());
+        }
         return;
     }
     let _l = fsutil::lock(&ipam::lock_path(root));

@@ -30,7 +30,8 @@ impl Rt {
 pub fn busybox_tar() -> &'static Path {
     static TAR: OnceLock<PathBuf> = OnceLock::new();
     TAR.get_or_init(|| {
-        let dir = std::env::temp_dir().join(format!("berth-bb-{}", std::process::id()));
+        let dir =
+            Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("berth-bb-{}", std::process::id()));
         let rootfs = dir.join("rootfs");
         std::fs::create_dir_all(&rootfs).expect("creating rootfs dir");
         let mk = Path::new(env!("CARGO_MANIFEST_DIR")).join("hack/mkrootfs.sh");
