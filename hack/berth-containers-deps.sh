@@ -2,9 +2,9 @@
 # Installs what berth's container tests and benchmark need (idempotent):
 # nft for NAT/port publishing, iproute2 for inspection, runc for the
 # second runtime, util-linux's script for -it tests, busybox for images,
-# podman/hyperfine/ab for the comparison benchmark.
+# podman/hyperfine/ab for the comparison benchmark, tini for --init.
 set -eu
-pkgs="nftables iproute2 runc util-linux busybox-static podman hyperfine apache2-utils"
+pkgs="nftables iproute2 runc util-linux busybox-static podman hyperfine apache2-utils tini"
 missing=""
 for p in $pkgs; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -623,6 +623,19 @@ fn network_modes_and_flags(rt: Rt, idx: u32) {
         "echo $X $Y",
     ]));
     assert_eq!(out, "1 two\n");
+    if std::path::Path::new("/usr/bin/tini-static").exists() {
+        let out = e.ok(&e.run_args(&["--rm", "--init", "busybox", "ps", "-o", "pid,args"]));
+        assert!(
+            out.lines()
+                .nth(1)
+                .is_some_and(|l| l.contains("1 /sbin/docker-init")),
+            "{out}"
+        );
+    } else {
+        eprintln!(
+            "SKIP: --init: /usr/bin/tini-static not installed (hack/berth-containers-deps.sh)"
+        );
+    }
 }
 both!(network_modes_and_flags, 13);
 

@@ -222,6 +222,20 @@ fn run(cli: Cli) -> Result<i32> {
             let root = Store::open(&cli.root)?.root().to_path_buf();
             hull::network::cli::dispatch(&root, n)
         }
+        Cmd::Containers(hull::engine::cli::Cmd::Inspect { format, names })
+            if !names
+                .iter()
+                .all(|n| hull::engine::container::find(&cli.root, n).is_ok()) =>
+        {
+            // docker's inspect falls back to images for names that are not containers.
+            let store = Store::open(&cli.root)?;
+            if names.iter().all(|n| store.lookup(n).is_ok()) && format.is_none() {
+                inspect(&cli.root, &names)?;
+                return Ok(0);
+            }
+            let root = store.root().to_path_buf();
+            hull::engine::cli::dispatch(&root, hull::engine::cli::Cmd::Inspect { format, names })
+        }
         Cmd::Containers(c) => {
             let root = Store::open(&cli.root)?.root().to_path_buf();
             hull::engine::cli::dispatch(&root, c)

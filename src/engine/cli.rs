@@ -676,9 +676,7 @@ pub fn create(root: &Path, a: &RunArgs) -> Result<Container> {
             _ => bail!("unknown log opt {o:?}"),
         }
     }
-    if a.init {
-        bail!("--init is not supported: no init binary for the container is available");
-    }
+    let init_bin = if a.init { Some(find_init()?) } else { None };
     let mut env =
         vec!["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".to_string()];
     env = opts::merge_env(&env, icfg.env.as_deref().unwrap_or(&[]));
@@ -702,9 +700,21 @@ pub fn create(root: &Path, a: &RunArgs) -> Result<Container> {
     } else {
         icfg.cmd.clone().unwrap_or_default()
     };
-    let args: Vec<String> = entrypoint.into_iter().chain(cmd).collect();
+    let mut args: Vec<String> = entrypoint.into_iter().chain(cmd).collect();
     if args.is_empty() {
         bail!("no command specified for image {}", a.image);
+    }
+    if let Some(init) = &init_bin {
+        // docker's --init: a static tini as pid 1 that reaps and forwards signals.
+        args.splice(0..0, [INIT_PATH.to_string(), "--".to_string()]);
+        mounts.push(MountSpec {
+            typ: "bind".into(),
+            source: init.clone(),
+            target: INIT_PATH.into(),
+            readonly: true,
+            anonymous: false,
+            options: vec![],
+        });
     }
 
     let _lock = fsutil::lock(&container::lock_path(&root))?;
@@ -851,6 +861,22 @@ pub fn create(root: &Path, a: &RunArgs) -> Result<Container> {
     Ok(Container { config: cfg, ..c })
 }
 
+const INIT_PATH: &str = "/sbin/docker-init";
+
+/// A statically linked init for `--init` (Debian's tini ships one).
+fn find_init() -> Result<String> {
+    for p in [
+        "/usr/bin/docker-init",
+        "/usr/libexec/docker/docker-init",
+        "/usr/bin/tini-static",
+    ] {
+        if Path::new(p).is_file() {
+            return Ok(p.to_string());
+        }
+    }
+    bail!("--init needs a static init binary: install tini (/usr/bin/tini-static)")
+}
+
 /// SIGTERM (or the stop signal), then SIGKILL after the timeout.
 pub fn stop(root: &Path, c: &Container, time: Option<u64>, signal: Option<&str>) -> Result<()> {
     if !c.is_running() {
@@ -911,6 +937,11 @@ pub fn remove_container(root: &Path, c: &Container, with_volumes: bool) -> Resul
 /// monitor's `--rm`, after it deleted the runtime's container itself).
 pub fn remove_files(root: &Path, c: &Container, with_volumes: bool) -> Result<()> {
     monitor::cleanup(root, c);
+    // The runtime's state dir goes with its last container (only when empty).
+    let rs = runtime::state_root(root);
+    if fs::remove_dir(&rs).is_ok() && rs.starts_with("/run/berth") {
+        let _ = fs::remove_dir("/run/berth");
+    }
     if rootfs::is_mounted(&c.rootfs()) {
         bail!("container {}: rootfs still mounted", c.config.name);
     }
