@@ -712,3 +712,35 @@ fn attach_and_log_rotation(rt: Rt, idx: u32) {
     );
 }
 both!(attach_and_log_rotation, 14);
+
+fn signals_reach_foreground_run(rt: Rt, idx: u32) {
+    let Some(e) = env(idx, rt) else { return };
+    let mut child = e
+        .cmd(&e.run_args(&[
+            "--rm",
+            "busybox",
+            "sh",
+            "-c",
+            "trap 'echo got-int; exit 9' INT; echo ready; while true; do sleep 0.1; done",
+        ]))
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("run");
+    let mut out = child.stdout.take().expect("stdout");
+    let mut buf = [0u8; 6];
+    out.read_exact(&mut buf).expect("ready");
+    assert_eq!(&buf, b"ready\n");
+    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).expect("kill");
+    let mut rest = String::new();
+    out.read_to_string(&mut rest).expect("read");
+    let st = child.wait().expect("wait");
+    assert_eq!(rest, "got-int\n");
+    assert_eq!(st.code(), Some(9));
+    assert_eq!(e.container_count(), 0);
+    // rm -f racing the monitor's own --rm cleanup is not an error.
+    e.ok(&e.run_args(&["-d", "--rm", "--name", "racer", "busybox", "sleep", "300"]));
+    e.ok(&["rm", "-f", "racer"]);
+    assert_eq!(e.container_count(), 0);
+}
+both!(signals_reach_foreground_run, 15);

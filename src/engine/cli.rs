@@ -337,6 +337,7 @@ pub fn dispatch(root: &Path, cmd: Cmd) -> Result<i32> {
                 }
                 if att {
                     monitor::spawn(root, &c, true)?;
+                    proxy_signals(root, &c);
                     let s = attach::connect(&c.attach_sock())?;
                     let code = attach::client(s, interactive, c.config.tty)?;
                     return Ok(code.unwrap_or(0));
@@ -505,6 +506,37 @@ pub fn dispatch(root: &Path, cmd: Cmd) -> Result<i32> {
     }
 }
 
+/// docker's sig-proxy: signals sent to a foreground `run`/`start -a` go
+/// to the container. Must run before any other thread exists, so that the
+/// mask is inherited by all of them.
+fn proxy_signals(root: &Path, c: &Container) {
+    use nix::sys::signal::{SigSet, Signal};
+    let mut set = SigSet::empty();
+    for s in [
+        Signal::SIGINT,
+        Signal::SIGTERM,
+        Signal::SIGHUP,
+        Signal::SIGQUIT,
+        Signal::SIGUSR1,
+        Signal::SIGUSR2,
+    ] {
+        set.add(s);
+    }
+    if set.thread_block().is_err() {
+        return;
+    }
+    let (rt, root, id) = (
+        c.config.runtime.clone(),
+        root.to_path_buf(),
+        c.id().to_string(),
+    );
+    std::thread::spawn(move || {
+        while let Ok(sig) = set.wait() {
+            let _ = runtime::kill(&rt, &root, &id, sig.as_str(), false);
+        }
+    });
+}
+
 fn dir_size(p: &Path) -> u64 {
     let Ok(md) = fs::symlink_metadata(p) else {
         return 0;
@@ -532,6 +564,7 @@ fn run(root: &Path, a: RunArgs) -> Result<i32> {
         let _ = remove_container(root, &c, true);
         return Err(e);
     }
+    proxy_signals(root, &c);
     let s = attach::connect(&c.attach_sock())?;
     match attach::client(s, a.interactive, a.tty)? {
         Some(code) => Ok(code),
@@ -945,7 +978,11 @@ pub fn remove_files(root: &Path, c: &Container, with_volumes: bool) -> Result<()
     if rootfs::is_mounted(&c.rootfs()) {
         bail!("container {}: rootfs still mounted", c.config.name);
     }
-    fs::remove_dir_all(&c.dir).with_context(|| format!("removing {}", c.dir.display()))?;
+    match fs::remove_dir_all(&c.dir) {
+        // A --rm monitor may have removed it at the same moment.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        r => r.with_context(|| format!("removing {}", c.dir.display()))?,
+    }
     if with_volumes {
         for m in &c.config.mounts {
             if m.anonymous {
