@@ -1409,8 +1409,8 @@ fn stats(root: &Path, no_stream: bool, all: bool, names: &[String]) -> Result<i3
         std::thread::sleep(Duration::from_millis(500));
         let el = t0.elapsed().as_nanos() as f64;
         println!(
-            "{:<14} {:<20} {:<8} {:<22} {:<8} PIDS",
-            "CONTAINER ID", "NAME", "CPU %", "MEM USAGE / LIMIT", "MEM %"
+            "{:<14} {:<20} {:<8} {:<22} {:<8} {:<20} {:<20} PIDS",
+            "CONTAINER ID", "NAME", "CPU %", "MEM USAGE / LIMIT", "MEM %", "NET I/O", "BLOCK I/O"
         );
         for (i, c) in list.iter().enumerate() {
             let id = c.id();
@@ -1426,13 +1426,27 @@ fn stats(root: &Path, no_stream: bool, all: bool, names: &[String]) -> Result<i3
             }
             let pids = read_num(&format!("/sys/fs/cgroup/pids/berth/{id}/pids.current"));
             let cpu = (cpu1.saturating_sub(cpu0[i])) as f64 / el * 100.0;
+            // The host end of a veth sees the container's rx as tx.
+            let (mut rx, mut tx) = (0, 0);
+            for ep in c.state.endpoints.values() {
+                let st = format!("/sys/class/net/{}/statistics", ep.host_veth);
+                rx += read_num(&format!("{st}/tx_bytes"));
+                tx += read_num(&format!("{st}/rx_bytes"));
+            }
+            let (br, bw) = blkio(id);
             println!(
-                "{:<14} {:<20} {:<8} {:<22} {:<8} {}",
+                "{:<14} {:<20} {:<8} {:<22} {:<8} {:<20} {:<20} {}",
                 c.short_id(),
                 c.config.name,
                 format!("{cpu:.2}%"),
-                format!("{}MiB / {}MiB", mem >> 20, lim >> 20),
+                format!(
+                    "{:.2}MiB / {:.2}GiB",
+                    mem as f64 / 1048576.0,
+                    lim as f64 / 1073741824.0
+                ),
                 format!("{:.2}%", mem as f64 / lim.max(1) as f64 * 100.0),
+                format!("{} / {}", human(rx), human(tx)),
+                format!("{} / {}", human(br), human(bw)),
                 pids
             );
         }
@@ -1440,6 +1454,39 @@ fn stats(root: &Path, no_stream: bool, all: bool, names: &[String]) -> Result<i3
             return Ok(0);
         }
     }
+}
+
+fn human(n: u64) -> String {
+    let units = ["B", "kB", "MB", "GB", "TB"];
+    let mut v = n as f64;
+    let mut i = 0;
+    while v >= 1000.0 && i < units.len() - 1 {
+        v /= 1000.0;
+        i += 1;
+    }
+    if i == 0 {
+        format!("{n}B")
+    } else {
+        format!("{v:.3}{}", units[i])
+    }
+}
+
+/// (read, write) bytes from the v1 blkio controller.
+fn blkio(id: &str) -> (u64, u64) {
+    let p = format!("/sys/fs/cgroup/blkio/berth/{id}/blkio.throttle.io_service_bytes");
+    let (mut r, mut w) = (0, 0);
+    for l in fs::read_to_string(p).unwrap_or_default().lines() {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        if f.len() == 3 {
+            let n: u64 = f[2].parse().unwrap_or(0);
+            match f[1] {
+                "Read" => r += n,
+                "Write" => w += n,
+                _ => {}
+            }
+        }
+    }
+    (r, w)
 }
 
 fn procfs_mem_total() -> u64 {
