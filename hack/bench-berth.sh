@@ -4,12 +4,21 @@
 #  2. HTTP through a published port: ab against busybox httpd in a container.
 # The same busybox image (hack/mkrootfs.sh) is imported into berth and moved into podman
 # with `berth save` + `podman load`. Podman gets its own --root, so the host's podman
-# storage is not touched. Usage: hack/bench-berth.sh [RUNS]   (BERTH=path to use another build)
+# storage is not touched. Usage: hack/bench-berth.sh [RUNS]
+#   BERTH=path      use that berth (hull is taken from the same directory)
+#   BENCH_RELEASE=1 build and use release binaries (what the numbers in docs/ use)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-15}
 hack/berth-containers-deps.sh
-[ -n "${BERTH:-}" ] || { cargo build -q --bin berth --bin hull; BERTH=$PWD/target/debug/berth; }
+if [ -z "${BERTH:-}" ]; then
+    if [ "${BENCH_RELEASE:-0}" = 1 ]; then
+        cargo build -q --release --bin berth --bin hull; BERTH=$PWD/target/release/berth
+    else
+        cargo build -q --bin berth --bin hull; BERTH=$PWD/target/debug/berth
+    fi
+fi
+echo "berth: $BERTH"
 work=$(mktemp -d /tmp/berth-bench.XXXXXX)
 root=$work/berth
 export BERTH_BRIDGE=bbench$$ BERTH_BRIDGE_SUBNET=10.213.251.0/24
