@@ -127,12 +127,22 @@ fn user_network_dns(rt: Rt, idx: u32) {
         let out = e.ok(&e.run_args(&["--rm", "--network", &net, "busybox", "wget", "-qO-", &url]));
         assert!(out.contains("hello from busybox httpd"), "{target}: {out}");
     }
-    // srv reaches srv2 by name too.
-    e.ok(&["ps"]);
+    // A renamed container answers to its new name.
+    e.ok(&["rename", "srv2", "srv3"]);
+    let out = e.ok(&e.run_args(&[
+        "--rm",
+        "--network",
+        &net,
+        "busybox",
+        "wget",
+        "-qO-",
+        "http://srv3/",
+    ]));
+    assert!(out.contains("hello from busybox httpd"), "srv3: {out}");
     let insp = e.ok(&["network", "inspect", &net]);
-    assert!(insp.contains("srv2"), "{insp}");
+    assert!(insp.contains("srv"), "{insp}");
     e.err(&["network", "rm", &net], "active endpoints");
-    e.ok(&["rm", "-f", "srv", "srv2"]);
+    e.ok(&["rm", "-f", "srv", "srv3"]);
     e.ok(&["network", "rm", &net]);
     assert!(
         !std::path::Path::new("/sys/class/net").join(&br).exists(),

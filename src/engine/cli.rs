@@ -330,10 +330,16 @@ pub fn dispatch(root: &Path, cmd: Cmd) -> Result<i32> {
             containers,
         } => {
             for n in &containers {
-                let c = container::find(root, n)?;
+                let mut c = container::find(root, n)?;
                 if c.is_running() {
                     println!("{n}");
                     continue;
+                }
+                // A monitor still cleaning up after the last exit would tear
+                // down what the new one sets up (same netns and veth names).
+                if c.monitor_alive() {
+                    wait_exit(&c, Duration::from_secs(10));
+                    c = container::reload(&c)?;
                 }
                 if att {
                     monitor::spawn(root, &c, true)?;
@@ -475,6 +481,7 @@ pub fn dispatch(root: &Path, cmd: Cmd) -> Result<i32> {
             if let Some(other) = container::name_taken(root, &new_name)? {
                 bail!("Conflict. The container name \"/{new_name}\" is already in use by container \"{other}\"");
             }
+            crate::network::rename(root, c.id(), &new_name);
             c.config.name = new_name;
             c.save_config()?;
             Ok(0)

@@ -154,6 +154,18 @@ pub fn allocate(root: &Path, net: &Network, lease: Lease) -> Result<(Ipv4Addr, u
     )
 }
 
+pub fn rename(root: &Path, net: &str, id: &str, new_name: &str) {
+    let mut all = leases(root, net);
+    let mut changed = false;
+    for l in all.values_mut().filter(|l| l.id == id) {
+        l.name = new_name.to_string();
+        changed = true;
+    }
+    if changed {
+        let _ = write_json(&leases_file(root, net), &all);
+    }
+}
+
 pub fn release(root: &Path, name: &str, id: &str) {
     let mut all = leases(root, name);
     let before = all.len();

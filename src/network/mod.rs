@@ -45,6 +45,15 @@ pub fn default_network(root: &Path) -> Result<Network> {
     let subnet = std::env::var("BERTH_BRIDGE_SUBNET").unwrap_or_else(|_| "172.30.0.0/16".into());
     netlink::check_ifname(&bridge)?;
     let (base, p) = ipam::parse_cidr(&subnet)?;
+    if netlink::ifindex(&bridge).is_none()
+        && ipam::host_routes()
+            .iter()
+            .any(|r| ipam::overlaps(*r, (base, p)))
+    {
+        bail!(
+            "default bridge subnet {subnet} overlaps a route on the host; set BERTH_BRIDGE_SUBNET"
+        );
+    }
     let n = Network {
         name: DEFAULT.into(),
         id: fsutil::random_id(),
@@ -316,6 +325,16 @@ pub fn setup(root: &Path, c: &Container) -> Result<BTreeMap<String, Endpoint>> {
         return Err(e);
     }
     Ok(eps)
+}
+
+/// Keeps DNS answers right after `rename`.
+pub fn rename(root: &Path, id: &str, new_name: &str) {
+    let Ok(_l) = fsutil::lock(&ipam::lock_path(root)) else {
+        return;
+    };
+    for n in ipam::list(root) {
+        ipam::rename(root, &n.name, id, new_name);
+    }
 }
 
 /// Undoes `setup`; safe to repeat, and works from the records alone.
