@@ -205,11 +205,14 @@ fn logs_follow(rt: Rt, idx: u32) {
 both!(logs_follow, 3);
 
 fn exec_into_running(rt: Rt, idx: u32) {
+    let Some(e) = env(idx, rt) else { return };
     if rt == Rt::Hull && !hull_has("exec") {
+        // berth says so in one line instead of hull's usage text.
+        e.ok(&e.run_args(&["-d", "--name", "x", "busybox", "sleep", "300"]));
+        e.err(&["exec", "x", "true"], "no exec subcommand");
         eprintln!("SKIP: hull exec: unrecognized subcommand (hull's exec is not in this tree yet)");
         return;
     }
-    let Some(e) = env(idx, rt) else { return };
     e.ok(&e.run_args(&["-d", "--name", "x", "-e", "A=1", "busybox", "sleep", "300"]));
     assert_eq!(e.ok(&["exec", "x", "sh", "-c", "echo $A"]), "1\n");
     assert_eq!(

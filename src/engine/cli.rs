@@ -1131,6 +1131,18 @@ fn exec(root: &Path, a: ExecArgs) -> Result<i32> {
     if !c.is_running() || c.state.pid == 0 {
         bail!("container {} is not running", a.container);
     }
+    // hull's exec is still being written: say so in one line rather than
+    // letting the runtime print its usage.
+    let probe = std::process::Command::new(&c.config.runtime)
+        .args(["exec", "--help"])
+        .output()
+        .with_context(|| format!("running {}", c.config.runtime))?;
+    if String::from_utf8_lossy(&probe.stderr).contains("unrecognized subcommand") {
+        bail!(
+            "runtime {} has no exec subcommand; create the container with --runtime runc to use exec",
+            c.config.runtime
+        );
+    }
     let mut cmd = runtime::cmd(&c.config.runtime, root);
     cmd.arg("exec");
     if a.tty {
