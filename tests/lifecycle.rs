@@ -6,39 +6,23 @@ use common::*;
 
 #[test]
 fn run_returns_the_container_exit_code_and_output() {
-    if !require_root() {
-        return;
-    }
+    if !require_root() { return; }
     let env = Env::new();
     let r = env.run(&["sh", "-c", "echo out; echo err >&2; exit 7"]);
     assert_eq!(r.code, 7);
     assert_eq!(r.stdout, "out\n");
     assert!(r.stderr.contains("err"));
-    assert!(
-        env.ids().is_empty(),
-        "run must delete the container: {:?}",
-        env.ids()
-    );
+    assert!(env.ids().is_empty(), "run must delete the container: {:?}", env.ids());
 }
 
 #[test]
 fn create_start_state_kill_delete() {
-    if !require_root() {
-        return;
-    }
+    if !require_root() { return; }
     let env = Env::new();
     env.set_args(&["sleep", "1000"]);
     let id = unique_id();
     let pid_file = env.tmp.path().join("pid");
-    env.hull(&[
-        "create",
-        "--bundle",
-        env.bundle.to_str().unwrap(),
-        "--pid-file",
-        pid_file.to_str().unwrap(),
-        &id,
-    ])
-    .ok();
+    env.hull(&["create", "--bundle", env.bundle.to_str().unwrap(), "--pid-file", pid_file.to_str().unwrap(), &id]).ok();
     let st = env.state(&id);
     assert_eq!(st["status"], "created");
     assert_eq!(st["id"], id.as_str());
@@ -59,122 +43,79 @@ fn create_start_state_kill_delete() {
     env.hull(&["delete", &id]).fails_with("not stopped");
     env.hull(&["kill", &id, "KILL"]).ok();
     for _ in 0..200 {
-        if env.state(&id)["status"] == "stopped" {
-            break;
-        }
+        if env.state(&id)["status"] == "stopped" { break; }
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
     let st = env.state(&id);
     assert_eq!(st["status"], "stopped");
     assert_eq!(st["pid"], 0);
-    env.hull(&["kill", &id, "TERM"])
-        .fails_with("container not running");
+    env.hull(&["kill", &id, "TERM"]).fails_with("container not running");
     env.hull(&["start", &id]).fails_with("stopped");
     env.hull(&["delete", &id]).ok();
     env.hull(&["state", &id]).fails_with("does not exist");
     env.hull(&["delete", &id]).fails_with("does not exist");
-    assert!(
-        cgroup_dirs_for(&id).is_empty(),
-        "cgroup left: {:?}",
-        cgroup_dirs_for(&id)
-    );
+    assert!(cgroup_dirs_for(&id).is_empty(), "cgroup left: {:?}", cgroup_dirs_for(&id));
 }
 
 #[test]
 fn delete_force_kills_a_running_container() {
-    if !require_root() {
-        return;
-    }
+    if !require_root() { return; }
     let env = Env::new();
     env.set_args(&["sleep", "1000"]);
     let id = unique_id();
-    env.hull(&[
-        "run",
-        "--detach",
-        "--bundle",
-        env.bundle.to_str().unwrap(),
-        &id,
-    ])
-    .ok();
+    env.hull(&["run", "--detach", "--bundle", env.bundle.to_str().unwrap(), &id]).ok();
     let pid = env.state(&id)["pid"].as_i64().unwrap();
     assert_eq!(env.state(&id)["status"], "running");
     env.hull(&["delete", "--force", &id]).ok();
-    assert!(
-        !std::path::Path::new(&format!("/proc/{pid}")).exists()
-            || std::fs::read_to_string(format!("/proc/{pid}/stat"))
-                .unwrap()
-                .contains(") Z")
-    );
+    assert!(!std::path::Path::new(&format!("/proc/{pid}")).exists() || std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap().contains(") Z"));
     assert!(env.ids().is_empty());
     assert!(cgroup_dirs_for(&id).is_empty());
 }
 
 #[test]
 fn delete_of_a_created_container_kills_its_init() {
-    if !require_root() {
-        return;
-    }
+    if !require_root() { return; }
     let env = Env::new();
     let id = unique_id();
-    env.hull(&["create", "--bundle", env.bundle.to_str().unwrap(), &id])
-        .ok();
+    env.hull(&["create", "--bundle", env.bundle.to_str().unwrap(), &id]).ok();
     env.hull(&["delete", &id]).ok();
     assert!(env.ids().is_empty());
 }
 
 #[test]
 fn kill_accepts_names_with_and_without_sig_and_numbers() {
-    if !require_root() {
-        return;
-    }
+    if !require_root() { return; }
     let env = Env::new();
     // The shell traps USR1 and TERM, reporting each into a file the test reads.
     env.set_args(&["sh", "-c", "trap 'echo usr1 >> /tmp/got' USR1; trap 'echo term >> /tmp/got; exit 0' TERM; echo ready > /tmp/ready; while true; do sleep 0.05; done"]);
     let id = unique_id();
-    env.hull(&["run", "-d", "--bundle", env.bundle.to_str().unwrap(), &id])
-        .ok();
+    env.hull(&["run", "-d", "--bundle", env.bundle.to_str().unwrap(), &id]).ok();
     let ready = env.rootfs.join("tmp/ready");
-    for _ in 0..200 {
-        if ready.exists() {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
+    for _ in 0..200 { if ready.exists() { break; } std::thread::sleep(std::time::Duration::from_millis(10)); }
     env.hull(&["kill", &id, "USR1"]).ok();
     std::thread::sleep(std::time::Duration::from_millis(200));
     env.hull(&["kill", &id, "SIGUSR1"]).ok();
     std::thread::sleep(std::time::Duration::from_millis(200));
     env.hull(&["kill", &id, "15"]).ok();
     for _ in 0..300 {
-        if env.state(&id)["status"] == "stopped" {
-            break;
-        }
+        if env.state(&id)["status"] == "stopped" { break; }
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
-    assert_eq!(
-        std::fs::read_to_string(env.rootfs.join("tmp/got")).unwrap(),
-        "usr1\nusr1\nterm\n"
-    );
-    env.hull(&["kill", &id, "NOTASIGNAL"])
-        .fails_with("unknown signal");
+    assert_eq!(std::fs::read_to_string(env.rootfs.join("tmp/got")).unwrap(), "usr1\nusr1\nterm\n");
+    env.hull(&["kill", &id, "NOTASIGNAL"]).fails_with("unknown signal");
 }
 
 #[test]
 fn kill_all_reaches_every_process() {
-    if !require_root() {
-        return;
-    }
+    if !require_root() { return; }
     let env = Env::new();
     env.set_args(&["sh", "-c", "sleep 1000 & sleep 1000 & wait"]);
     let id = unique_id();
-    env.hull(&["run", "-d", "--bundle", env.bundle.to_str().unwrap(), &id])
-        .ok();
+    env.hull(&["run", "-d", "--bundle", env.bundle.to_str().unwrap(), &id]).ok();
     std::thread::sleep(std::time::Duration::from_millis(200));
     env.hull(&["kill", "--all", &id, "KILL"]).ok();
     for _ in 0..300 {
-        if env.state(&id)["status"] == "stopped" {
-            break;
-        }
+        if env.state(&id)["status"] == "stopped" { break; }
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
     assert_eq!(env.state(&id)["status"], "stopped");
@@ -182,19 +123,15 @@ fn kill_all_reaches_every_process() {
 
 #[test]
 fn list_shows_containers_in_table_json_and_quiet_forms() {
-    if !require_root() {
-        return;
-    }
+    if !require_root() { return; }
     let env = Env::new();
     env.set_args(&["sleep", "1000"]);
     let id = unique_id();
-    env.hull(&["create", "--bundle", env.bundle.to_str().unwrap(), &id])
-        .ok();
+    env.hull(&["create", "--bundle", env.bundle.to_str().unwrap(), &id]).ok();
     let table = env.hull(&["list"]).ok().to_string();
     assert!(table.starts_with("ID "), "{table}");
     assert!(table.lines().nth(1).unwrap().contains("created"));
-    let json: serde_json::Value =
-        serde_json::from_str(env.hull(&["list", "--format", "json"]).ok()).unwrap();
+    let json: serde_json::Value = serde_json::from_str(env.hull(&["list", "--format", "json"]).ok()).unwrap();
     assert_eq!(json[0]["id"], id.as_str());
     assert_eq!(json[0]["status"], "created");
     assert_eq!(env.hull(&["list", "-q"]).ok().trim(), id);
@@ -202,48 +139,21 @@ fn list_shows_containers_in_table_json_and_quiet_forms() {
 
 #[test]
 fn run_forwards_signals_to_the_container() {
-    if !require_root() {
-        return;
-    }
+    if !require_root() { return; }
     let env = Env::new();
-    env.set_args(&[
-        "sh",
-        "-c",
-        "trap 'exit 42' TERM; touch /tmp/ready; while true; do sleep 0.05; done",
-    ]);
-    let mut child = env
-        .cmd()
-        .args([
-            "run",
-            "--bundle",
-            env.bundle.to_str().unwrap(),
-            &unique_id(),
-        ])
-        .spawn()
-        .unwrap();
+    env.set_args(&["sh", "-c", "trap 'exit 42' TERM; touch /tmp/ready; while true; do sleep 0.05; done"]);
+    let mut child = env.cmd().args(["run", "--bundle", env.bundle.to_str().unwrap(), &unique_id()]).spawn().unwrap();
     let ready = env.rootfs.join("tmp/ready");
-    for _ in 0..300 {
-        if ready.exists() {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
+    for _ in 0..300 { if ready.exists() { break; } std::thread::sleep(std::time::Duration::from_millis(10)); }
     assert!(ready.exists());
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(child.id() as i32),
-        nix::sys::signal::Signal::SIGTERM,
-    )
-    .unwrap();
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGTERM).unwrap();
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(42));
 }
 
 #[test]
 fn version_prints_runc_style_lines() {
-    let out = std::process::Command::new(HULL)
-        .arg("--version")
-        .output()
-        .unwrap();
+    let out = std::process::Command::new(HULL).arg("--version").output().unwrap();
     let text = String::from_utf8(out.stdout).unwrap();
     let lines: Vec<&str> = text.lines().collect();
     assert!(lines[0].starts_with("hull version "), "{text}");
@@ -254,31 +164,15 @@ fn version_prints_runc_style_lines() {
 #[test]
 fn spec_writes_a_config_and_refuses_to_overwrite() {
     let tmp = tempfile::tempdir().unwrap();
-    let out = std::process::Command::new(HULL)
-        .args(["spec", "--bundle"])
-        .arg(tmp.path())
-        .output()
-        .unwrap();
+    let out = std::process::Command::new(HULL).args(["spec", "--bundle"]).arg(tmp.path()).output().unwrap();
     assert!(out.status.success());
-    let v: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(tmp.path().join("config.json")).unwrap())
-            .unwrap();
+    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(tmp.path().join("config.json")).unwrap()).unwrap();
     assert_eq!(v["root"]["path"], "rootfs");
-    let out = std::process::Command::new(HULL)
-        .args(["spec", "--bundle"])
-        .arg(tmp.path())
-        .output()
-        .unwrap();
+    let out = std::process::Command::new(HULL).args(["spec", "--bundle"]).arg(tmp.path()).output().unwrap();
     assert!(!out.status.success());
     let tmp2 = tempfile::tempdir().unwrap();
-    let out = std::process::Command::new(HULL)
-        .args(["spec", "--rootless", "--bundle"])
-        .arg(tmp2.path())
-        .output()
-        .unwrap();
+    let out = std::process::Command::new(HULL).args(["spec", "--rootless", "--bundle"]).arg(tmp2.path()).output().unwrap();
     assert!(out.status.success());
-    let v: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(tmp2.path().join("config.json")).unwrap())
-            .unwrap();
+    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(tmp2.path().join("config.json")).unwrap()).unwrap();
     assert!(v["linux"]["uidMappings"].is_array());
 }

@@ -7,11 +7,7 @@ use hull::runtime::{create, lifecycle, template};
 use std::path::PathBuf;
 
 #[derive(Parser)]
-#[command(
-    name = "hull",
-    about = "An OCI container runtime, drop-in for runc",
-    disable_version_flag = true
-)]
+#[command(name = "hull", about = "An OCI container runtime, drop-in for runc", disable_version_flag = true)]
 struct Cli {
     /// Root directory for container state
     #[arg(long, global = true)]
@@ -126,10 +122,7 @@ fn default_root() -> PathBuf {
 
 fn print_version() {
     println!("hull version {}", env!("CARGO_PKG_VERSION"));
-    println!(
-        "commit: {}",
-        option_env!("HULL_COMMIT").unwrap_or("unknown")
-    );
+    println!("commit: {}", option_env!("HULL_COMMIT").unwrap_or("unknown"));
     println!("spec: 1.2.0");
 }
 
@@ -179,9 +172,7 @@ fn run(cli: Cli) -> Result<i32> {
         preserve_fds: a.preserve_fds,
     };
     if cli.systemd_cgroup && matches!(command, Command::Create(_) | Command::Run { .. }) {
-        bail!(
-            "--systemd-cgroup: the systemd cgroup driver is not supported yet (use cgroupfs paths)"
-        );
+        bail!("--systemd-cgroup: the systemd cgroup driver is not supported yet (use cgroupfs paths)");
     }
     match command {
         Command::Create(a) => {
@@ -204,8 +195,7 @@ fn run(cli: Cli) -> Result<i32> {
                 bail!("File {} exists. Remove it first", path.display());
             }
             let text = serde_json::to_string_pretty(&template::default_spec(rootless))?;
-            std::fs::write(&path, text + "\n")
-                .with_context(|| format!("write {}", path.display()))?;
+            std::fs::write(&path, text + "\n").with_context(|| format!("write {}", path.display()))?;
         }
     }
     Ok(0)

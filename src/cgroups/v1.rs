@@ -84,11 +84,7 @@ impl V1 {
     }
 
     fn all_dirs(&self) -> Vec<PathBuf> {
-        let mut dirs: Vec<PathBuf> = self
-            .hierarchies
-            .iter()
-            .map(|(_, m)| self.dir_of(m))
-            .collect();
+        let mut dirs: Vec<PathBuf> = self.hierarchies.iter().map(|(_, m)| self.dir_of(m)).collect();
         if let Some(u) = &self.unified {
             dirs.push(self.dir_of(u));
         }
@@ -164,31 +160,18 @@ impl Cgroup for V1 {
         if let Some(pids) = r.pids() {
             let dir = self.need("pids", "pids")?;
             let limit = pids.limit();
-            let value = if limit <= 0 {
-                "max".to_string()
-            } else {
-                limit.to_string()
-            };
+            let value = if limit <= 0 { "max".to_string() } else { limit.to_string() };
             write(&dir.join("pids.max"), &value)?;
         }
         if let Some(cpu) = r.cpu() {
             if let Some(shares) = cpu.shares() {
-                write(
-                    &self.need("cpu", "cpu.shares")?.join("cpu.shares"),
-                    &shares.to_string(),
-                )?;
+                write(&self.need("cpu", "cpu.shares")?.join("cpu.shares"), &shares.to_string())?;
             }
             if let Some(period) = cpu.period() {
-                write(
-                    &self.need("cpu", "cpu.period")?.join("cpu.cfs_period_us"),
-                    &period.to_string(),
-                )?;
+                write(&self.need("cpu", "cpu.period")?.join("cpu.cfs_period_us"), &period.to_string())?;
             }
             if let Some(quota) = cpu.quota() {
-                write(
-                    &self.need("cpu", "cpu.quota")?.join("cpu.cfs_quota_us"),
-                    &quota.to_string(),
-                )?;
+                write(&self.need("cpu", "cpu.quota")?.join("cpu.cfs_quota_us"), &quota.to_string())?;
             }
             if let Some(cpus) = cpu.cpus() {
                 write(&self.need("cpuset", "cpu.cpus")?.join("cpuset.cpus"), cpus)?;

@@ -39,9 +39,7 @@ impl V2 {
             dir.push(comp);
         }
         let mut cur = self.root.clone();
-        for comp in
-            std::iter::once(None).chain(comps.iter().take(comps.len().saturating_sub(1)).map(Some))
-        {
+        for comp in std::iter::once(None).chain(comps.iter().take(comps.len().saturating_sub(1)).map(Some)) {
             if let Some(c) = comp {
                 cur.push(c);
             }
@@ -61,10 +59,7 @@ impl V2 {
     fn need(&self, file: &str, field: &str) -> Result<PathBuf> {
         let p = self.dir.join(file);
         if !p.exists() {
-            bail!(
-                "linux.resources.{field}: {} does not exist (controller not enabled on this host)",
-                p.display()
-            );
+            bail!("linux.resources.{field}: {} does not exist (controller not enabled on this host)", p.display());
         }
         Ok(p)
     }
@@ -87,18 +82,11 @@ impl Cgroup for V2 {
     fn apply(&self, r: &LinuxResources) -> Result<()> {
         if let Some(mem) = r.memory() {
             if let Some(limit) = mem.limit() {
-                let v = if limit < 0 {
-                    "max".into()
-                } else {
-                    limit.to_string()
-                };
+                let v = if limit < 0 { "max".into() } else { limit.to_string() };
                 write(&self.need("memory.max", "memory.limit")?, &v)?;
             }
             if let Some(res) = mem.reservation() {
-                write(
-                    &self.need("memory.low", "memory.reservation")?,
-                    &res.to_string(),
-                )?;
+                write(&self.need("memory.low", "memory.reservation")?, &res.to_string())?;
             }
             if let Some(swap) = mem.swap() {
                 // v1 semantics: swap is memory+swap; v2 wants swap alone.
@@ -112,19 +100,12 @@ impl Cgroup for V2 {
         }
         if let Some(pids) = r.pids() {
             let limit = pids.limit();
-            let v = if limit <= 0 {
-                "max".to_string()
-            } else {
-                limit.to_string()
-            };
+            let v = if limit <= 0 { "max".to_string() } else { limit.to_string() };
             write(&self.need("pids.max", "pids.limit")?, &v)?;
         }
         if let Some(cpu) = r.cpu() {
             if let Some(shares) = cpu.shares() {
-                write(
-                    &self.need("cpu.weight", "cpu.shares")?,
-                    &shares_to_weight(shares).to_string(),
-                )?;
+                write(&self.need("cpu.weight", "cpu.shares")?, &shares_to_weight(shares).to_string())?;
             }
             if cpu.quota().is_some() || cpu.period().is_some() {
                 let quota = match cpu.quota() {
@@ -132,10 +113,7 @@ impl Cgroup for V2 {
                     _ => "max".to_string(),
                 };
                 let period = cpu.period().unwrap_or(100_000);
-                write(
-                    &self.need("cpu.max", "cpu.quota")?,
-                    &format!("{quota} {period}"),
-                )?;
+                write(&self.need("cpu.max", "cpu.quota")?, &format!("{quota} {period}"))?;
             }
             if let Some(cpus) = cpu.cpus() {
                 write(&self.need("cpuset.cpus", "cpu.cpus")?, cpus)?;
@@ -151,10 +129,7 @@ impl Cgroup for V2 {
                 }
                 let p = self.dir.join(key);
                 if !p.exists() {
-                    bail!(
-                        "linux.resources.unified: unknown key {key:?} ({} does not exist)",
-                        p.display()
-                    );
+                    bail!("linux.resources.unified: unknown key {key:?} ({} does not exist)", p.display());
                 }
                 write(&p, value)?;
             }
@@ -172,10 +147,7 @@ impl Cgroup for V2 {
     fn freeze(&self) -> Result<()> {
         write(&self.dir.join("cgroup.freeze"), "1")?;
         for _ in 0..1000 {
-            if read(&self.dir.join("cgroup.events"))?
-                .lines()
-                .any(|l| l == "frozen 1")
-            {
+            if read(&self.dir.join("cgroup.events"))?.lines().any(|l| l == "frozen 1") {
                 return Ok(());
             }
             std::thread::sleep(std::time::Duration::from_millis(1));
@@ -226,10 +198,6 @@ mod tests {
         assert_eq!(read("cpu.max"), "50000 100000");
         assert_eq!(read("cpu.weight"), "39");
         let bad: LinuxResources = serde_json::from_str(r#"{"unified":{"nope.max":"1"}}"#).unwrap();
-        assert!(cg
-            .apply(&bad)
-            .unwrap_err()
-            .to_string()
-            .contains("unknown key"));
+        assert!(cg.apply(&bad).unwrap_err().to_string().contains("unknown key"));
     }
 }

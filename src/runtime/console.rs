@@ -16,12 +16,8 @@ pub struct Pty {
 
 /// Opens a new pty from the container's /dev/pts/ptmx (resolved inside the rootfs).
 pub fn open_pty(root: RawFd) -> Result<Pty> {
-    let master = open_in_root(
-        root,
-        Path::new("/dev/pts/ptmx"),
-        libc::O_RDWR | libc::O_NOCTTY,
-    )
-    .context("process.terminal: open /dev/pts/ptmx in the container (is devpts mounted?)")?;
+    let master = open_in_root(root, Path::new("/dev/pts/ptmx"), libc::O_RDWR | libc::O_NOCTTY)
+        .context("process.terminal: open /dev/pts/ptmx in the container (is devpts mounted?)")?;
     let unlock: libc::c_int = 0;
     // SAFETY: ioctls on the master fd we own with correctly typed arguments.
     unsafe {
@@ -30,11 +26,7 @@ pub fn open_pty(root: RawFd) -> Result<Pty> {
         }
         // TIOCGPTPEER opens the slave from the master itself: no path lookup that a container
         // could redirect.
-        let slave = libc::ioctl(
-            master.as_raw_fd(),
-            libc::TIOCGPTPEER,
-            libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC,
-        );
+        let slave = libc::ioctl(master.as_raw_fd(), libc::TIOCGPTPEER, libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC);
         if slave < 0 {
             return Err(std::io::Error::last_os_error()).context("open pty slave");
         }
@@ -66,8 +58,7 @@ pub fn send_fd(socket: RawFd, fd: RawFd, name: &str) -> Result<()> {
     let iov = [IoSlice::new(name.as_bytes())];
     let fds = [fd];
     let cmsg = [ControlMessage::ScmRights(&fds)];
-    sendmsg::<()>(socket, &iov, &cmsg, MsgFlags::empty(), None)
-        .context("send pty master over the console socket")?;
+    sendmsg::<()>(socket, &iov, &cmsg, MsgFlags::empty(), None).context("send pty master over the console socket")?;
     Ok(())
 }
 
@@ -76,13 +67,8 @@ pub fn recv_fd(socket: &UnixStream) -> Result<OwnedFd> {
     let mut buf = [0u8; 4096];
     let mut iov = [IoSliceMut::new(&mut buf)];
     let mut space = nix::cmsg_space!([RawFd; 1]);
-    let msg = recvmsg::<()>(
-        socket.as_raw_fd(),
-        &mut iov,
-        Some(&mut space),
-        MsgFlags::MSG_CMSG_CLOEXEC,
-    )
-    .context("receive pty master")?;
+    let msg = recvmsg::<()>(socket.as_raw_fd(), &mut iov, Some(&mut space), MsgFlags::MSG_CMSG_CLOEXEC)
+        .context("receive pty master")?;
     for c in msg.cmsgs().context("read control message")? {
         if let ControlMessageOwned::ScmRights(fds) = c {
             if let Some(&fd) = fds.first() {

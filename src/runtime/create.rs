@@ -94,11 +94,7 @@ pub fn create(opts: &CreateOptions) -> Result<Created> {
     if opts.root.join(&opts.id).exists() {
         return Err(state::StateError::Exists(opts.id.clone()).into());
     }
-    let Bundle {
-        dir: bundle,
-        rootfs,
-        spec,
-    } = spec::load(&opts.bundle)?;
+    let Bundle { dir: bundle, rootfs, spec } = spec::load(&opts.bundle)?;
     let linux = spec.linux().as_ref();
     let plan = Plan::from_linux(linux);
     let cgroup_path = cgroups::container_path(
@@ -152,11 +148,7 @@ pub fn create(opts: &CreateOptions) -> Result<Created> {
         listen_fds,
         no_pivot: opts.no_pivot,
         no_new_keyring: opts.no_new_keyring,
-        new_userns: plan.new_user()
-            || plan
-                .join
-                .iter()
-                .any(|(t, _)| *t == LinuxNamespaceType::User),
+        new_userns: plan.new_user() || plan.join.iter().any(|(t, _)| *t == LinuxNamespaceType::User),
         new_cgroupns: plan.new.contains(CloneFlags::CLONE_NEWCGROUP),
         new_mountns: plan.has(LinuxNamespaceType::Mount),
         cgroup_path: &cgroup_path,
@@ -203,11 +195,7 @@ pub fn create(opts: &CreateOptions) -> Result<Created> {
                 #[allow(deprecated)]
                 let prestart = hooks.and_then(|h| h.prestart().as_ref());
                 super::hooks::run("prestart", prestart, &state_for_hooks(init_pid))?;
-                super::hooks::run(
-                    "createRuntime",
-                    hooks.and_then(|h| h.create_runtime().as_ref()),
-                    &state_for_hooks(init_pid),
-                )?;
+                super::hooks::run("createRuntime", hooks.and_then(|h| h.create_runtime().as_ref()), &state_for_hooks(init_pid))?;
                 parent_end.send(&Msg::Ack)?;
             }
             Msg::Ready => break,
@@ -234,8 +222,7 @@ pub fn create(opts: &CreateOptions) -> Result<Created> {
         created: now_rfc3339(),
         owner,
         annotations: spec.annotations().clone().unwrap_or_default(),
-        start_time: state::process_start_time(init_pid)
-            .context("container init died during create")?,
+        start_time: state::process_start_time(init_pid).context("container init died during create")?,
         cgroup_path: cgroup_path.clone(),
         hooks: spec.hooks().clone(),
         own_pid_ns: plan.new.contains(CloneFlags::CLONE_NEWPID),
@@ -247,16 +234,11 @@ pub fn create(opts: &CreateOptions) -> Result<Created> {
         write_pid_file(pid_file, init_pid)?;
     }
     cleanup.armed = false;
-    Ok(Created {
-        container,
-        init_pid,
-    })
+    Ok(Created { container, init_pid })
 }
 
 fn now_rfc3339() -> String {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
     crate::log::rfc3339(now.as_secs() as i64, now.subsec_nanos())
 }
 
@@ -264,12 +246,9 @@ fn now_rfc3339() -> String {
 pub fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
     let tmp = path.with_file_name(format!(
         ".{}.tmp",
-        path.file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default()
+        path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
     ));
-    std::fs::write(&tmp, pid.to_string())
-        .with_context(|| format!("--pid-file: write {}", tmp.display()))?;
+    std::fs::write(&tmp, pid.to_string()).with_context(|| format!("--pid-file: write {}", tmp.display()))?;
     std::fs::rename(&tmp, path).with_context(|| format!("--pid-file: rename to {}", path.display()))
 }
 
@@ -281,16 +260,13 @@ fn intermediate_child(plan: &Plan, linux: Option<&oci_spec::runtime::Linux>, arg
         plan.join_all()?;
         if plan.new_user() {
             nix::sched::unshare(CloneFlags::CLONE_NEWUSER).context("unshare user namespace")?;
-            chan.send(&Msg::MapIds {
-                pid: std::process::id() as i32,
-            })?;
+            chan.send(&Msg::MapIds { pid: std::process::id() as i32 })?;
             chan.expect(Msg::Ack)?;
             // Become the namespace's root so the init owns what it creates.
             // SAFETY: plain credential syscalls.
             unsafe {
                 if libc::setresgid(0, 0, 0) != 0 || libc::setresuid(0, 0, 0) != 0 {
-                    return Err(std::io::Error::last_os_error())
-                        .context("become root in the user namespace (is 0 mapped?)");
+                    return Err(std::io::Error::last_os_error()).context("become root in the user namespace (is 0 mapped?)");
                 }
             }
         }
@@ -303,14 +279,7 @@ fn intermediate_child(plan: &Plan, linux: Option<&oci_spec::runtime::Linux>, arg
         }
         // SAFETY: single-threaded; the child runs the init and never returns here.
         let pid = unsafe {
-            libc::syscall(
-                libc::SYS_clone,
-                (libc::CLONE_PARENT | libc::SIGCHLD) as libc::c_ulong,
-                0usize,
-                0usize,
-                0usize,
-                0usize,
-            )
+            libc::syscall(libc::SYS_clone, (libc::CLONE_PARENT | libc::SIGCHLD) as libc::c_ulong, 0usize, 0usize, 0usize, 0usize)
         };
         if pid < 0 {
             return Err(std::io::Error::last_os_error()).context("clone the container init");
@@ -322,9 +291,7 @@ fn intermediate_child(plan: &Plan, linux: Option<&oci_spec::runtime::Linux>, arg
         Ok(())
     })();
     if let Err(e) = res {
-        let _ = chan.send(&Msg::Error {
-            msg: format!("{e:#}"),
-        });
+        let _ = chan.send(&Msg::Error { msg: format!("{e:#}") });
         // SAFETY: leave the fork without running hull's destructors.
         unsafe { libc::_exit(1) };
     }

@@ -79,11 +79,7 @@ fn run_one(phase: &str, hook: &Hook, state_json: &str) -> Result<()> {
         bail!(
             "{phase} hook {} failed: {status}{}",
             path.display(),
-            if text.is_empty() {
-                String::new()
-            } else {
-                format!(": {text}")
-            }
+            if text.is_empty() { String::new() } else { format!(": {text}") }
         );
     }
     Ok(())

@@ -96,38 +96,29 @@ fn init(args: &InitArgs) -> Result<std::convert::Infallible> {
         .with_context(|| format!("process.cwd: create {}", process.cwd().display()))?;
 
     if let Some(hostname) = spec.hostname() {
-        nix::unistd::sethostname(hostname)
-            .with_context(|| format!("hostname: set {hostname:?}"))?;
+        nix::unistd::sethostname(hostname).with_context(|| format!("hostname: set {hostname:?}"))?;
     }
     if let Some(domain) = spec.domainname() {
         let c = std::ffi::CString::new(domain.as_str())?;
         // SAFETY: setdomainname reads the buffer we own.
         if unsafe { libc::setdomainname(c.as_ptr(), domain.len()) } != 0 {
-            return Err(std::io::Error::last_os_error())
-                .with_context(|| format!("domainname: set {domain:?}"));
+            return Err(std::io::Error::last_os_error()).with_context(|| format!("domainname: set {domain:?}"));
         }
     }
 
     let hooks_cfg = spec.hooks().as_ref();
     #[allow(deprecated)]
     let parent_hooks = hooks_cfg.is_some_and(|h| {
-        h.prestart().as_ref().is_some_and(|v| !v.is_empty())
-            || h.create_runtime().as_ref().is_some_and(|v| !v.is_empty())
+        h.prestart().as_ref().is_some_and(|v| !v.is_empty()) || h.create_runtime().as_ref().is_some_and(|v| !v.is_empty())
     });
     if parent_hooks {
         args.channel.send(&Msg::Hooks)?;
         args.channel.expect(Msg::Ack)?;
     }
-    hooks::run(
-        "createContainer",
-        hooks_cfg.and_then(|h| h.create_container().as_ref()),
-        &state_json(args, "created"),
-    )?;
+    hooks::run("createContainer", hooks_cfg.and_then(|h| h.create_container().as_ref()), &state_json(args, "created"))?;
 
     let pty = if process.terminal() == Some(true) {
-        let sock = args
-            .console_socket
-            .context("process.terminal: --console-socket is required")?;
+        let sock = args.console_socket.context("process.terminal: --console-socket is required")?;
         let pty = console::open_pty(root.as_raw_fd())?;
         rootfs::mount_console(root.as_raw_fd(), &pty.slave)?;
         console::send_fd(sock, pty.master.as_raw_fd(), "/dev/ptmx")?;
@@ -176,11 +167,7 @@ fn init(args: &InitArgs) -> Result<std::convert::Infallible> {
         // SAFETY: leaving the forked child without running hull's destructors.
         unsafe { libc::_exit(127) }
     };
-    if let Err(e) = hooks::run(
-        "startContainer",
-        hooks_cfg.and_then(|h| h.start_container().as_ref()),
-        &state_json(args, "created"),
-    ) {
+    if let Err(e) = hooks::run("startContainer", hooks_cfg.and_then(|h| h.start_container().as_ref()), &state_json(args, "created")) {
         fail(&mut conn, e);
     }
     if let Err(e) = process::prepare_fds(args.preserved_fds) {
@@ -194,8 +181,7 @@ fn init(args: &InitArgs) -> Result<std::convert::Infallible> {
 /// through a leaked fd would be on the host (CVE-2024-21626).
 fn enter_cwd(cwd: &Path) -> Result<()> {
     nix::unistd::chdir(cwd).with_context(|| format!("process.cwd: chdir {}", cwd.display()))?;
-    let now: PathBuf = nix::unistd::getcwd()
-        .with_context(|| format!("process.cwd: {} is outside the container", cwd.display()))?;
+    let now: PathBuf = nix::unistd::getcwd().with_context(|| format!("process.cwd: {} is outside the container", cwd.display()))?;
     if !now.is_absolute() || now.to_string_lossy().starts_with("(unreachable)") {
         bail!("process.cwd: {} is outside the container", cwd.display());
     }

@@ -36,14 +36,11 @@ pub fn start(root: &Path, id: &str) -> Result<()> {
 
 fn start_created(c: &Container) -> Result<()> {
     let sock = c.dir.join(START_SOCKET);
-    let mut conn =
-        UnixStream::connect(&sock).with_context(|| format!("connect {}", sock.display()))?;
-    conn.write_all(b"s")
-        .context("signal the container init to start")?;
+    let mut conn = UnixStream::connect(&sock).with_context(|| format!("connect {}", sock.display()))?;
+    conn.write_all(b"s").context("signal the container init to start")?;
     let mut reply = String::new();
     // The init closes its end by exec (close-on-exec); anything it wrote first is an error.
-    conn.read_to_string(&mut reply)
-        .context("wait for the container init to exec")?;
+    conn.read_to_string(&mut reply).context("wait for the container init to exec")?;
     let _ = std::fs::remove_file(&sock);
     if !reply.is_empty() {
         bail!("{reply}");
@@ -70,13 +67,8 @@ pub fn parse_signal(s: &str) -> Result<Signal> {
         return Signal::try_from(n).map_err(|_| anyhow::anyhow!("unknown signal {s:?}"));
     }
     let upper = s.to_ascii_uppercase();
-    let name = if upper.starts_with("SIG") {
-        upper
-    } else {
-        format!("SIG{upper}")
-    };
-    name.parse::<Signal>()
-        .map_err(|_| anyhow::anyhow!("unknown signal {s:?}"))
+    let name = if upper.starts_with("SIG") { upper } else { format!("SIG{upper}") };
+    name.parse::<Signal>().map_err(|_| anyhow::anyhow!("unknown signal {s:?}"))
 }
 
 fn signal_container(c: &Container, sig: Signal, all: bool) -> Result<()> {
@@ -138,10 +130,7 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
     let status = status_of(&c);
     match status {
         Status::Stopped | Status::Created => {}
-        s if !force => bail!(
-            "cannot delete container {id} that is not stopped: {}",
-            s.as_str()
-        ),
+        s if !force => bail!("cannot delete container {id} that is not stopped: {}", s.as_str()),
         _ => {}
     }
     destroy(c, status)
@@ -156,11 +145,7 @@ fn destroy(c: Container, status: Status) -> Result<()> {
     if status != Status::Stopped {
         let _ = signal_container(&c, Signal::SIGKILL, false);
         if !wait_gone(&c, Duration::from_secs(10)) {
-            bail!(
-                "container {} init {} did not die after SIGKILL",
-                c.state.id,
-                c.state.pid
-            );
+            bail!("container {} init {} did not die after SIGKILL", c.state.id, c.state.pid);
         }
     }
     // Without a pid namespace of its own, the init's death leaves its descendants alive.
@@ -186,9 +171,7 @@ fn destroy(c: Container, status: Status) -> Result<()> {
 pub fn list(root: &Path, format: &str, quiet: bool) -> Result<()> {
     let mut rows = Vec::new();
     for id in state::list_ids(root)? {
-        let Ok(c) = Container::load(root, &id) else {
-            continue;
-        };
+        let Ok(c) = Container::load(root, &id) else { continue };
         let status = status_of(&c);
         rows.push((c.state.clone(), status));
     }
@@ -214,24 +197,11 @@ pub fn list(root: &Path, format: &str, quiet: bool) -> Result<()> {
             println!("{}", serde_json::to_string(&v)?);
         }
         "table" => {
-            let mut table = vec![["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"]
-                .map(String::from)
-                .to_vec()];
+            let mut table = vec![["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"].map(String::from).to_vec()];
             for (s, st) in &rows {
                 let pid = if *st == Status::Stopped { 0 } else { s.pid };
-                let owner = if s.owner.is_empty() {
-                    "root".to_string()
-                } else {
-                    s.owner.clone()
-                };
-                table.push(vec![
-                    s.id.clone(),
-                    pid.to_string(),
-                    st.as_str().into(),
-                    s.bundle.display().to_string(),
-                    s.created.clone(),
-                    owner,
-                ]);
+                let owner = if s.owner.is_empty() { "root".to_string() } else { s.owner.clone() };
+                table.push(vec![s.id.clone(), pid.to_string(), st.as_str().into(), s.bundle.display().to_string(), s.created.clone(), owner]);
             }
             print_table(&table);
         }
@@ -244,15 +214,7 @@ pub fn list(root: &Path, format: &str, quiet: bool) -> Result<()> {
 pub fn print_table(rows: &[Vec<String>]) {
     let cols = rows.iter().map(Vec::len).max().unwrap_or(0);
     let widths: Vec<usize> = (0..cols)
-        .map(|i| {
-            rows.iter()
-                .filter_map(|r| r.get(i))
-                .map(|s| s.chars().count())
-                .max()
-                .unwrap_or(0)
-                .max(9)
-                + 3
-        })
+        .map(|i| rows.iter().filter_map(|r| r.get(i)).map(|s| s.chars().count()).max().unwrap_or(0).max(9) + 3)
         .collect();
     for row in rows {
         let mut line = String::new();
@@ -270,8 +232,7 @@ pub fn print_table(rows: &[Vec<String>]) {
 /// `run`: create, start, and unless detached supervise the container until it exits, forwarding
 /// signals; returns the exit code to exit with.
 pub fn run(opts: &mut CreateOptions, detach: bool) -> Result<i32> {
-    let terminal_here =
-        !detach && opts.console_socket.is_none() && bundle_wants_terminal(&opts.bundle);
+    let terminal_here = !detach && opts.console_socket.is_none() && bundle_wants_terminal(&opts.bundle);
     let console_pair = if terminal_here {
         let (a, b) = UnixStream::pair().context("socketpair for the console")?;
         opts.console_fd = Some(std::os::fd::AsRawFd::as_raw_fd(&b));
@@ -281,8 +242,7 @@ pub fn run(opts: &mut CreateOptions, detach: bool) -> Result<i32> {
     };
     if !detach {
         // Descendants orphaned in a shared pid namespace come to us, to be reaped.
-        prctl::set_child_subreaper(true)
-            .map_err(|e| anyhow::anyhow!("PR_SET_CHILD_SUBREAPER: errno {e}"))?;
+        prctl::set_child_subreaper(true).map_err(|e| anyhow::anyhow!("PR_SET_CHILD_SUBREAPER: errno {e}"))?;
     }
     let created = create(opts)?;
     let master = match console_pair {

@@ -27,10 +27,7 @@ pub struct Plan {
 
 impl Plan {
     pub fn from_linux(linux: Option<&Linux>) -> Plan {
-        let mut plan = Plan {
-            join: Vec::new(),
-            new: CloneFlags::empty(),
-        };
+        let mut plan = Plan { join: Vec::new(), new: CloneFlags::empty() };
         let namespaces = linux
             .and_then(|l| l.namespaces().as_ref())
             .map(Vec::as_slice)

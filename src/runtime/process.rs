@@ -46,11 +46,7 @@ pub fn set_rlimits(rlimits: &[PosixRlimit]) -> Result<()> {
         // SAFETY: setrlimit reads the struct we own.
         if unsafe { libc::setrlimit(res, &lim) } != 0 {
             return Err(std::io::Error::last_os_error()).with_context(|| {
-                format!(
-                    "process.rlimits: set {name} to soft {} hard {}",
-                    rl.soft(),
-                    rl.hard()
-                )
+                format!("process.rlimits: set {name} to soft {} hard {}", rl.soft(), rl.hard())
             });
         }
     }
@@ -63,16 +59,13 @@ fn to_caps(set: Option<&Capabilities>, field: &str) -> Result<HashSet<caps::Capa
     for cap in set.into_iter().flatten() {
         let name = serde_json::to_value(cap)?;
         let name = name.as_str().unwrap_or_default();
-        let c = caps::Capability::from_str(name).map_err(|_| {
-            anyhow::anyhow!("process.capabilities.{field}: unknown capability {name}")
-        })?;
+        let c = caps::Capability::from_str(name)
+            .map_err(|_| anyhow::anyhow!("process.capabilities.{field}: unknown capability {name}"))?;
         // A capability newer than the running kernel cannot be granted; runc skips it too.
         if supported.contains(&c) {
             out.insert(c);
         } else {
-            crate::warn!(
-                "process.capabilities.{field}: {name} is not supported by this kernel, skipped"
-            );
+            crate::warn!("process.capabilities.{field}: {name} is not supported by this kernel, skipped");
         }
     }
     Ok(out)
@@ -169,21 +162,10 @@ fn capset(
         inheritable: u32,
     }
     let (e, p, i) = (mask(effective), mask(permitted), mask(inheritable));
-    let header = Header {
-        version: 0x2008_0522,
-        pid: 0,
-    };
+    let header = Header { version: 0x2008_0522, pid: 0 };
     let data = [
-        Data {
-            effective: e as u32,
-            permitted: p as u32,
-            inheritable: i as u32,
-        },
-        Data {
-            effective: (e >> 32) as u32,
-            permitted: (p >> 32) as u32,
-            inheritable: (i >> 32) as u32,
-        },
+        Data { effective: e as u32, permitted: p as u32, inheritable: i as u32 },
+        Data { effective: (e >> 32) as u32, permitted: (p >> 32) as u32, inheritable: (i >> 32) as u32 },
     ];
     // SAFETY: capset reads the header and the two data structs we own.
     if unsafe { libc::syscall(libc::SYS_capset, &header as *const Header, data.as_ptr()) } != 0 {
@@ -234,14 +216,7 @@ pub fn find_executable(arg0: &str, env: &[String]) -> Result<PathBuf> {
 pub fn prepare_fds(preserved: &[i32]) -> Result<()> {
     let first = 3 + preserved.len() as u32;
     // SAFETY: close_range with CLOEXEC only flips flags.
-    let ret = unsafe {
-        libc::syscall(
-            libc::SYS_close_range,
-            first,
-            u32::MAX,
-            libc::CLOSE_RANGE_CLOEXEC,
-        )
-    };
+    let ret = unsafe { libc::syscall(libc::SYS_close_range, first, u32::MAX, libc::CLOSE_RANGE_CLOEXEC) };
     if ret != 0 {
         return Err(std::io::Error::last_os_error()).context("close_range");
     }
@@ -278,11 +253,7 @@ pub fn exec(path: &Path, args: &[String], env: &[String]) -> anyhow::Error {
     let cargs: Vec<CString> = args.iter().map(|a| to_c(a)).collect();
     let cenv: Vec<CString> = env.iter().map(|e| to_c(e)).collect();
     let err = nix::unistd::execve(&cpath, &cargs, &cenv).unwrap_err();
-    anyhow::anyhow!(
-        "exec: {:?}: {}",
-        args.first().map(String::as_str).unwrap_or(""),
-        err.desc()
-    )
+    anyhow::anyhow!("exec: {:?}: {}", args.first().map(String::as_str).unwrap_or(""), err.desc())
 }
 
 #[cfg(test)]
@@ -294,14 +265,9 @@ mod tests {
         let env = vec!["PATH=/nonexistent:/bin:/usr/bin".to_string()];
         assert!(find_executable("sh", &env).is_ok());
         let err = find_executable("/bin/nope", &env).unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "exec: \"/bin/nope\": no such file or directory"
-        );
+        assert_eq!(err.to_string(), "exec: \"/bin/nope\": no such file or directory");
         let err = find_executable("nope-nope", &env).unwrap_err();
-        assert!(err
-            .to_string()
-            .contains("executable file not found in $PATH"));
+        assert!(err.to_string().contains("executable file not found in $PATH"));
     }
 
     #[test]

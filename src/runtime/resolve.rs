@@ -28,13 +28,7 @@ fn cstr(path: &Path) -> io::Result<CString> {
 }
 
 /// openat2(2) relative to `dirfd` with the given resolve flags; O_CLOEXEC is always added.
-pub fn openat2(
-    dirfd: RawFd,
-    path: &Path,
-    flags: i32,
-    mode: u32,
-    resolve: u64,
-) -> io::Result<OwnedFd> {
+pub fn openat2(dirfd: RawFd, path: &Path, flags: i32, mode: u32, resolve: u64) -> io::Result<OwnedFd> {
     let c = cstr(path)?;
     let how = OpenHow {
         flags: (flags | libc::O_CLOEXEC) as u64,
@@ -67,13 +61,7 @@ pub fn openat2(
 
 /// Opens `path` as seen from inside the rootfs whose directory fd is `root`.
 pub fn open_in_root(root: RawFd, path: &Path, flags: i32) -> io::Result<OwnedFd> {
-    openat2(
-        root,
-        path,
-        flags,
-        0,
-        RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
-    )
+    openat2(root, path, flags, 0, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS)
 }
 
 /// The path through which a syscall that takes only paths (mount, chdir) reaches an fd.
@@ -143,18 +131,9 @@ pub fn mkfile_in_root(root: RawFd, path: &Path) -> io::Result<OwnedFd> {
 /// beats mounting somewhere the author did not mean. Absolute symlinks are taken as the container
 /// sees them (relative to its root), which is how /var/run -> /run works in Debian images.
 pub fn check_mount_destinations(rootfs: &Path, spec: &oci_spec::runtime::Spec) -> Result<()> {
-    for (i, m) in spec
-        .mounts()
-        .as_deref()
-        .unwrap_or_default()
-        .iter()
-        .enumerate()
-    {
+    for (i, m) in spec.mounts().as_deref().unwrap_or_default().iter().enumerate() {
         if let Err(e) = check_destination(rootfs, m.destination()) {
-            bail!(
-                "mounts[{i}].destination {:?}: {e}",
-                m.destination().display()
-            );
+            bail!("mounts[{i}].destination {:?}: {e}", m.destination().display());
         }
     }
     Ok(())

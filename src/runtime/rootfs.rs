@@ -149,13 +149,7 @@ fn locked_flags(fd: RawFd) -> MsFlags {
     f
 }
 
-fn mnt(
-    src: Option<&Path>,
-    target: &Path,
-    fstype: Option<&str>,
-    flags: MsFlags,
-    data: Option<&str>,
-) -> nix::Result<()> {
+fn mnt(src: Option<&Path>, target: &Path, fstype: Option<&str>, flags: MsFlags, data: Option<&str>) -> nix::Result<()> {
     mount(src, target, fstype, flags, data)
 }
 
@@ -172,46 +166,22 @@ pub struct RootfsContext<'a> {
 /// /dev. Returns the rootfs dir fd.
 pub fn prepare(ctx: &RootfsContext) -> Result<OwnedFd> {
     let linux = ctx.spec.linux().as_ref();
-    let prop = propagation_flags(
-        linux
-            .and_then(|l| l.rootfs_propagation().as_deref())
-            .unwrap_or(""),
-    )?;
+    let prop = propagation_flags(linux.and_then(|l| l.rootfs_propagation().as_deref()).unwrap_or(""))?;
     // Keep our mounts from reaching the host, whatever the host's / propagation is.
     let host_prop = if prop.contains(MsFlags::MS_SHARED) {
         MsFlags::MS_SLAVE | MsFlags::MS_REC
     } else {
         prop | MsFlags::MS_REC
     };
-    mnt(None, Path::new("/"), None, host_prop, None)
-        .context("make / a slave of the host mounts")?;
+    mnt(None, Path::new("/"), None, host_prop, None).context("make / a slave of the host mounts")?;
     // pivot_root needs the new root to be a mount point.
-    mnt(
-        Some(ctx.rootfs),
-        ctx.rootfs,
-        None,
-        MsFlags::MS_BIND | MsFlags::MS_REC,
-        None,
-    )
-    .with_context(|| format!("bind rootfs {}", ctx.rootfs.display()))?;
-    let root = super::resolve::openat2(
-        libc::AT_FDCWD,
-        ctx.rootfs,
-        libc::O_PATH | libc::O_DIRECTORY,
-        0,
-        0,
-    )
-    .with_context(|| format!("open rootfs {}", ctx.rootfs.display()))?;
+    mnt(Some(ctx.rootfs), ctx.rootfs, None, MsFlags::MS_BIND | MsFlags::MS_REC, None)
+        .with_context(|| format!("bind rootfs {}", ctx.rootfs.display()))?;
+    let root = super::resolve::openat2(libc::AT_FDCWD, ctx.rootfs, libc::O_PATH | libc::O_DIRECTORY, 0, 0)
+        .with_context(|| format!("open rootfs {}", ctx.rootfs.display()))?;
 
     let mut dev_mounted = false;
-    for (i, m) in ctx
-        .spec
-        .mounts()
-        .as_deref()
-        .unwrap_or_default()
-        .iter()
-        .enumerate()
-    {
+    for (i, m) in ctx.spec.mounts().as_deref().unwrap_or_default().iter().enumerate() {
         if m.destination() == Path::new("/dev") && m.typ().as_deref() != Some("bind") {
             dev_mounted = true;
         }
@@ -238,8 +208,7 @@ fn mount_one(ctx: &RootfsContext, root: RawFd, m: &Mount) -> Result<()> {
     if typ == "cgroup" || typ == "cgroup2" {
         return mount_cgroup(ctx, root, &dest, &opts);
     }
-    let target =
-        mkdir_all_in_root(root, &dest).with_context(|| format!("create {}", dest.display()))?;
+    let target = mkdir_all_in_root(root, &dest).with_context(|| format!("create {}", dest.display()))?;
     if typ == "proc" || typ == "sysfs" {
         // procfs and sysfs must land on a real directory of the rootfs (CVE-2019-16884): the
         // fd we hold is one, whatever symlinks were on the way.
@@ -251,25 +220,13 @@ fn mount_one(ctx: &RootfsContext, root: RawFd, m: &Mount) -> Result<()> {
     let data = opts.data.join(",");
     let src = m.source().clone().unwrap_or_else(|| PathBuf::from(typ));
     let flags = opts.flags & !MsFlags::MS_REMOUNT;
-    let res = mnt(
-        Some(&src),
-        &fd_path(&target),
-        Some(typ),
-        flags,
-        (!data.is_empty()).then_some(data.as_str()),
-    );
+    let res = mnt(Some(&src), &fd_path(&target), Some(typ), flags, (!data.is_empty()).then_some(data.as_str()));
     if let Err(e) = res {
         // A new sysfs needs a network namespace of our own; in a user namespace without one,
         // bind the host's read-only instead, as runc does for rootless containers.
         if typ == "sysfs" && (e == nix::Error::EPERM || e == nix::Error::EACCES) && ctx.in_userns {
-            mnt(
-                Some(Path::new("/sys")),
-                &fd_path(&target),
-                None,
-                MsFlags::MS_BIND | MsFlags::MS_REC,
-                None,
-            )
-            .context("bind /sys")?;
+            mnt(Some(Path::new("/sys")), &fd_path(&target), None, MsFlags::MS_BIND | MsFlags::MS_REC, None)
+                .context("bind /sys")?;
         } else {
             return Err(e).with_context(|| format!("mount {typ} on {}", dest.display()));
         }
@@ -283,10 +240,7 @@ fn mount_one(ctx: &RootfsContext, root: RawFd, m: &Mount) -> Result<()> {
 }
 
 fn mount_bind(root: RawFd, m: &Mount, dest: &Path, opts: &MountOptions) -> Result<()> {
-    let src = m
-        .source()
-        .as_ref()
-        .context("source: a bind mount needs one")?;
+    let src = m.source().as_ref().context("source: a bind mount needs one")?;
     let meta = std::fs::metadata(src).with_context(|| format!("source {}", src.display()))?;
     let target = if meta.is_dir() {
         mkdir_all_in_root(root, dest)
@@ -300,26 +254,13 @@ fn mount_bind(root: RawFd, m: &Mount, dest: &Path, opts: &MountOptions) -> Resul
     // The fd we hold is the directory under the new mount: reopen to reach the mount itself.
     let top = open_in_root(root, dest, libc::O_PATH)?;
     let extra = opts.flags
-        & (MsFlags::MS_RDONLY
-            | MsFlags::MS_NOSUID
-            | MsFlags::MS_NODEV
-            | MsFlags::MS_NOEXEC
-            | MsFlags::MS_NOATIME
-            | MsFlags::MS_NODIRATIME
-            | MsFlags::MS_RELATIME
-            | MsFlags::MS_STRICTATIME
-            | MsFlags::MS_SYNCHRONOUS
-            | MsFlags::MS_DIRSYNC);
+        & (MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC
+            | MsFlags::MS_NOATIME | MsFlags::MS_NODIRATIME | MsFlags::MS_RELATIME | MsFlags::MS_STRICTATIME
+            | MsFlags::MS_SYNCHRONOUS | MsFlags::MS_DIRSYNC);
     if !extra.is_empty() {
         let flags = (locked_flags(top.as_raw_fd()) & !opts.clear) | extra;
-        mnt(
-            None,
-            &fd_path(&top),
-            None,
-            MsFlags::MS_BIND | MsFlags::MS_REMOUNT | flags,
-            None,
-        )
-        .with_context(|| format!("remount {} with {:?}", dest.display(), extra))?;
+        mnt(None, &fd_path(&top), None, MsFlags::MS_BIND | MsFlags::MS_REMOUNT | flags, None)
+            .with_context(|| format!("remount {} with {:?}", dest.display(), extra))?;
     }
     if !opts.propagation.is_empty() {
         mnt(None, &fd_path(&top), None, opts.propagation, None)
@@ -333,36 +274,18 @@ fn mount_cgroup(ctx: &RootfsContext, root: RawFd, dest: &Path, opts: &MountOptio
     let flags = opts.flags & !MsFlags::MS_REMOUNT;
     if crate::cgroups::detect(Path::new("/sys/fs/cgroup")) == crate::cgroups::Layout::Unified {
         if ctx.new_cgroupns {
-            mnt(
-                Some(Path::new("cgroup2")),
-                &fd_path(&target),
-                Some("cgroup2"),
-                flags,
-                None,
-            )
-            .context("mount cgroup2")?;
+            mnt(Some(Path::new("cgroup2")), &fd_path(&target), Some("cgroup2"), flags, None)
+                .context("mount cgroup2")?;
         } else {
             let host = Path::new("/sys/fs/cgroup").join(ctx.cgroup_path.trim_start_matches('/'));
-            mnt(
-                Some(&host),
-                &fd_path(&target),
-                None,
-                MsFlags::MS_BIND | MsFlags::MS_REC,
-                None,
-            )
-            .with_context(|| format!("bind {}", host.display()))?;
+            mnt(Some(&host), &fd_path(&target), None, MsFlags::MS_BIND | MsFlags::MS_REC, None)
+                .with_context(|| format!("bind {}", host.display()))?;
         }
         return Ok(());
     }
     // v1: a tmpfs holding one mount per hierarchy, as runc lays it out.
-    mnt(
-        Some(Path::new("tmpfs")),
-        &fd_path(&target),
-        Some("tmpfs"),
-        MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
-        Some("mode=755"),
-    )
-    .context("mount tmpfs for cgroup v1 hierarchies")?;
+    mnt(Some(Path::new("tmpfs")), &fd_path(&target), Some("tmpfs"), MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC, Some("mode=755"))
+        .context("mount tmpfs for cgroup v1 hierarchies")?;
     let mountinfo = std::fs::read_to_string("/proc/self/mountinfo")?;
     let (hierarchies, _) = crate::cgroups::v1::parse_mountinfo(&mountinfo);
     for (ctrls, mount_point) in hierarchies {
@@ -373,70 +296,39 @@ fn mount_cgroup(ctx: &RootfsContext, root: RawFd, dest: &Path, opts: &MountOptio
         let sub = dest.join(&name);
         let sub_fd = mkdir_all_in_root(root, &sub)?;
         let res = if ctx.new_cgroupns {
-            mnt(
-                Some(Path::new("cgroup")),
-                &fd_path(&sub_fd),
-                Some("cgroup"),
-                flags,
-                Some(&ctrls.join(",")),
-            )
+            mnt(Some(Path::new("cgroup")), &fd_path(&sub_fd), Some("cgroup"), flags, Some(&ctrls.join(",")))
         } else {
             let host = mount_point.join(ctx.cgroup_path.trim_start_matches('/'));
-            mnt(
-                Some(&host),
-                &fd_path(&sub_fd),
-                None,
-                MsFlags::MS_BIND | MsFlags::MS_REC,
-                None,
-            )
+            mnt(Some(&host), &fd_path(&sub_fd), None, MsFlags::MS_BIND | MsFlags::MS_REC, None)
         };
         res.with_context(|| format!("mount cgroup {} on {}", ctrls.join(","), sub.display()))?;
         if flags.contains(MsFlags::MS_RDONLY) {
             let top = open_in_root(root, &sub, libc::O_PATH)?;
             let f = locked_flags(top.as_raw_fd()) | MsFlags::MS_RDONLY;
-            let _ = mnt(
-                None,
-                &fd_path(&top),
-                None,
-                MsFlags::MS_BIND | MsFlags::MS_REMOUNT | f,
-                None,
-            );
+            let _ = mnt(None, &fd_path(&top), None, MsFlags::MS_BIND | MsFlags::MS_REMOUNT | f, None);
         }
     }
     // Symlinks for comounted controllers (cpu -> cpu,cpuacct), as on the host.
     if flags.contains(MsFlags::MS_RDONLY) {
         let top = open_in_root(root, dest, libc::O_PATH)?;
         let f = locked_flags(top.as_raw_fd()) | MsFlags::MS_RDONLY;
-        mnt(
-            None,
-            &fd_path(&top),
-            None,
-            MsFlags::MS_BIND | MsFlags::MS_REMOUNT | f,
-            None,
-        )
-        .context("remount cgroup tmpfs read-only")?;
+        mnt(None, &fd_path(&top), None, MsFlags::MS_BIND | MsFlags::MS_REMOUNT | f, None)
+            .context("remount cgroup tmpfs read-only")?;
     }
     Ok(())
 }
 
 fn default_devices() -> Vec<LinuxDevice> {
-    [
-        ("null", 1, 3),
-        ("zero", 1, 5),
-        ("full", 1, 7),
-        ("random", 1, 8),
-        ("urandom", 1, 9),
-        ("tty", 5, 0),
-    ]
-    .iter()
-    .map(|(name, major, minor)| {
-        serde_json::from_value(serde_json::json!({
-            "path": format!("/dev/{name}"), "type": "c", "major": major, "minor": minor,
-            "fileMode": 0o666, "uid": 0, "gid": 0
-        }))
-        .expect("static device table is valid")
-    })
-    .collect()
+    [("null", 1, 3), ("zero", 1, 5), ("full", 1, 7), ("random", 1, 8), ("urandom", 1, 9), ("tty", 5, 0)]
+        .iter()
+        .map(|(name, major, minor)| {
+            serde_json::from_value(serde_json::json!({
+                "path": format!("/dev/{name}"), "type": "c", "major": major, "minor": minor,
+                "fileMode": 0o666, "uid": 0, "gid": 0
+            }))
+            .expect("static device table is valid")
+        })
+        .collect()
 }
 
 fn create_devices(ctx: &RootfsContext, root: RawFd, devices: &[LinuxDevice]) -> Result<()> {
@@ -447,25 +339,19 @@ fn create_devices(ctx: &RootfsContext, root: RawFd, devices: &[LinuxDevice]) -> 
         }
         if ctx.in_userns {
             // mknod is not allowed in a user namespace: bind the host's node instead.
-            let target =
-                mkfile_in_root(root, path).with_context(|| format!("create {}", path.display()))?;
+            let target = mkfile_in_root(root, path).with_context(|| format!("create {}", path.display()))?;
             mnt(Some(path), &fd_path(&target), None, MsFlags::MS_BIND, None)
                 .with_context(|| format!("bind device {}", path.display()))?;
             continue;
         }
         let parent = mkdir_all_in_root(root, path.parent().unwrap_or(Path::new("/dev")))?;
-        let name = path
-            .file_name()
-            .context("linux.devices: path has no file name")?;
+        let name = path.file_name().context("linux.devices: path has no file name")?;
         let cname = std::ffi::CString::new(name.as_encoded_bytes())?;
         let kind = match dev.typ() {
             LinuxDeviceType::C | LinuxDeviceType::U => libc::S_IFCHR,
             LinuxDeviceType::B => libc::S_IFBLK,
             LinuxDeviceType::P => libc::S_IFIFO,
-            LinuxDeviceType::A => bail!(
-                "linux.devices: {}: type \"a\" is not a device node",
-                path.display()
-            ),
+            LinuxDeviceType::A => bail!("linux.devices: {}: type \"a\" is not a device node", path.display()),
         };
         let mode = dev.file_mode().unwrap_or(0o666) & 0o7777;
         let rdev = libc::makedev(dev.major() as u32, dev.minor() as u32);
@@ -473,8 +359,7 @@ fn create_devices(ctx: &RootfsContext, root: RawFd, devices: &[LinuxDevice]) -> 
         unsafe {
             libc::unlinkat(parent.as_raw_fd(), cname.as_ptr(), 0);
             if libc::mknodat(parent.as_raw_fd(), cname.as_ptr(), kind | mode, rdev) != 0 {
-                return Err(std::io::Error::last_os_error())
-                    .with_context(|| format!("mknod {}", path.display()));
+                return Err(std::io::Error::last_os_error()).with_context(|| format!("mknod {}", path.display()));
             }
             // mknod honours the umask; the config's mode must win.
             let fd = open_in_root(root, path, libc::O_PATH | libc::O_NOFOLLOW)?;
@@ -519,22 +404,14 @@ pub fn mount_console(root: RawFd, slave: &OwnedFd) -> Result<()> {
     if meta.is_dir() {
         bail!("/dev/console is a directory");
     }
-    mnt(
-        Some(&fd_path(slave)),
-        &fd_path(&target),
-        None,
-        MsFlags::MS_BIND,
-        None,
-    )
-    .context("bind the pty on /dev/console")
+    mnt(Some(&fd_path(slave)), &fd_path(&target), None, MsFlags::MS_BIND, None).context("bind the pty on /dev/console")
 }
 
 /// Makes the rootfs the new /: pivot_root, or MS_MOVE and chroot with `--no-pivot`.
 pub fn pivot(rootfs: &Path, no_pivot: bool) -> Result<()> {
     nix::unistd::chdir(rootfs).with_context(|| format!("chdir {}", rootfs.display()))?;
     if no_pivot {
-        mnt(Some(rootfs), Path::new("/"), None, MsFlags::MS_MOVE, None)
-            .context("move rootfs to /")?;
+        mnt(Some(rootfs), Path::new("/"), None, MsFlags::MS_MOVE, None).context("move rootfs to /")?;
         nix::unistd::chroot(".").context("chroot into the rootfs")?;
     } else {
         let old_root = std::fs::File::open("/").context("open old /")?;
@@ -542,14 +419,7 @@ pub fn pivot(rootfs: &Path, no_pivot: bool) -> Result<()> {
         // The old root is now stacked under the new one; detach it without letting the unmount
         // propagate back to the host.
         nix::unistd::fchdir(old_root.as_raw_fd()).context("fchdir old root")?;
-        mnt(
-            None,
-            Path::new("."),
-            None,
-            MsFlags::MS_SLAVE | MsFlags::MS_REC,
-            None,
-        )
-        .context("make old root a slave")?;
+        mnt(None, Path::new("."), None, MsFlags::MS_SLAVE | MsFlags::MS_REC, None).context("make old root a slave")?;
         umount2(".", MntFlags::MNT_DETACH).context("detach old root")?;
     }
     nix::unistd::chdir("/").context("chdir /")?;
@@ -558,48 +428,23 @@ pub fn pivot(rootfs: &Path, no_pivot: bool) -> Result<()> {
 
 /// After pivot: masked and read-only paths, a read-only root, the final root propagation.
 pub fn finalize(spec: &Spec) -> Result<()> {
-    let root = super::resolve::openat2(
-        libc::AT_FDCWD,
-        Path::new("/"),
-        libc::O_PATH | libc::O_DIRECTORY,
-        0,
-        0,
-    )?;
+    let root = super::resolve::openat2(libc::AT_FDCWD, Path::new("/"), libc::O_PATH | libc::O_DIRECTORY, 0, 0)?;
     let root = root.as_raw_fd();
     let linux = spec.linux().as_ref();
-    for p in linux
-        .and_then(|l| l.readonly_paths().as_ref())
-        .map(Vec::as_slice)
-        .unwrap_or_default()
-    {
+    for p in linux.and_then(|l| l.readonly_paths().as_ref()).map(Vec::as_slice).unwrap_or_default() {
         readonly_path(root, Path::new(p)).with_context(|| format!("linux.readonlyPaths: {p}"))?;
     }
-    for p in linux
-        .and_then(|l| l.masked_paths().as_ref())
-        .map(Vec::as_slice)
-        .unwrap_or_default()
-    {
+    for p in linux.and_then(|l| l.masked_paths().as_ref()).map(Vec::as_slice).unwrap_or_default() {
         mask_path(root, Path::new(p)).with_context(|| format!("linux.maskedPaths: {p}"))?;
     }
-    if spec
-        .root()
-        .as_ref()
-        .is_some_and(|r| r.readonly() == Some(true))
-    {
+    if spec.root().as_ref().is_some_and(|r| r.readonly() == Some(true)) {
         let top = open_in_root(root, Path::new("/"), libc::O_PATH)?;
         let flags = locked_flags(top.as_raw_fd()) | MsFlags::MS_RDONLY;
-        mnt(
-            None,
-            Path::new("/"),
-            None,
-            MsFlags::MS_BIND | MsFlags::MS_REMOUNT | flags,
-            None,
-        )
-        .context("root.readonly: remount / read-only")?;
+        mnt(None, Path::new("/"), None, MsFlags::MS_BIND | MsFlags::MS_REMOUNT | flags, None)
+            .context("root.readonly: remount / read-only")?;
     }
     if let Some(p) = linux.and_then(|l| l.rootfs_propagation().as_deref()) {
-        mnt(None, Path::new("/"), None, propagation_flags(p)?, None)
-            .context("linux.rootfsPropagation")?;
+        mnt(None, Path::new("/"), None, propagation_flags(p)?, None).context("linux.rootfsPropagation")?;
     }
     Ok(())
 }
@@ -610,24 +455,11 @@ fn readonly_path(root: RawFd, path: &Path) -> Result<()> {
         Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return Ok(()),
         Err(e) => return Err(e.into()),
     };
-    mnt(
-        Some(&fd_path(&fd)),
-        &fd_path(&fd),
-        None,
-        MsFlags::MS_BIND | MsFlags::MS_REC,
-        None,
-    )
-    .context("bind onto itself")?;
+    mnt(Some(&fd_path(&fd)), &fd_path(&fd), None, MsFlags::MS_BIND | MsFlags::MS_REC, None).context("bind onto itself")?;
     let top = open_in_root(root, path, libc::O_PATH)?;
     let flags = locked_flags(top.as_raw_fd()) | MsFlags::MS_RDONLY;
-    mnt(
-        None,
-        &fd_path(&top),
-        None,
-        MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_REC | flags,
-        None,
-    )
-    .context("remount read-only")?;
+    mnt(None, &fd_path(&top), None, MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_REC | flags, None)
+        .context("remount read-only")?;
     Ok(())
 }
 
@@ -639,37 +471,20 @@ fn mask_path(root: RawFd, path: &Path) -> Result<()> {
     };
     let meta = std::fs::metadata(fd_path(&fd))?;
     if meta.is_dir() {
-        mnt(
-            Some(Path::new("tmpfs")),
-            &fd_path(&fd),
-            Some("tmpfs"),
-            MsFlags::MS_RDONLY,
-            Some("size=0k"),
-        )
-        .context("mount an empty read-only tmpfs")?;
+        mnt(Some(Path::new("tmpfs")), &fd_path(&fd), Some("tmpfs"), MsFlags::MS_RDONLY, Some("size=0k"))
+            .context("mount an empty read-only tmpfs")?;
         return Ok(());
     }
     // The /dev/null bound over a masked file must really be the null device: a container that
     // swapped it for a symlink to a host file must not get that file bound instead (CVE-2025-31133).
-    let null = open_in_root(
-        root,
-        Path::new("/dev/null"),
-        libc::O_PATH | libc::O_NOFOLLOW,
-    )
-    .context("open /dev/null")?;
+    let null = open_in_root(root, Path::new("/dev/null"), libc::O_PATH | libc::O_NOFOLLOW)
+        .context("open /dev/null")?;
     let nm = std::fs::metadata(fd_path(&null))?;
     use std::os::unix::fs::MetadataExt;
     if !nm.file_type().is_char_device() || nm.rdev() != libc::makedev(1, 3) {
         bail!("/dev/null in the container is not the null device");
     }
-    mnt(
-        Some(&fd_path(&null)),
-        &fd_path(&fd),
-        None,
-        MsFlags::MS_BIND,
-        None,
-    )
-    .context("bind /dev/null over it")?;
+    mnt(Some(&fd_path(&null)), &fd_path(&fd), None, MsFlags::MS_BIND, None).context("bind /dev/null over it")?;
     Ok(())
 }
 
@@ -680,13 +495,7 @@ pub fn write_sysctls(spec: &Spec) -> Result<()> {
     };
     for (key, value) in sysctl {
         let path = PathBuf::from("/proc/sys").join(key.replace('.', "/"));
-        let proc_root = super::resolve::openat2(
-            libc::AT_FDCWD,
-            Path::new("/"),
-            libc::O_PATH | libc::O_DIRECTORY,
-            0,
-            0,
-        )?;
+        let proc_root = super::resolve::openat2(libc::AT_FDCWD, Path::new("/"), libc::O_PATH | libc::O_DIRECTORY, 0, 0)?;
         let fd = open_in_root(proc_root.as_raw_fd(), &path, libc::O_WRONLY)
             .with_context(|| format!("linux.sysctl: {key}: open {}", path.display()))?;
         if !is_procfs(&fd) {
@@ -694,8 +503,7 @@ pub fn write_sysctls(spec: &Spec) -> Result<()> {
         }
         let mut f = std::fs::File::from(fd);
         use std::io::Write;
-        f.write_all(value.as_bytes())
-            .with_context(|| format!("linux.sysctl: {key}: write {value:?}"))?;
+        f.write_all(value.as_bytes()).with_context(|| format!("linux.sysctl: {key}: write {value:?}"))?;
     }
     Ok(())
 }
@@ -706,17 +514,8 @@ mod tests {
 
     #[test]
     fn options_become_flags_and_data() {
-        let o = parse_options(&[
-            "nosuid".into(),
-            "ro".into(),
-            "mode=755".into(),
-            "size=65536k".into(),
-            "rbind".into(),
-            "rprivate".into(),
-        ]);
-        assert!(o.flags.contains(
-            MsFlags::MS_NOSUID | MsFlags::MS_RDONLY | MsFlags::MS_BIND | MsFlags::MS_REC
-        ));
+        let o = parse_options(&["nosuid".into(), "ro".into(), "mode=755".into(), "size=65536k".into(), "rbind".into(), "rprivate".into()]);
+        assert!(o.flags.contains(MsFlags::MS_NOSUID | MsFlags::MS_RDONLY | MsFlags::MS_BIND | MsFlags::MS_REC));
         assert_eq!(o.data, vec!["mode=755", "size=65536k"]);
         assert_eq!(o.propagation, MsFlags::MS_PRIVATE | MsFlags::MS_REC);
         let o = parse_options(&["ro".into(), "rw".into()]);

@@ -6,9 +6,7 @@ use std::collections::HashSet;
 use std::path::{Component, Path, PathBuf};
 
 /// The namespace type names of config-linux.md, the only ones hull accepts.
-const NAMESPACE_TYPES: &[&str] = &[
-    "pid", "network", "mount", "ipc", "uts", "user", "cgroup", "time",
-];
+const NAMESPACE_TYPES: &[&str] = &["pid", "network", "mount", "ipc", "uts", "user", "cgroup", "time"];
 
 /// A loaded bundle: the parsed spec plus the absolute paths derived from it.
 pub struct Bundle {
@@ -70,10 +68,7 @@ fn precheck(value: &serde_json::Value) -> Result<()> {
         .and_then(|v| v.as_str())
         .context("ociVersion: missing")?;
     check_version(version)?;
-    if let Some(namespaces) = value
-        .pointer("/linux/namespaces")
-        .and_then(|v| v.as_array())
-    {
+    if let Some(namespaces) = value.pointer("/linux/namespaces").and_then(|v| v.as_array()) {
         for (i, ns) in namespaces.iter().enumerate() {
             let typ = ns.get("type").and_then(|t| t.as_str()).unwrap_or("");
             if !NAMESPACE_TYPES.contains(&typ) {
@@ -130,11 +125,7 @@ fn validate(spec: &Spec) -> Result<()> {
         }
         if let Some(path) = ns.path() {
             std::fs::metadata(path).with_context(|| {
-                format!(
-                    "linux.namespaces[{i}].path: {} ({})",
-                    path.display(),
-                    ns.typ()
-                )
+                format!("linux.namespaces[{i}].path: {} ({})", path.display(), ns.typ())
             })?;
         }
     }
@@ -159,25 +150,14 @@ fn validate(spec: &Spec) -> Result<()> {
     }
     if let Some(sysctl) = linux.sysctl() {
         for key in sysctl.keys() {
-            if key.is_empty()
-                || key.contains('/')
-                || key.split('.').any(|p| p.is_empty() || p == "..")
+            if key.is_empty() || key.contains('/') || key.split('.').any(|p| p.is_empty() || p == "..")
             {
                 bail!("linux.sysctl: invalid key {key:?}");
             }
         }
     }
-    for (i, m) in spec
-        .mounts()
-        .as_deref()
-        .unwrap_or_default()
-        .iter()
-        .enumerate()
-    {
-        if m.destination()
-            .components()
-            .any(|c| c == Component::ParentDir)
-        {
+    for (i, m) in spec.mounts().as_deref().unwrap_or_default().iter().enumerate() {
+        if m.destination().components().any(|c| c == Component::ParentDir) {
             bail!(
                 "mounts[{i}].destination: {:?} must not contain \"..\"",
                 m.destination().display()
@@ -214,10 +194,8 @@ mod tests {
 
     #[test]
     fn unknown_namespace_type_names_the_field() {
-        let err = parse(&minimal(
-            r#","linux":{"namespaces":[{"type":"pid"},{"type":"bogus"}]}"#,
-        ))
-        .unwrap_err();
+        let err = parse(&minimal(r#","linux":{"namespaces":[{"type":"pid"},{"type":"bogus"}]}"#))
+            .unwrap_err();
         assert_eq!(
             format!("{err:#}"),
             "linux.namespaces[1].type: unknown namespace type \"bogus\""
@@ -226,10 +204,8 @@ mod tests {
 
     #[test]
     fn duplicate_namespaces_and_orphan_mappings_are_rejected() {
-        let spec = parse(&minimal(
-            r#","linux":{"namespaces":[{"type":"pid"},{"type":"pid"}]}"#,
-        ))
-        .unwrap();
+        let spec = parse(&minimal(r#","linux":{"namespaces":[{"type":"pid"},{"type":"pid"}]}"#))
+            .unwrap();
         assert!(format!("{:#}", validate(&spec).unwrap_err()).contains("given twice"));
         let spec = parse(&minimal(
             r#","linux":{"uidMappings":[{"containerID":0,"hostID":1000,"size":1}]}"#,
@@ -240,10 +216,8 @@ mod tests {
 
     #[test]
     fn parent_dir_in_mount_destination_is_rejected() {
-        let spec = parse(&minimal(
-            r#","mounts":[{"destination":"/a/../../etc","type":"tmpfs"}]"#,
-        ))
-        .unwrap();
+        let spec = parse(&minimal(r#","mounts":[{"destination":"/a/../../etc","type":"tmpfs"}]"#))
+            .unwrap();
         assert!(format!("{:#}", validate(&spec).unwrap_err()).contains("mounts[0].destination"));
     }
 }

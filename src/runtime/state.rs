@@ -162,8 +162,8 @@ impl Container {
             }
             Err(e) => return Err(e).with_context(|| format!("read {}", path.display())),
         };
-        let state =
-            serde_json::from_str(&text).with_context(|| format!("parse {}", path.display()))?;
+        let state = serde_json::from_str(&text)
+            .with_context(|| format!("parse {}", path.display()))?;
         Ok(Container {
             dir,
             state,
@@ -214,7 +214,8 @@ impl Container {
     }
 
     pub fn remove_dir(self) -> Result<()> {
-        std::fs::remove_dir_all(&self.dir).with_context(|| format!("remove {}", self.dir.display()))
+        std::fs::remove_dir_all(&self.dir)
+            .with_context(|| format!("remove {}", self.dir.display()))
     }
 }
 
@@ -258,9 +259,7 @@ mod tests {
 
     #[test]
     fn ids_that_could_become_paths_are_rejected() {
-        for bad in [
-            "", "..", "../x", "a/b", "/abs", ".hidden", "-flag", "a b", "a\0b",
-        ] {
+        for bad in ["", "..", "../x", "a/b", "/abs", ".hidden", "-flag", "a b", "a\0b"] {
             assert!(validate_id(bad).is_err(), "{bad:?} accepted");
         }
         for good in ["a", "A1", "web_1.2+3-x", "0"] {

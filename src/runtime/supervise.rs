@@ -50,8 +50,7 @@ pub fn wait_forwarding(init_pid: i32, master: Option<OwnedFd>) -> Result<i32> {
     all.remove(Signal::SIGKILL);
     all.remove(Signal::SIGSTOP);
     let mut old = SigSet::empty();
-    nix::sys::signal::pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&all), Some(&mut old))
-        .context("block signals")?;
+    nix::sys::signal::pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&all), Some(&mut old)).context("block signals")?;
     let sfd = SignalFd::with_flags(&all, SfdFlags::SFD_CLOEXEC).context("signalfd")?;
 
     let stdin = std::io::stdin();
@@ -72,22 +71,10 @@ pub fn wait_forwarding(init_pid: i32, master: Option<OwnedFd>) -> Result<i32> {
     let mut master_open = master.is_some();
     let mut code = None;
     while code.is_none() || master_open {
-        let mut fds = vec![libc::pollfd {
-            fd: sfd.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        }];
+        let mut fds = vec![libc::pollfd { fd: sfd.as_raw_fd(), events: libc::POLLIN, revents: 0 }];
         if let Some(m) = &master {
-            fds.push(libc::pollfd {
-                fd: if master_open { m.as_raw_fd() } else { -1 },
-                events: libc::POLLIN,
-                revents: 0,
-            });
-            fds.push(libc::pollfd {
-                fd: if stdin_open { 0 } else { -1 },
-                events: libc::POLLIN,
-                revents: 0,
-            });
+            fds.push(libc::pollfd { fd: if master_open { m.as_raw_fd() } else { -1 }, events: libc::POLLIN, revents: 0 });
+            fds.push(libc::pollfd { fd: if stdin_open { 0 } else { -1 }, events: libc::POLLIN, revents: 0 });
         }
         // Once the init is gone, only drain what the pty still holds.
         let timeout = if code.is_some() { 100 } else { -1 };
@@ -129,13 +116,10 @@ pub fn wait_forwarding(init_pid: i32, master: Option<OwnedFd>) -> Result<i32> {
             }
         }
         if let Some(m) = &master {
-            if fds[1].revents & (libc::POLLIN | libc::POLLHUP | libc::POLLERR) != 0
-                && !copy_once(m.as_raw_fd(), 1)
-            {
+            if fds[1].revents & (libc::POLLIN | libc::POLLHUP | libc::POLLERR) != 0 && !copy_once(m.as_raw_fd(), 1) {
                 master_open = false;
             }
-            if fds[2].revents & (libc::POLLIN | libc::POLLHUP) != 0 && !copy_once(0, m.as_raw_fd())
-            {
+            if fds[2].revents & (libc::POLLIN | libc::POLLHUP) != 0 && !copy_once(0, m.as_raw_fd()) {
                 stdin_open = false;
             }
         }
@@ -143,7 +127,6 @@ pub fn wait_forwarding(init_pid: i32, master: Option<OwnedFd>) -> Result<i32> {
     if let Some(saved) = saved_tty {
         let _ = termios::tcsetattr(stdin.as_fd(), termios::SetArg::TCSANOW, &saved);
     }
-    nix::sys::signal::pthread_sigmask(SigmaskHow::SIG_SETMASK, Some(&old), None)
-        .context("restore signal mask")?;
+    nix::sys::signal::pthread_sigmask(SigmaskHow::SIG_SETMASK, Some(&old), None).context("restore signal mask")?;
     Ok(code.unwrap_or(1))
 }

@@ -13,21 +13,15 @@ pub enum Msg {
     /// hull placed the child in its cgroup: go on.
     Go,
     /// The child made its user namespace: hull must write its id maps.
-    MapIds {
-        pid: i32,
-    },
+    MapIds { pid: i32 },
     Ack,
     /// The intermediate child forked the container init with this (host) pid.
-    InitPid {
-        pid: i32,
-    },
+    InitPid { pid: i32 },
     /// The init set up its mounts: hull runs prestart and createRuntime hooks now.
     Hooks,
     /// The init is ready and waits for start.
     Ready,
-    Error {
-        msg: String,
-    },
+    Error { msg: String },
 }
 
 pub struct Channel {
@@ -84,8 +78,7 @@ impl Channel {
         let mut buf = vec![0u8; 64 * 1024];
         loop {
             // SAFETY: reading into our own buffer.
-            let n =
-                unsafe { libc::recv(self.fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
+            let n = unsafe { libc::recv(self.fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
             if n < 0 {
                 let err = std::io::Error::last_os_error();
                 if err.raw_os_error() == Some(libc::EINTR) {

@@ -53,11 +53,7 @@ pub struct Ran {
 impl Ran {
     /// Asserts success and returns stdout.
     pub fn ok(&self) -> &str {
-        assert_eq!(
-            self.code, 0,
-            "failed: stdout={:?} stderr={:?}",
-            self.stdout, self.stderr
-        );
+        assert_eq!(self.code, 0, "failed: stdout={:?} stderr={:?}", self.stdout, self.stderr);
         &self.stdout
     }
     pub fn fails_with(&self, needle: &str) {
@@ -72,10 +68,7 @@ impl Ran {
 
 impl Env {
     pub fn new() -> Env {
-        let tmp = tempfile::Builder::new()
-            .prefix("hull-test-")
-            .tempdir()
-            .expect("tempdir");
+        let tmp = tempfile::Builder::new().prefix("hull-test-").tempdir().expect("tempdir");
         let root = tmp.path().join("state");
         let bundle = tmp.path().join("bundle");
         let rootfs = bundle.join("rootfs");
@@ -87,12 +80,7 @@ impl Env {
             .status()
             .expect("cp rootfs");
         assert!(status.success());
-        let env = Env {
-            tmp,
-            root,
-            bundle,
-            rootfs,
-        };
+        let env = Env { tmp, root, bundle, rootfs };
         env.write_config(&env.default_config());
         env
     }
@@ -115,19 +103,14 @@ impl Env {
     }
 
     pub fn write_config(&self, v: &Value) {
-        std::fs::write(
-            self.bundle.join("config.json"),
-            serde_json::to_string_pretty(v).unwrap(),
-        )
-        .expect("write config.json");
+        std::fs::write(self.bundle.join("config.json"), serde_json::to_string_pretty(v).unwrap())
+            .expect("write config.json");
     }
 
     /// Edits the current config.json in place.
     pub fn edit(&self, f: impl FnOnce(&mut Value)) {
-        let mut v: Value = serde_json::from_str(
-            &std::fs::read_to_string(self.bundle.join("config.json")).unwrap(),
-        )
-        .unwrap();
+        let mut v: Value =
+            serde_json::from_str(&std::fs::read_to_string(self.bundle.join("config.json")).unwrap()).unwrap();
         f(&mut v);
         self.write_config(&v);
     }
@@ -154,12 +137,7 @@ impl Env {
     /// `hull run` of `args` in this bundle under a unique id.
     pub fn run(&self, args: &[&str]) -> Ran {
         self.set_args(args);
-        self.hull(&[
-            "run",
-            "--bundle",
-            self.bundle.to_str().unwrap(),
-            &unique_id(),
-        ])
+        self.hull(&["run", "--bundle", self.bundle.to_str().unwrap(), &unique_id()])
     }
 
     /// Runs a shell snippet in the container and returns the successful stdout.
@@ -174,10 +152,7 @@ impl Env {
     /// Container ids still present under this env's root.
     pub fn ids(&self) -> Vec<String> {
         match std::fs::read_dir(&self.root) {
-            Ok(rd) => rd
-                .filter_map(|e| e.ok())
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .collect(),
+            Ok(rd) => rd.filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().into_owned()).collect(),
             Err(_) => Vec::new(),
         }
     }
@@ -195,8 +170,7 @@ impl Drop for Env {
 pub fn capture(mut c: Command) -> Ran {
     let mut out = tempfile::tempfile().expect("tempfile");
     let mut err = tempfile::tempfile().expect("tempfile");
-    c.stdout(out.try_clone().unwrap())
-        .stderr(err.try_clone().unwrap());
+    c.stdout(out.try_clone().unwrap()).stderr(err.try_clone().unwrap());
     let status = c.status().expect("spawn");
     use std::io::{Read, Seek};
     let mut read = |f: &mut std::fs::File| {
@@ -205,21 +179,13 @@ pub fn capture(mut c: Command) -> Ran {
         f.read_to_string(&mut s).unwrap();
         s
     };
-    Ran {
-        code: status.code().unwrap_or(-1),
-        stdout: read(&mut out),
-        stderr: read(&mut err),
-    }
+    Ran { code: status.code().unwrap_or(-1), stdout: read(&mut out), stderr: read(&mut err) }
 }
 
 pub fn unique_id() -> String {
     use std::sync::atomic::{AtomicU32, Ordering};
     static N: AtomicU32 = AtomicU32::new(0);
-    format!(
-        "t{}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::SeqCst)
-    )
+    format!("t{}-{}", std::process::id(), N.fetch_add(1, Ordering::SeqCst))
 }
 
 /// Every cgroup dir named after `id` in the host hierarchies, to prove none is left behind.
