@@ -681,6 +681,11 @@ pub fn create(root: &Path, a: &RunArgs) -> Result<Container> {
             }
         }
     }
+    for (flag, list) in [("--cap-add", &a.cap_add), ("--cap-drop", &a.cap_drop)] {
+        for cap in list {
+            spec::check_cap(cap).with_context(|| format!("invalid {flag} {cap}"))?;
+        }
+    }
     let restart = opts::parse_restart(&a.restart)?;
     if a.rm && restart.name != "no" {
         bail!("conflicting options: cannot specify both --restart and --rm");

@@ -28,6 +28,19 @@ pub fn all_caps() -> Vec<String> {
     caps::all().into_iter().map(|c| c.to_string()).collect()
 }
 
+/// Known capability names (with or without CAP_), or ALL.
+pub fn check_cap(c: &str) -> Result<()> {
+    if c.eq_ignore_ascii_case("all") {
+        return Ok(());
+    }
+    let n = norm_cap(c);
+    if all_caps().contains(&n) {
+        Ok(())
+    } else {
+        bail!("unknown capability {n}")
+    }
+}
+
 fn norm_cap(c: &str) -> String {
     let u = c.to_ascii_uppercase();
     if u.starts_with("CAP_") {
