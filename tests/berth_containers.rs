@@ -476,6 +476,10 @@ fn bad_input(rt: Rt, idx: u32) {
         &e.run_args(&["--restart", "sometimes", "busybox", "true"]),
         "sometimes",
     );
+    e.err(
+        &e.run_args(&["--cap-add", "BOGUS", "busybox", "true"]),
+        "CAP_BOGUS",
+    );
     let (net, br, subnet) = e.user_net(0);
     let opt = format!("bridge={br}");
     e.ok(&["network", "create", "--subnet", &subnet, "-o", &opt, &net]);
