@@ -341,7 +341,42 @@ fn restart_on_failure(rt: Rt, idx: u32) {
         &e.run_args(&["--rm", "--restart", "always", "busybox", "true"]),
         "--rm",
     );
+    // always: restarts until stopped by the user, and stop is final.
+    e.ok(&e.run_args(&[
+        "-d",
+        "--name",
+        "al",
+        "--restart",
+        "always",
+        "busybox",
+        "sh",
+        "-c",
+        "sleep 0.2; exit 1",
+    ]));
+    let start = Instant::now();
+    while e
+        .inspect("al", "{{.RestartCount}}")
+        .parse::<u32>()
+        .unwrap_or(0)
+        < 2
+    {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "always did not restart"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    e.ok(&["stop", "-t", "1", "al"]);
+    let n = e.inspect("al", "{{.RestartCount}}");
+    std::thread::sleep(Duration::from_millis(800));
+    assert_eq!(e.inspect("al", "{{.State.Status}}"), "exited");
+    assert_eq!(
+        e.inspect("al", "{{.RestartCount}}"),
+        n,
+        "restarted after stop"
+    );
 }
+
 both!(restart_on_failure, 7);
 
 fn tty_through_pty(rt: Rt, idx: u32) {
