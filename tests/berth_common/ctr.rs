@@ -30,8 +30,13 @@ impl Rt {
 pub fn busybox_tar() -> &'static Path {
     static TAR: OnceLock<PathBuf> = OnceLock::new();
     TAR.get_or_init(|| {
-        let dir =
-            Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("berth-bb-{}", std::process::id()));
+        let tmp = Path::new(env!("CARGO_TARGET_TMPDIR"));
+        // Reused across runs; built under a per-process name and renamed in.
+        let shared = tmp.join("berth-busybox-v1.tar");
+        if shared.exists() {
+            return shared;
+        }
+        let dir = tmp.join(format!("berth-bb-{}", std::process::id()));
         let rootfs = dir.join("rootfs");
         std::fs::create_dir_all(&rootfs).expect("creating rootfs dir");
         let mk = Path::new(env!("CARGO_MANIFEST_DIR")).join("hack/mkrootfs.sh");
@@ -56,7 +61,9 @@ pub fn busybox_tar() -> &'static Path {
             .status()
             .expect("running tar");
         assert!(st.success(), "tar failed");
-        tar
+        std::fs::rename(&tar, &shared).expect("publishing the busybox tar");
+        let _ = std::fs::remove_dir_all(&dir);
+        shared
     })
 }
 
