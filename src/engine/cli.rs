@@ -591,10 +591,8 @@ fn run(root: &Path, a: RunArgs) -> Result<i32> {
 /// `create`: validates everything before anything is written, so that a
 /// bad flag leaves nothing behind.
 pub fn create(root: &Path, a: &RunArgs) -> Result<Container> {
-    let root_abs = fs::canonicalize(root).unwrap_or_else(|_| root.to_path_buf());
     let store = Store::open(root)?;
     let root = store.root().to_path_buf();
-    let _ = root_abs;
     let img = store.rootfs(&a.image)?;
     let icfg = img.config.config.clone().unwrap_or_default();
     let rt = runtime::resolve(a.runtime.as_deref())?;
@@ -1200,7 +1198,6 @@ fn exec(root: &Path, a: ExecArgs) -> Result<i32> {
 }
 
 pub fn inspect_json(root: &Path, c: &Container) -> serde_json::Value {
-    let _ = root;
     let st = &c.state;
     let cfg = &c.config;
     let mut ports = serde_json::Map::new();

@@ -125,7 +125,7 @@ pub fn check_ports(root: &Path, ports: &mut [PortMap]) -> Result<()> {
         .filter(|c| c.is_running() || c.config.restart.name != "no")
         .flat_map(|c| c.config.ports)
         .collect();
-    for (i, p) in ports.iter_mut().enumerate() {
+    for p in ports.iter_mut() {
         let ip: Ipv4Addr = p.host_ip.parse().context("host ip")?;
         if p.host_port == 0 {
             p.host_port = if p.proto == "udp" {
@@ -142,7 +142,6 @@ pub fn check_ports(root: &Path, ports: &mut [PortMap]) -> Result<()> {
                 && q.proto == p.proto
                 && (q.host_ip == p.host_ip || q.host_ip == "0.0.0.0" || p.host_ip == "0.0.0.0")
         };
-        let _ = i;
         let free = if p.proto == "udp" {
             UdpSocket::bind((ip, p.host_port)).is_ok()
         } else {
