@@ -559,6 +559,10 @@ fn lifecycle_commands(rt: Rt, idx: u32) {
     assert_eq!(e.inspect("c1", "{{.State.Running}}"), "true");
     assert_eq!(e.ok(&["ps", "-q"]).trim(), &id.trim()[..12]);
     assert_eq!(e.ok(&["ps", "-q", "--filter", "name=nomatch"]).trim(), "");
+    assert_eq!(
+        e.ok(&["ps", "--format", "{{.Names}} {{.State}} {{.Image}}"]),
+        "c1 running busybox\n"
+    );
     e.ok(&["rename", "c1", "c2"]);
     assert!(e.ok(&["ps"]).contains("c2"));
     e.ok(&["pause", "c2"]);

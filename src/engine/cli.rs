@@ -115,6 +115,10 @@ pub struct PsArgs {
     /// Show the latest created container
     #[arg(short = 'l', long)]
     pub latest: bool,
+    /// Go-template subset per container: {{.ID}} {{.Names}} {{.Image}} {{.Command}}
+    /// {{.CreatedAt}} {{.Status}} {{.State}} {{.Ports}}
+    #[arg(long)]
+    pub format: Option<String>,
 }
 
 #[derive(Args)]
@@ -1067,6 +1071,22 @@ fn ps(root: &Path, a: PsArgs) -> Result<i32> {
     }
     if a.latest {
         keep.truncate(1);
+    }
+    if let Some(f) = &a.format {
+        for c in &keep {
+            let v = json!({
+                "ID": if a.no_trunc { c.id() } else { c.short_id() },
+                "Names": c.config.name,
+                "Image": c.config.image,
+                "Command": format!("\"{}\"", c.config.args.join(" ")),
+                "CreatedAt": c.config.created,
+                "Status": c.status_text(),
+                "State": c.docker_status(),
+                "Ports": ports_text(c),
+            });
+            println!("{}", format_template(&v, f.trim_start_matches("table ")));
+        }
+        return Ok(0);
     }
     if a.quiet {
         for c in &keep {
