@@ -395,6 +395,7 @@ fn tty_through_pty(rt: Rt, idx: u32) {
     c.args(["-qec", &cmdline, "/dev/null"])
         .env("BERTH_BRIDGE", e.bridge())
         .env("BERTH_BRIDGE_SUBNET", e.subnet())
+        .env("BERTH_DNS_UPSTREAM", "none")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped());
     let mut child = c.spawn().expect("script");

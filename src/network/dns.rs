@@ -82,7 +82,17 @@ pub fn stop(root: &Path, net: &str) {
     let _ = std::fs::remove_file(pid_file(root, net));
 }
 
+/// The host's resolvers, or BERTH_DNS_UPSTREAM (comma-separated IPs;
+/// `none` answers unknown names with NXDOMAIN without asking anyone,
+/// which the tests use to keep all traffic on the machine).
 fn upstreams() -> Vec<SocketAddr> {
+    if let Ok(v) = std::env::var("BERTH_DNS_UPSTREAM") {
+        return v
+            .split(',')
+            .filter_map(|s| s.trim().parse::<Ipv4Addr>().ok())
+            .map(|ip| SocketAddr::from((ip, 53)))
+            .collect();
+    }
     std::fs::read_to_string("/etc/resolv.conf")
         .unwrap_or_default()
         .lines()

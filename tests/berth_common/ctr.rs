@@ -135,7 +135,9 @@ impl Env {
             .args(args)
             .env("HOME", &self.root)
             .env("BERTH_BRIDGE", self.bridge())
-            .env("BERTH_BRIDGE_SUBNET", self.subnet());
+            .env("BERTH_BRIDGE_SUBNET", self.subnet())
+            // Unknown names stay unanswered rather than going to the host's resolvers.
+            .env("BERTH_DNS_UPSTREAM", "none");
         c
     }
 
