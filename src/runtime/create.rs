@@ -38,7 +38,7 @@ pub struct Created {
 
 /// Undoes a half-made container on any error: kill what was forked, remove the cgroup and the
 /// state dir. Disarmed once the container is complete.
-struct Cleanup<'a> {
+struct Cleanup {
     dir: Option<PathBuf>,
     cgroup: Option<Box<dyn Cgroup>>,
     pids: Vec<i32>,
@@ -46,10 +46,9 @@ struct Cleanup<'a> {
     /// destroying the container and then the poststop hooks.
     poststop: Option<(Vec<oci_spec::runtime::Hook>, String)>,
     armed: bool,
-    _marker: std::marker::PhantomData<&'a ()>,
 }
 
-impl Drop for Cleanup<'_> {
+impl Drop for Cleanup {
     fn drop(&mut self) {
         if !self.armed {
             return;
@@ -125,7 +124,6 @@ pub fn create(opts: &CreateOptions) -> Result<Created> {
                 (hooks, state.to_string())
             }),
         armed: true,
-        _marker: std::marker::PhantomData,
     };
     // LISTEN_FDS come first (3..), then --preserve-fds, as runc passes them.
     let listen_fds = super::fds::listen_fds_from_env();
