@@ -70,6 +70,15 @@ pub trait Cgroup {
     fn is_frozen(&self) -> bool;
     /// Removes the cgroup directories; they must be empty of processes.
     fn destroy(&self) -> Result<()>;
+    /// Whether a process can be created directly inside this cgroup (clone3 with
+    /// CLONE_INTO_CGROUP, cgroup v2 only), so the cgroup should exist before the fork.
+    fn can_clone_into(&self) -> bool {
+        false
+    }
+    /// The directory fd CLONE_INTO_CGROUP takes, once the cgroup exists.
+    fn clone_into_fd(&self) -> Option<std::os::fd::OwnedFd> {
+        None
+    }
     /// Usage counters in runc's `types.Stats` shape (network interfaces are the caller's).
     fn stats(&self) -> Result<stats::Stats>;
     /// How many processes the kernel's OOM killer has killed in the cgroup.

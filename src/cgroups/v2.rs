@@ -399,6 +399,16 @@ impl Cgroup for V2 {
         std::fs::read_to_string(self.dir.join("cgroup.freeze")).is_ok_and(|s| s.trim() == "1")
     }
 
+    fn can_clone_into(&self) -> bool {
+        true
+    }
+
+    fn clone_into_fd(&self) -> Option<std::os::fd::OwnedFd> {
+        std::fs::File::open(&self.dir)
+            .ok()
+            .map(std::os::fd::OwnedFd::from)
+    }
+
     fn destroy(&self) -> Result<()> {
         rmdir(&self.dir)
     }

@@ -13,7 +13,7 @@ use crate::cgroups::{self, Cgroup};
 use anyhow::{bail, Context, Result};
 use nix::sched::CloneFlags;
 use oci_spec::runtime::LinuxNamespaceType;
-use std::os::fd::RawFd;
+use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 
@@ -157,14 +157,39 @@ pub fn create(opts: &CreateOptions) -> Result<Created> {
         idmapped: &idmapped,
     };
 
-    // SAFETY: hull is single-threaded here, so the child may run arbitrary code after fork.
-    let intermediate = match unsafe { nix::unistd::fork() }.context("fork")? {
-        nix::unistd::ForkResult::Child => {
-            drop(parent_end);
-            intermediate_child(&plan, linux, &init_args)
-        }
-        nix::unistd::ForkResult::Parent { child } => child.as_raw(),
+    // Where the hierarchy allows it (v2), the cgroup is made first and the child is born in it
+    // (clone3 CLONE_INTO_CGROUP). Elsewhere the child is forked first, makes its namespaces
+    // while we make the cgroup, and is moved in afterwards.
+    let resources = linux.and_then(|l| l.resources().as_ref());
+    // Registered before create(), so a half-made cgroup is removed on error too.
+    let cg = cleanup.cgroup.insert(cgroups::open(&cgroup_path)?);
+    let early = cg.can_clone_into();
+    let mut use_cgroup = false;
+    let mut into = None;
+    if early {
+        use_cgroup = setup_cgroup(&**cg, resources)?;
+        into = cg.clone_into_fd().filter(|_| use_cgroup);
+    }
+    let mut placed = false;
+    let forked = match &into {
+        Some(fd) => match namespaces::clone_into_cgroup(fd.as_raw_fd()) {
+            Ok(pid) => {
+                placed = true;
+                pid
+            }
+            Err(e) => {
+                crate::debug!("clone3 into the cgroup refused ({e}); forking and moving instead");
+                plain_fork()?
+            }
+        },
+        None => plain_fork()?,
     };
+    drop(into);
+    if forked == 0 {
+        drop(parent_end);
+        intermediate_child(&plan, linux, &init_args)
+    }
+    let intermediate = forked;
     drop(child_end);
     cleanup.pids.push(intermediate);
     // The child makes its namespaces while we make the cgroup; it waits for Go only before the
@@ -179,28 +204,10 @@ pub fn create(opts: &CreateOptions) -> Result<Created> {
             other => bail!("init channel: expected MapIds, got {other:?}"),
         }
     }
-    let resources = linux.and_then(|l| l.resources().as_ref());
-    // Registered before create(), so a half-made cgroup is removed on error too.
-    let cg = cleanup.cgroup.insert(cgroups::open(&cgroup_path)?);
-    // A rootless container gets a cgroup only where one was delegated to the user; without one
-    // it runs unlimited, as with runc, unless the config asks for limits.
-    let use_cgroup = match cg.create() {
-        Ok(()) => true,
-        Err(e) if !nix::unistd::geteuid().is_root() => {
-            if resources.is_some_and(has_limits) {
-                return Err(e.context(
-                    "linux.resources: rootless, and no cgroup is delegated to this user",
-                ));
-            }
-            crate::debug!("rootless: running without a cgroup ({e:#})");
-            false
-        }
-        Err(e) => return Err(e),
-    };
-    if let (true, Some(res)) = (use_cgroup, resources) {
-        cg.apply(res)?;
+    if !early {
+        use_cgroup = setup_cgroup(&**cg, resources)?;
     }
-    if use_cgroup {
+    if use_cgroup && !placed {
         cg.add_pid(intermediate)?;
     }
     parent_end.send(&Msg::Go)?;
@@ -285,6 +292,40 @@ pub fn create(opts: &CreateOptions) -> Result<Created> {
         container,
         init_pid,
     })
+}
+
+/// Creates the cgroup and writes its limits; returns whether the container has one. A rootless
+/// container gets a cgroup only where one was delegated to the user; without one it runs
+/// unlimited, as with runc, unless the config asks for limits.
+fn setup_cgroup(
+    cg: &dyn Cgroup,
+    resources: Option<&oci_spec::runtime::LinuxResources>,
+) -> Result<bool> {
+    match cg.create() {
+        Ok(()) => {}
+        Err(e) if !nix::unistd::geteuid().is_root() => {
+            if resources.is_some_and(has_limits) {
+                return Err(e.context(
+                    "linux.resources: rootless, and no cgroup is delegated to this user",
+                ));
+            }
+            crate::debug!("rootless: running without a cgroup ({e:#})");
+            return Ok(false);
+        }
+        Err(e) => return Err(e),
+    }
+    if let Some(res) = resources {
+        cg.apply(res)?;
+    }
+    Ok(true)
+}
+
+fn plain_fork() -> Result<i32> {
+    // SAFETY: hull is single-threaded here, so the child may run arbitrary code after fork.
+    match unsafe { nix::unistd::fork() }.context("fork")? {
+        nix::unistd::ForkResult::Child => Ok(0),
+        nix::unistd::ForkResult::Parent { child } => Ok(child.as_raw()),
+    }
 }
 
 /// Whether resources ask for any limit (an empty object, or devices rules alone, as rootless

@@ -182,3 +182,49 @@ pub fn clone_sibling() -> std::io::Result<i32> {
     }
     Ok(pid as i32)
 }
+
+/// Forks straight into the cgroup whose directory fd is `cgroup` (clone3 with
+/// CLONE_INTO_CGROUP): the child never runs a moment outside its limits, and no write to
+/// cgroup.procs is needed. Returns 0 in the child, as fork does.
+pub fn clone_into_cgroup(cgroup: std::os::fd::RawFd) -> std::io::Result<i32> {
+    #[repr(C)]
+    struct CloneArgs {
+        flags: u64,
+        pidfd: u64,
+        child_tid: u64,
+        parent_tid: u64,
+        exit_signal: u64,
+        stack: u64,
+        stack_size: u64,
+        tls: u64,
+        set_tid: u64,
+        set_tid_size: u64,
+        cgroup: u64,
+    }
+    const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
+    let args = CloneArgs {
+        flags: CLONE_INTO_CGROUP,
+        pidfd: 0,
+        child_tid: 0,
+        parent_tid: 0,
+        exit_signal: libc::SIGCHLD as u64,
+        stack: 0,
+        stack_size: 0,
+        tls: 0,
+        set_tid: 0,
+        set_tid_size: 0,
+        cgroup: cgroup as u64,
+    };
+    // SAFETY: clone3 without a stack behaves like fork; hull is single-threaded here.
+    let pid = unsafe {
+        libc::syscall(
+            libc::SYS_clone3,
+            &args as *const CloneArgs,
+            std::mem::size_of::<CloneArgs>(),
+        )
+    };
+    if pid < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(pid as i32)
+}
