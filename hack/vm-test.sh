@@ -84,7 +84,6 @@ o=trans=virtio,version=9p2000.L,msize=524288
 mount -t 9p -o $o,ro,cache=loose hostroot /host || fail "mount host root"
 repo=$(cat /sys/firmware/qemu_fw_cfg/by_name/opt/hull/repo/raw 2>/dev/null)
 [ -n "$repo" ] || repo=$(sed -n 's/.*hull.repo=\([^ ]*\).*/\1/p' /proc/cmdline)
-mount -t 9p -o $o,cache=mmap repo "/host$repo" || fail "mount repo"
 mount -t proc proc /host/proc
 mount -t sysfs sys /host/sys
 mount -t devtmpfs dev /host/dev
@@ -93,6 +92,10 @@ mount -t devpts -o newinstance,ptmxmode=0666 devpts /host/dev/pts
 mount -t tmpfs shm /host/dev/shm
 mount -t tmpfs tmp /host/tmp
 mount -t tmpfs run /host/run
+# The repo goes on last: a checkout under /tmp or /run (as CI may use) must not be hidden by
+# the fresh tmpfs there, whose mount point for it is made first.
+mkdir -p "/host$repo" 2>/dev/null
+mount -t 9p -o $o,cache=mmap repo "/host$repo" || fail "mount repo"
 mount -t cgroup2 cgroup2 /host/sys/fs/cgroup || fail "mount cgroup2"
 for c in $(cat /host/sys/fs/cgroup/cgroup.controllers); do
     echo "+$c" >/host/sys/fs/cgroup/cgroup.subtree_control 2>/dev/null
