@@ -44,44 +44,6 @@ fn msg(v: &Value) -> &str {
     v["msg"].as_str().unwrap()
 }
 
-fn processes_mentioning(needle: &str) -> Vec<String> {
-    let mut found = Vec::new();
-    for e in std::fs::read_dir("/proc").unwrap().filter_map(|e| e.ok()) {
-        let name = e.file_name().to_string_lossy().into_owned();
-        if name.parse::<u32>().is_err() || name == std::process::id().to_string() {
-            continue;
-        }
-        if let Ok(c) = std::fs::read(e.path().join("cmdline")) {
-            let stat = std::fs::read_to_string(e.path().join("stat")).unwrap_or_default();
-            if String::from_utf8_lossy(&c).contains(needle) && !stat.contains(") Z") {
-                found.push(format!(
-                    "{name}: {}",
-                    String::from_utf8_lossy(&c).replace('\0', " ")
-                ));
-            }
-        }
-    }
-    found
-}
-
-fn assert_nothing_left(env: &Env, id: &str) {
-    assert!(env.ids().is_empty(), "state left: {:?}", env.ids());
-    assert!(
-        cgroup_dirs_for(id).is_empty(),
-        "cgroup left: {:?}",
-        cgroup_dirs_for(id)
-    );
-    let deadline = Instant::now() + Duration::from_secs(2);
-    loop {
-        let procs = processes_mentioning(id);
-        if procs.is_empty() {
-            break;
-        }
-        assert!(Instant::now() < deadline, "processes left: {procs:?}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 /// `create` of this env's bundle fails with a message holding every needle, leaving nothing.
 fn create_fails(env: &Env, needles: &[&str]) {
     let id = unique_id();

@@ -18,48 +18,6 @@ fn read_json(path: &Path) -> Value {
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}: {text:?}", path.display()))
 }
 
-/// Processes whose command line mentions `needle` (the test's unique container id).
-fn processes_mentioning(needle: &str) -> Vec<String> {
-    let mut found = Vec::new();
-    for e in std::fs::read_dir("/proc").unwrap().filter_map(|e| e.ok()) {
-        let name = e.file_name().to_string_lossy().into_owned();
-        if name.parse::<u32>().is_err() || name == std::process::id().to_string() {
-            continue;
-        }
-        if let Ok(c) = std::fs::read(e.path().join("cmdline")) {
-            if String::from_utf8_lossy(&c).contains(needle) {
-                let stat = std::fs::read_to_string(e.path().join("stat")).unwrap_or_default();
-                // A zombie awaiting its reaper is gone for every purpose but the pid.
-                if !stat.contains(") Z") {
-                    found.push(format!(
-                        "{name}: {}",
-                        String::from_utf8_lossy(&c).replace('\0', " ")
-                    ));
-                }
-            }
-        }
-    }
-    found
-}
-
-fn assert_nothing_left(env: &Env, id: &str) {
-    assert!(env.ids().is_empty(), "state left: {:?}", env.ids());
-    assert!(
-        cgroup_dirs_for(id).is_empty(),
-        "cgroup left: {:?}",
-        cgroup_dirs_for(id)
-    );
-    let deadline = Instant::now() + Duration::from_secs(2);
-    loop {
-        let procs = processes_mentioning(id);
-        if procs.is_empty() {
-            break;
-        }
-        assert!(Instant::now() < deadline, "processes left: {procs:?}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 #[test]
 fn every_phase_runs_with_the_state_on_stdin() {
     if !require_root() {

@@ -7,6 +7,7 @@ use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
+use std::time::{Duration, Instant};
 
 pub const HULL: &str = env!("CARGO_BIN_EXE_hull");
 
@@ -266,4 +267,45 @@ pub fn cgroup_dirs_for(id: &str) -> Vec<PathBuf> {
         found.push(v2);
     }
     found
+}
+
+/// Live processes whose command line contains `needle` (a container id, say). A zombie awaiting
+/// its reaper is gone for every purpose but the pid, so it does not count.
+pub fn processes_mentioning(needle: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().filter_map(|e| e.ok()) {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if name.parse::<u32>().is_err() || name == std::process::id().to_string() {
+            continue;
+        }
+        if let Ok(c) = std::fs::read(e.path().join("cmdline")) {
+            let stat = std::fs::read_to_string(e.path().join("stat")).unwrap_or_default();
+            if String::from_utf8_lossy(&c).contains(needle) && !stat.contains(") Z") {
+                found.push(format!(
+                    "{name}: {}",
+                    String::from_utf8_lossy(&c).replace('\0', " ")
+                ));
+            }
+        }
+    }
+    found
+}
+
+/// Asserts a failed command left nothing of container `id`: no state dir, cgroup or process.
+pub fn assert_nothing_left(env: &Env, id: &str) {
+    assert!(env.ids().is_empty(), "state left: {:?}", env.ids());
+    assert!(
+        cgroup_dirs_for(id).is_empty(),
+        "cgroup left: {:?}",
+        cgroup_dirs_for(id)
+    );
+    let deadline = Instant::now() + Duration::from_secs(2);
+    loop {
+        let procs = processes_mentioning(id);
+        if procs.is_empty() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "processes left: {procs:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
