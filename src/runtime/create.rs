@@ -422,13 +422,5 @@ fn intermediate_child(plan: &Plan, linux: Option<&oci_spec::runtime::Linux>, arg
         chan.send(&Msg::InitPid { pid })?;
         Ok(())
     })();
-    if let Err(e) = res {
-        let _ = chan.send(&Msg::Error {
-            msg: format!("{e:#}"),
-        });
-        // SAFETY: leave the fork without running hull's destructors.
-        unsafe { libc::_exit(1) };
-    }
-    // SAFETY: as above.
-    unsafe { libc::_exit(0) }
+    chan.exit_child(res, 1)
 }

@@ -324,28 +324,13 @@ fn exec_intermediate(
         plan.join_all()?;
         let pid = super::namespaces::clone_sibling().context("clone the exec process")?;
         if pid == 0 {
-            let err = match exec_process(chan, process, console_fd, preserved, seccomp) {
-                Ok(never) => match never {},
-                Err(e) => e,
-            };
-            let _ = chan.send(&Msg::Error {
-                msg: format!("{err:#}"),
-            });
-            // SAFETY: leave the fork without running hull's destructors.
-            unsafe { libc::_exit(127) };
+            let res = exec_process(chan, process, console_fd, preserved, seccomp);
+            chan.exit_child(res.map(|never| match never {}), 127);
         }
         chan.send(&Msg::InitPid { pid })?;
         Ok(())
     })();
-    if let Err(e) = res {
-        let _ = chan.send(&Msg::Error {
-            msg: format!("{e:#}"),
-        });
-        // SAFETY: leave the fork without running hull's destructors.
-        unsafe { libc::_exit(1) };
-    }
-    // SAFETY: as above.
-    unsafe { libc::_exit(0) }
+    chan.exit_child(res, 1)
 }
 
 fn exec_process(

@@ -6,12 +6,11 @@
 //! mount (open_tree + mount_setattr with MOUNT_ATTR_IDMAP), and the init only moves it into place
 //! (move_mount) by fd.
 
+use super::mountapi;
 use anyhow::{bail, Context, Result};
 use oci_spec::runtime::LinuxIdMapping;
-use std::ffi::CString;
 use std::fs::File;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::os::unix::ffi::OsStrExt;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
 
 /// The idmap of one config mount, read from config.json (oci-spec's Mount does not carry it).
@@ -67,10 +66,10 @@ pub fn from_config(text: &str) -> Result<Vec<Option<MountIdmap>>> {
         let recursive = opts.iter().any(|o| *o == "rbind" || *o == "ridmap");
         let attrs = opts.iter().fold(0u64, |a, o| {
             a | match *o {
-                "ro" => 0x1,
-                "nosuid" => 0x2,
-                "nodev" => 0x4,
-                "noexec" => 0x8,
+                "ro" => mountapi::MOUNT_ATTR_RDONLY,
+                "nosuid" => mountapi::MOUNT_ATTR_NOSUID,
+                "nodev" => mountapi::MOUNT_ATTR_NODEV,
+                "noexec" => mountapi::MOUNT_ATTR_NOEXEC,
                 _ => 0,
             }
         });
@@ -135,61 +134,22 @@ fn userns_for(idmap: &MountIdmap) -> Result<OwnedFd> {
 
 /// Makes the detached idmapped mount of `source`.
 pub fn prepare(source: &Path, idmap: &MountIdmap) -> Result<OwnedFd> {
-    const OPEN_TREE_CLONE: libc::c_uint = 1;
-    const AT_RECURSIVE: libc::c_uint = 0x8000;
-    const MOUNT_ATTR_IDMAP: u64 = 0x0010_0000;
-    #[repr(C)]
-    struct MountAttr {
-        attr_set: u64,
-        attr_clr: u64,
-        propagation: u64,
-        userns_fd: u64,
-    }
     let userns = userns_for(idmap)?;
-    let path = CString::new(source.as_os_str().as_bytes())?;
-    let mut flags = OPEN_TREE_CLONE | libc::O_CLOEXEC as libc::c_uint;
-    if idmap.recursive {
-        flags |= AT_RECURSIVE;
-    }
-    // SAFETY: raw syscalls with valid C strings and a struct we own.
-    unsafe {
-        let tree = libc::syscall(libc::SYS_open_tree, libc::AT_FDCWD, path.as_ptr(), flags);
-        if tree < 0 {
-            return Err(std::io::Error::last_os_error())
-                .with_context(|| format!("open_tree {}", source.display()));
-        }
-        let tree = OwnedFd::from_raw_fd(tree as RawFd);
-        let attr = MountAttr {
-            attr_set: MOUNT_ATTR_IDMAP | idmap.attrs,
-            attr_clr: 0,
-            propagation: 0,
-            userns_fd: userns.as_raw_fd() as u64,
-        };
-        let empty = CString::new("")?;
-        let at_flags = libc::AT_EMPTY_PATH
-            | if idmap.recursive {
-                AT_RECURSIVE as i32
-            } else {
-                0
-            };
-        if libc::syscall(
-            libc::SYS_mount_setattr,
-            tree.as_raw_fd(),
-            empty.as_ptr(),
-            at_flags,
-            &attr as *const MountAttr,
-            std::mem::size_of::<MountAttr>(),
-        ) != 0
-        {
-            return Err(std::io::Error::last_os_error()).with_context(|| {
-                format!(
-                    "idmap {} (does its filesystem support idmapped mounts?)",
-                    source.display()
-                )
-            });
-        }
-        Ok(tree)
-    }
+    let tree = mountapi::clone_tree(source, idmap.recursive)
+        .with_context(|| format!("open_tree {}", source.display()))?;
+    mountapi::set_attr(
+        &tree,
+        mountapi::MOUNT_ATTR_IDMAP | idmap.attrs,
+        Some(userns.as_raw_fd()),
+        idmap.recursive,
+    )
+    .with_context(|| {
+        format!(
+            "idmap {} (does its filesystem support idmapped mounts?)",
+            source.display()
+        )
+    })?;
+    Ok(tree)
 }
 
 /// Prepares every idmapped mount of a config: (mount index, detached mount fd).
@@ -223,24 +183,7 @@ pub fn prepare_all(
 
 /// Moves a prepared detached mount onto `target` (an O_PATH fd inside the rootfs).
 pub fn attach(tree: RawFd, target: RawFd) -> Result<()> {
-    const MOVE_MOUNT_F_EMPTY_PATH: libc::c_uint = 0x4;
-    const MOVE_MOUNT_T_EMPTY_PATH: libc::c_uint = 0x40;
-    let empty = CString::new("")?;
-    // SAFETY: move_mount on fds we hold with empty paths.
-    let ret = unsafe {
-        libc::syscall(
-            libc::SYS_move_mount,
-            tree,
-            empty.as_ptr(),
-            target,
-            empty.as_ptr(),
-            MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH,
-        )
-    };
-    if ret != 0 {
-        return Err(std::io::Error::last_os_error()).context("move the idmapped mount into place");
-    }
-    Ok(())
+    mountapi::move_onto(tree, target).context("move the idmapped mount into place")
 }
 
 #[cfg(test)]

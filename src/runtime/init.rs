@@ -40,15 +40,9 @@ pub struct InitArgs<'a> {
 }
 
 pub fn run(args: &InitArgs) -> ! {
-    let err = match init(args) {
-        Ok(never) => match never {},
-        Err(e) => e,
-    };
-    let _ = args.channel.send(&Msg::Error {
-        msg: format!("{err:#}"),
-    });
-    // SAFETY: leaving the forked child without running hull's destructors or atexit handlers.
-    unsafe { libc::_exit(1) }
+    // init returns only on failure: it ends in exec.
+    args.channel
+        .exit_child(init(args).map(|never| match never {}), 1)
 }
 
 fn state_json(args: &InitArgs, status: &str) -> String {

@@ -86,56 +86,27 @@ fn args_and_env() -> (Vec<CString>, Vec<CString>) {
 /// Execs this binary through a detached, read-only bind mount of itself. Returns only on
 /// failure, with the reason.
 fn reexec_readonly_mount(args: &[CString], env: &[CString]) -> Option<std::io::Error> {
-    const OPEN_TREE_CLONE: libc::c_uint = 1;
-    const MOUNT_ATTR_RDONLY: u64 = 0x1;
-    #[repr(C)]
-    struct MountAttr {
-        attr_set: u64,
-        attr_clr: u64,
-        propagation: u64,
-        userns_fd: u64,
+    use super::mountapi;
+    let tree = match mountapi::clone_tree(std::path::Path::new("/proc/self/exe"), false) {
+        Ok(t) => t,
+        Err(e) => return Some(e),
+    };
+    if let Err(e) = mountapi::set_attr(&tree, mountapi::MOUNT_ATTR_RDONLY, None, false) {
+        return Some(e);
     }
-    let path = CString::new("/proc/self/exe").ok()?;
-    let empty = CString::new("").ok()?;
-    // SAFETY: raw syscalls with valid C strings and a struct we own; the tree fd is ours.
+    let empty = CString::default();
+    let argv: Vec<*const libc::c_char> = args
+        .iter()
+        .map(|a| a.as_ptr())
+        .chain(std::iter::once(std::ptr::null()))
+        .collect();
+    let envp: Vec<*const libc::c_char> = env
+        .iter()
+        .map(|e| e.as_ptr())
+        .chain(std::iter::once(std::ptr::null()))
+        .collect();
+    // SAFETY: execveat with null-terminated arrays of C strings we own; returns only on failure.
     unsafe {
-        let tree = libc::syscall(
-            libc::SYS_open_tree,
-            libc::AT_FDCWD,
-            path.as_ptr(),
-            OPEN_TREE_CLONE | libc::O_CLOEXEC as libc::c_uint,
-        );
-        if tree < 0 {
-            return Some(std::io::Error::last_os_error());
-        }
-        let tree = File::from_raw_fd(tree as i32);
-        let attr = MountAttr {
-            attr_set: MOUNT_ATTR_RDONLY,
-            attr_clr: 0,
-            propagation: 0,
-            userns_fd: 0,
-        };
-        if libc::syscall(
-            libc::SYS_mount_setattr,
-            tree.as_raw_fd(),
-            empty.as_ptr(),
-            libc::AT_EMPTY_PATH,
-            &attr as *const MountAttr,
-            std::mem::size_of::<MountAttr>(),
-        ) != 0
-        {
-            return Some(std::io::Error::last_os_error());
-        }
-        let argv: Vec<*const libc::c_char> = args
-            .iter()
-            .map(|a| a.as_ptr())
-            .chain(std::iter::once(std::ptr::null()))
-            .collect();
-        let envp: Vec<*const libc::c_char> = env
-            .iter()
-            .map(|e| e.as_ptr())
-            .chain(std::iter::once(std::ptr::null()))
-            .collect();
         libc::syscall(
             libc::SYS_execveat,
             tree.as_raw_fd(),
@@ -144,6 +115,6 @@ fn reexec_readonly_mount(args: &[CString], env: &[CString]) -> Option<std::io::E
             envp.as_ptr(),
             libc::AT_EMPTY_PATH,
         );
-        Some(std::io::Error::last_os_error())
     }
+    Some(std::io::Error::last_os_error())
 }

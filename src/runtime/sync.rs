@@ -110,6 +110,23 @@ impl Channel {
         }
     }
 
+    /// Ends a forked child: an error goes to hull as its message and the child exits with
+    /// `fail_code`; success exits 0. Either way hull's destructors and atexit handlers never run
+    /// in the fork.
+    pub fn exit_child(&self, res: Result<()>, fail_code: i32) -> ! {
+        let code = match res {
+            Ok(()) => 0,
+            Err(e) => {
+                let _ = self.send(&Msg::Error {
+                    msg: format!("{e:#}"),
+                });
+                fail_code
+            }
+        };
+        // SAFETY: _exit only ends the process.
+        unsafe { libc::_exit(code) }
+    }
+
     pub fn raw_fd(&self) -> RawFd {
         self.fd.as_raw_fd()
     }
