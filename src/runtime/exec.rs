@@ -313,7 +313,7 @@ fn exec_intermediate(
     process: &Process,
     console_fd: Option<RawFd>,
     preserved: &[i32],
-    seccomp: Option<&(crate::seccomp::Program, libc::c_ulong)>,
+    seccomp: Option<&super::finish::Seccomp>,
 ) -> ! {
     let res = (|| -> Result<()> {
         // Until exec, /proc/<pid>/exe is the hull binary and the container can see us in its
@@ -338,7 +338,7 @@ fn exec_process(
     process: &Process,
     console_fd: Option<RawFd>,
     preserved: &[i32],
-    seccomp: Option<&(crate::seccomp::Program, libc::c_ulong)>,
+    seccomp: Option<&super::finish::Seccomp>,
 ) -> Result<std::convert::Infallible> {
     let mut keep = vec![chan.raw_fd()];
     keep.extend(console_fd);
@@ -366,19 +366,8 @@ fn exec_process(
     let env = process.env().clone().unwrap_or_default();
     let exe = process::find_executable(&args[0], &env)?;
     crate::seccomp::privileges::check_lsm(process)?;
-    let no_new_privs = process.no_new_privileges() == Some(true);
-    // Same order as the init: see init.rs.
-    if let (Some((program, flags)), false) = (seccomp, no_new_privs) {
-        crate::seccomp::install(program, *flags)?;
-    }
-    process::drop_bounding(process.capabilities().as_ref())?;
-    process::set_user_and_caps(process)?;
-    nix::unistd::chdir(process.cwd())
-        .with_context(|| format!("process.cwd: chdir {}", process.cwd().display()))?;
-    process::prepare_fds(preserved)?;
-    crate::seccomp::privileges::apply_lsm(process)?;
-    if let (Some((program, flags)), true) = (seccomp, no_new_privs) {
-        crate::seccomp::install(program, *flags)?;
-    }
-    Err(process::exec(&exe, args, &env))
+    super::finish::become_user(process, seccomp.is_some())?;
+    Err(super::finish::exec(
+        process, &exe, args, &env, preserved, seccomp,
+    ))
 }

@@ -14,7 +14,7 @@ use oci_spec::runtime::Spec;
 use std::io::{Read, Write};
 use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::net::UnixListener;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// Everything the init gets from hull, by fork (no serialization).
 pub struct InitArgs<'a> {
@@ -88,7 +88,6 @@ fn init(args: &InitArgs) -> Result<std::convert::Infallible> {
         )),
         None => None,
     };
-    let no_new_privs = process.no_new_privileges() == Some(true);
 
     let ctx = RootfsContext {
         spec,
@@ -176,15 +175,7 @@ fn init(args: &InitArgs) -> Result<std::convert::Infallible> {
     crate::seccomp::privileges::set_personality(spec)?;
     crate::seccomp::privileges::set_io_priority(process)?;
     crate::seccomp::privileges::set_scheduler(process)?;
-    // runc's order: without no_new_privs, loading a filter needs CAP_SYS_ADMIN, so it goes in
-    // now, before the capabilities and the user change (and the filter then also sees hull's
-    // last syscalls); with no_new_privs it goes in as late as possible, right before execve.
-    if let (Some((program, flags)), false) = (&seccomp, no_new_privs) {
-        crate::seccomp::install(program, *flags)?;
-    }
-    process::drop_bounding(process.capabilities().as_ref())?;
-    process::set_user_and_caps(process)?;
-    enter_cwd(process.cwd())?;
+    super::finish::become_user(process, seccomp.is_some())?;
     args.channel.send(&Msg::Ready)?;
     let mut conn = loop {
         let (mut conn, _) = args.start_listener.accept().context("wait for start")?;
@@ -205,31 +196,15 @@ fn init(args: &InitArgs) -> Result<std::convert::Infallible> {
     ) {
         fail(&mut conn, e);
     }
-    if let Err(e) = process::prepare_fds(args.preserved_fds) {
-        fail(&mut conn, e);
-    }
-    if let Err(e) = crate::seccomp::privileges::apply_lsm(process) {
-        fail(&mut conn, e);
-    }
-    if let (Some((program, flags)), true) = (&seccomp, no_new_privs) {
-        if let Err(e) = crate::seccomp::install(program, *flags) {
-            fail(&mut conn, e);
-        }
-    }
-    let e = process::exec(&exe, args_v, &env);
+    let e = super::finish::exec(
+        process,
+        &exe,
+        args_v,
+        &env,
+        args.preserved_fds,
+        seccomp.as_ref(),
+    );
     fail(&mut conn, e)
-}
-
-/// chdir into the configured cwd and make sure it is inside the container: a cwd reached
-/// through a leaked fd would be on the host (CVE-2024-21626).
-fn enter_cwd(cwd: &Path) -> Result<()> {
-    nix::unistd::chdir(cwd).with_context(|| format!("process.cwd: chdir {}", cwd.display()))?;
-    let now: PathBuf = nix::unistd::getcwd()
-        .with_context(|| format!("process.cwd: {} is outside the container", cwd.display()))?;
-    if !now.is_absolute() || now.to_string_lossy().starts_with("(unreachable)") {
-        bail!("process.cwd: {} is outside the container", cwd.display());
-    }
-    Ok(())
 }
 
 /// A session keyring of the container's own, so it cannot read the host's keys. Failures are

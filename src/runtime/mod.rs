@@ -7,6 +7,7 @@ pub mod create;
 pub mod exec;
 pub mod fds;
 pub mod features;
+pub mod finish;
 pub mod hooks;
 pub mod idmap;
 pub mod init;

@@ -9,6 +9,9 @@
 //!   * a base filter: any syscall some rule names (with its args) -> ALLOW, else defaultAction;
 //!   * one filter per other action A: the rules whose action is A -> A, else ALLOW.
 //!
+//! The stack is then folded into one BPF program with the same semantics (`merge.rs`), installed
+//! with one seccomp(2) call: a second call would itself be filtered by the first.
+//!
 //! A call that matches no rule gets defaultAction; one that matches rules of one action gets that
 //! action. Where libseccomp differs: a call matching rules of two different actions gets the
 //! more restrictive one here (kernel precedence), whereas libseccomp gives priority to the rule
@@ -35,6 +38,7 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+mod merge;
 pub mod privileges;
 
 #[cfg(target_arch = "aarch64")]
@@ -101,7 +105,7 @@ pub const FLAGS: &[&str] = &[
 ];
 
 /// Bumped whenever the translation changes, so stale cache entries are never used.
-const FORMAT: &str = "hull-seccomp-v1";
+const FORMAT: &str = "hull-seccomp-v2";
 const MAGIC: &[u8; 8] = b"HULLBPF1";
 
 /// A compiled profile: the filters to install, in order.
@@ -328,7 +332,9 @@ pub fn compile(seccomp: &LinuxSeccomp) -> Result<Program> {
     }
     #[cfg(target_arch = "x86_64")]
     filters.push(x32_guard());
-    Ok(Program { filters })
+    Ok(Program {
+        filters: vec![merge::merge(&filters)?],
+    })
 }
 
 /// Parses `linux.seccomp` JSON and compiles it: the entry point for fuzzing the translation.
@@ -569,9 +575,9 @@ mod tests {
         assert!(decode(&bytes[..5]).is_none());
     }
 
-    /// A classic-BPF interpreter for the instructions seccompiler and the x32 guard emit, and
-    /// the kernel's rule for a stack of filters (the most restrictive answer wins; on a tie
-    /// the newest filter's): enough to check the translation's semantics without a kernel.
+    /// Runs the compiled program the way the kernel runs a stack of filters (the most
+    /// restrictive answer wins; on a tie the newest filter's): enough to check the
+    /// translation's semantics without a kernel.
     fn run(p: &Program, arch: u32, nr: i64, args: [u64; 6]) -> u32 {
         let mut data = Vec::new();
         data.extend((nr as i32).to_ne_bytes());
@@ -580,31 +586,9 @@ mod tests {
         for a in args {
             data.extend(a.to_ne_bytes());
         }
-        let word =
-            |off: u32| u32::from_ne_bytes(data[off as usize..off as usize + 4].try_into().unwrap());
         let mut best: Option<u32> = None;
         for f in p.filters.iter().rev() {
-            let (mut pc, mut acc) = (0usize, 0u32);
-            let ret = loop {
-                let i = &f[pc];
-                pc += 1;
-                match i.code {
-                    0x20 => acc = word(i.k),
-                    0x54 => acc &= i.k,
-                    0x05 => pc += i.k as usize,
-                    0x15 | 0x25 | 0x35 | 0x45 => {
-                        let hit = match i.code {
-                            0x15 => acc == i.k,
-                            0x25 => acc > i.k,
-                            0x35 => acc >= i.k,
-                            _ => acc & i.k != 0,
-                        };
-                        pc += if hit { i.jt } else { i.jf } as usize;
-                    }
-                    0x06 => break i.k,
-                    other => panic!("unexpected BPF opcode {other:#x}"),
-                }
-            };
+            let ret = merge::interpret(f, &data);
             let rank = |r: u32| (r & 0xffff_0000) as i32;
             if best.is_none_or(|b| rank(ret) < rank(b)) {
                 best = Some(ret);
