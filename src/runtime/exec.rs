@@ -185,10 +185,7 @@ pub fn exec(opts: &ExecOptions) -> Result<i32> {
     // The container's filter applies to every process in it; compiled (or read from the cache)
     // here, before the fork.
     let seccomp = match spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
-        Some(s) => Some((
-            crate::seccomp::load(s, crate::seccomp::default_cache_dir().as_deref())?.0,
-            crate::seccomp::flags(s),
-        )),
+        Some(s) => Some(crate::seccomp::prepare(s)?),
         None => None,
     };
 
@@ -279,16 +276,25 @@ pub fn exec(opts: &ExecOptions) -> Result<i32> {
     // SAFETY: reaping the intermediate child, which exits after reporting the pid.
     unsafe { libc::waitpid(intermediate, std::ptr::null_mut(), 0) };
     // The process closes its end by exec (close-on-exec); an error arrives as a message first.
-    match parent_end.recv() {
-        Ok(Msg::Error { msg }) => {
-            cleanup_kill(pid);
-            bail!("{msg}");
+    loop {
+        match parent_end.recv() {
+            Ok(Msg::SeccompNotify { announce }) => {
+                let state = serde_json::to_value(c.oci_state(Status::Running))?;
+                if let Err(e) = crate::seccomp::notify::hand_over(pid, &announce, &state) {
+                    cleanup_kill(pid);
+                    return Err(e);
+                }
+            }
+            Ok(Msg::Error { msg }) => {
+                cleanup_kill(pid);
+                bail!("{msg}");
+            }
+            Ok(other) => {
+                cleanup_kill(pid);
+                bail!("exec channel: unexpected {other:?}");
+            }
+            Err(_) => break,
         }
-        Ok(other) => {
-            cleanup_kill(pid);
-            bail!("exec channel: unexpected {other:?}");
-        }
-        Err(_) => {}
     }
     if let Some(path) = &opts.pid_file {
         super::create::write_pid_file(path, pid)?;
@@ -313,7 +319,7 @@ fn exec_intermediate(
     process: &Process,
     console_fd: Option<RawFd>,
     preserved: &[i32],
-    seccomp: Option<&super::finish::Seccomp>,
+    seccomp: Option<&crate::seccomp::Loaded>,
 ) -> ! {
     let res = (|| -> Result<()> {
         // Until exec, /proc/<pid>/exe is the hull binary and the container can see us in its
@@ -338,7 +344,7 @@ fn exec_process(
     process: &Process,
     console_fd: Option<RawFd>,
     preserved: &[i32],
-    seccomp: Option<&super::finish::Seccomp>,
+    seccomp: Option<&crate::seccomp::Loaded>,
 ) -> Result<std::convert::Infallible> {
     let mut keep = vec![chan.raw_fd()];
     keep.extend(console_fd);
@@ -367,7 +373,18 @@ fn exec_process(
     let exe = process::find_executable(&args[0], &env)?;
     crate::seccomp::privileges::check_lsm(process)?;
     super::finish::become_user(process, seccomp.is_some())?;
+    let mut announce = |a: &crate::seccomp::notify::Announce| {
+        chan.send(&Msg::SeccompNotify {
+            announce: a.clone(),
+        })
+    };
     Err(super::finish::exec(
-        process, &exe, args, &env, preserved, seccomp,
+        process,
+        &exe,
+        args,
+        &env,
+        preserved,
+        seccomp,
+        &mut announce,
     ))
 }

@@ -13,15 +13,12 @@
 //! would have had.
 
 use super::process;
-use crate::seccomp::Program;
+use crate::seccomp::{notify, Loaded};
 use anyhow::{bail, Context, Result};
 use oci_spec::runtime::Process;
 use std::ffi::CString;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
-
-/// A compiled filter and its seccomp(2) flags.
-pub type Seccomp = (Program, libc::c_ulong);
 
 /// Drops the bounding set, switches to the container's user and capabilities, and enters the
 /// cwd. `seccomp_pending`: a filter will be loaded later by [`exec`].
@@ -92,21 +89,30 @@ impl Argv {
 }
 
 /// Marks fds close-on-exec, applies the LSM label, loads the filter and execs. Returns only on
-/// failure.
+/// failure. `announce` tells the hull process on the other end where to take a seccomp
+/// listener fd from (see seccomp/notify.rs); it is called only for a notifying profile.
 pub fn exec(
     process: &Process,
     exe: &Path,
     args: &[String],
     env: &[String],
     preserved: &[i32],
-    seccomp: Option<&Seccomp>,
+    seccomp: Option<&Loaded>,
+    announce: &mut dyn FnMut(&notify::Announce) -> Result<()>,
 ) -> anyhow::Error {
-    let run = || -> Result<std::convert::Infallible> {
+    let mut run = || -> Result<std::convert::Infallible> {
         let argv = Argv::new(exe, args, env)?;
         process::prepare_fds(preserved)?;
         crate::seccomp::privileges::apply_lsm(process)?;
-        if let Some((program, flags)) = seccomp {
-            crate::seccomp::install(program, *flags)?;
+        if let Some(s) = seccomp {
+            let cell = notify::Cell::new();
+            match s.announce(&cell) {
+                Some(a) => {
+                    announce(&a)?;
+                    crate::seccomp::install_notifying(&s.program, s.flags, &cell)?;
+                }
+                None => crate::seccomp::install(&s.program, s.flags)?,
+            }
         }
         let arg0 = args.first().map(String::as_str).unwrap_or("");
         Err(argv.exec(arg0))

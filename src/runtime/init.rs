@@ -82,10 +82,7 @@ fn init(args: &InitArgs) -> Result<std::convert::Infallible> {
     // Checked and compiled while the host's /sys and the seccomp cache are still reachable.
     crate::seccomp::privileges::check_lsm(process)?;
     let seccomp = match spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
-        Some(s) => Some((
-            crate::seccomp::load(s, crate::seccomp::default_cache_dir().as_deref())?.0,
-            crate::seccomp::flags(s),
-        )),
+        Some(s) => Some(crate::seccomp::prepare(s)?),
         None => None,
     };
 
@@ -196,6 +193,14 @@ fn init(args: &InitArgs) -> Result<std::convert::Infallible> {
     ) {
         fail(&mut conn, e);
     }
+    // A NUL byte starts the announcement: an error text never does (see lifecycle::start).
+    let mut announce = |a: &crate::seccomp::notify::Announce| -> Result<()> {
+        let mut msg = vec![0u8];
+        msg.extend(serde_json::to_vec(a)?);
+        msg.push(b'\n');
+        conn.write_all(&msg)
+            .context("announce the seccomp listener")
+    };
     let e = super::finish::exec(
         process,
         &exe,
@@ -203,6 +208,7 @@ fn init(args: &InitArgs) -> Result<std::convert::Infallible> {
         &env,
         args.preserved_fds,
         seccomp.as_ref(),
+        &mut announce,
     );
     fail(&mut conn, e)
 }

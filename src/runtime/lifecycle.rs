@@ -40,10 +40,13 @@ fn start_created(c: &Container) -> Result<()> {
         .with_context(|| format!("connect {}", sock.display()))?;
     conn.write_all(b"s")
         .context("signal the container init to start")?;
-    let mut reply = String::new();
-    // The init closes its end by exec (close-on-exec); anything it wrote first is an error.
-    conn.read_to_string(&mut reply)
-        .context("wait for the container init to exec")?;
+    let reply = match read_start_reply(c, &conn) {
+        Ok(reply) => reply,
+        Err(e) => {
+            let _ = signal_container(c, Signal::SIGKILL, false);
+            return Err(e);
+        }
+    };
     let _ = std::fs::remove_file(&sock);
     if !reply.is_empty() {
         bail!("{reply}");
@@ -55,6 +58,30 @@ fn start_created(c: &Container) -> Result<()> {
         return Err(e);
     }
     Ok(())
+}
+
+/// The init closes its end by exec (close-on-exec); anything it wrote first is an error, except
+/// a NUL-led line announcing a seccomp listener to hand over (seccomp/notify.rs).
+fn read_start_reply(c: &Container, conn: &UnixStream) -> Result<String> {
+    use std::io::BufRead;
+    let mut reader = std::io::BufReader::new(conn);
+    let mut first = Vec::new();
+    reader
+        .read_until(b'\n', &mut first)
+        .context("wait for the container init to exec")?;
+    if first.first() == Some(&0) {
+        let body = first[1..].strip_suffix(b"\n").unwrap_or(&first[1..]);
+        let announce: crate::seccomp::notify::Announce =
+            serde_json::from_slice(body).context("malformed seccomp announcement")?;
+        let state = serde_json::to_value(c.oci_state(Status::Created))?;
+        crate::seccomp::notify::hand_over(c.state.pid, &announce, &state)?;
+        first.clear();
+    }
+    let mut reply = String::from_utf8_lossy(&first).into_owned();
+    reader
+        .read_to_string(&mut reply)
+        .context("wait for the container init to exec")?;
+    Ok(reply)
 }
 
 pub fn print_state(root: &Path, id: &str) -> Result<()> {
