@@ -690,7 +690,7 @@ fn network_modes_and_flags(rt: Rt, idx: u32) {
         );
     } else {
         eprintln!(
-            "SKIP: --init: /usr/bin/tini-static not installed (hack/berth-containers-deps.sh)"
+            "SKIP: --init: /usr/bin/tini-static not installed (hack/deps.sh)"
         );
     }
 }
