@@ -534,6 +534,7 @@ fn without_a_mount_namespace_the_container_shares_its_callers() {
     let setup = format!("readlink /proc/self/ns/mnt > {}", caller.display());
     let out = run_from_own_mountns(
         &env,
+        &unique_id(),
         "private",
         &setup,
         &[

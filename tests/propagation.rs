@@ -52,7 +52,13 @@ fn every_rootfs_propagation_value_shows_on_the_container_root() {
         let env = Env::new();
         let before = host_mounts(env.tmp.path());
         env.edit(|v| v["linux"]["rootfsPropagation"] = json!(prop));
-        let ran = run_from_own_mountns(&env, "shared", "", &["cat", "/proc/self/mountinfo"]);
+        let ran = run_from_own_mountns(
+            &env,
+            &unique_id(),
+            "shared",
+            "",
+            &["cat", "/proc/self/mountinfo"],
+        );
         let mi = ran.ok();
         let root = optional_fields(mi, "/");
         let proc_ = optional_fields(mi, "/proc");

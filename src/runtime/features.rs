@@ -60,9 +60,9 @@ pub const MOUNT_OPTIONS: &[&str] = &[
 pub fn mount_options() -> Vec<&'static str> {
     use super::mount_opts::{attr_options_supported, RECURSIVE_OPTIONS, SYMFOLLOW_OPTIONS};
     let mut all = MOUNT_OPTIONS.to_vec();
-    for table in [RECURSIVE_OPTIONS, SYMFOLLOW_OPTIONS] {
-        if attr_options_supported(table) {
-            all.extend(table.iter().map(|(name, _)| *name));
+    for entry in RECURSIVE_OPTIONS.iter().chain(SYMFOLLOW_OPTIONS) {
+        if attr_options_supported(std::slice::from_ref(entry)) {
+            all.push(entry.0);
         }
     }
     all.sort_unstable();

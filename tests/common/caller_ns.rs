@@ -3,15 +3,21 @@
 //! need it, next to `mod common;`.
 #![allow(dead_code)]
 
-use crate::common::{capture, unique_id, Env, Ran, HULL};
+use crate::common::{capture, Env, Ran, HULL};
 use std::path::Path;
 use std::process::Command;
 
-/// `hull run` of `args` in this bundle, from a new mount namespace whose mounts get
+/// `hull run` of `args` in this bundle as container `id`, from a new mount namespace whose mounts get
 /// `propagation` (`private`, `shared`, ... as `unshare --propagation` sets them). `setup` is a
 /// shell snippet run first in that namespace (mounting a submount, say). The namespace dies
 /// with the command, so nothing mounted in it, by `setup` or by hull, outlives the test.
-pub fn run_from_own_mountns(env: &Env, propagation: &str, setup: &str, args: &[&str]) -> Ran {
+pub fn run_from_own_mountns(
+    env: &Env,
+    id: &str,
+    propagation: &str,
+    setup: &str,
+    args: &[&str],
+) -> Ran {
     env.set_args(args);
     let mut c = Command::new("unshare");
     c.args(["--mount", "--propagation", propagation, "--", "sh", "-c"])
@@ -22,7 +28,7 @@ pub fn run_from_own_mountns(env: &Env, propagation: &str, setup: &str, args: &[&
         .arg(&env.root)
         .args(["run", "--bundle"])
         .arg(&env.bundle)
-        .arg(unique_id())
+        .arg(id)
         .current_dir(&env.bundle)
         .stdin(std::process::Stdio::null());
     capture(c)
