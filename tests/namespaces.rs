@@ -5,7 +5,7 @@
 #[path = "common/caller_ns.rs"]
 mod caller_ns;
 mod common;
-use caller_ns::{assert_host_untouched, host_mounts, run_from_own_mountns};
+use caller_ns::{assert_host_untouched, host_mounts, run_from_own_mountns, sh_in_own_mountns};
 use common::*;
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
@@ -532,9 +532,10 @@ fn without_a_mount_namespace_the_container_shares_its_callers() {
     env.edit(|v| drop_namespace(v, "mount"));
     let caller = env.tmp.path().join("caller-mnt");
     let setup = format!("readlink /proc/self/ns/mnt > {}", caller.display());
+    let id = unique_id();
     let out = run_from_own_mountns(
         &env,
-        &unique_id(),
+        &id,
         "private",
         &setup,
         &[
@@ -551,6 +552,7 @@ fn without_a_mount_namespace_the_container_shares_its_callers() {
     // chroot'ed into the rootfs: its /proc mount is there, the host's is out of sight.
     assert_eq!(lines[1], "1", "{out}");
     assert_eq!(lines[2], "/bin/busybox", "{out}");
+    assert_nothing_left(&env, &id);
     assert_host_untouched(&before, env.tmp.path());
 }
 
@@ -608,4 +610,34 @@ fn root_level_mount_work_without_a_mount_namespace_is_refused() {
         assert_nothing_left(&env, &id);
         assert_host_untouched(&before, env.tmp.path());
     }
+}
+
+#[test]
+fn exec_without_a_mount_namespace_enters_the_containers_root() {
+    if !require_root() {
+        return;
+    }
+    // The init only chroot'ed into its rootfs: an exec must land there too, not in the caller's
+    // /. Run from a mount namespace of the test's own, which gets the container's /proc.
+    let env = Env::new();
+    let before = host_mounts(env.tmp.path());
+    std::fs::write(env.rootfs.join("marker"), "in-rootfs\n").unwrap();
+    env.edit(|v| {
+        drop_namespace(v, "mount");
+        v["process"]["args"] = json!(["sleep", "30"]);
+    });
+    let id = unique_id();
+    let script = format!(
+        "$HULL run -d --bundle \"$BUNDLE\" {id}\n\
+         $HULL exec {id} sh -c 'cat /marker; pwd; ls /bin/busybox; readlink /proc/1/root' || true\n\
+         $HULL delete --force {id}"
+    );
+    let ran = sh_in_own_mountns(&env, "private", &script);
+    assert_eq!(
+        ran.ok(),
+        "in-rootfs\n/\n/bin/busybox\n/\n",
+        "{}",
+        ran.stderr
+    );
+    assert_host_untouched(&before, env.tmp.path());
 }

@@ -76,3 +76,17 @@ pub fn assert_host_untouched(before: &HostMounts, dir: &Path) {
     );
     assert_eq!(before, &after, "host mount table changed");
 }
+
+/// Runs shell `script` in a new mount namespace whose mounts get `propagation`, with `$HULL`
+/// (hull with this env's `--root`) and `$BUNDLE` set: for tests that need several hull
+/// commands in the same caller namespace.
+pub fn sh_in_own_mountns(env: &Env, propagation: &str, script: &str) -> Ran {
+    let mut c = Command::new("unshare");
+    c.args(["--mount", "--propagation", propagation, "--", "sh", "-c"])
+        .arg(format!("set -e\n{script}"))
+        .env("HULL", format!("{HULL} --root {}", env.root.display()))
+        .env("BUNDLE", &env.bundle)
+        .current_dir(&env.bundle)
+        .stdin(std::process::Stdio::null());
+    capture(c)
+}
