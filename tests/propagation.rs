@@ -108,4 +108,15 @@ fn rootfs_propagation_from_the_host_mount_namespace_leaves_it_alone() {
         );
         assert_host_untouched(&before, env.tmp.path());
     }
+    // --no-pivot moves the rootfs mount onto /, which an unbindable tree must not stop.
+    let env = Env::new();
+    let before = host_mounts(env.tmp.path());
+    env.edit(|v| {
+        v["linux"]["rootfsPropagation"] = json!("runbindable");
+        v["process"]["args"] = json!(["cat", "/proc/self/mountinfo"]);
+    });
+    let bundle = env.bundle.to_str().unwrap().to_string();
+    let ran = env.hull(&["run", "--no-pivot", "--bundle", &bundle, &unique_id()]);
+    assert_eq!(optional_fields(ran.ok(), "/"), ["unbindable"]);
+    assert_host_untouched(&before, env.tmp.path());
 }
