@@ -64,7 +64,7 @@ pub fn prepare(ctx: &RootfsContext) -> Result<OwnedFd> {
             pre_pivot_propagation(prop),
             None,
         )
-        .context("make / a slave of the host mounts")?;
+        .context("set the propagation of / before the rootfs bind")?;
         // pivot_root needs the new root to be a mount point.
         mnt(
             Some(ctx.rootfs),
@@ -105,7 +105,8 @@ pub fn prepare(ctx: &RootfsContext) -> Result<OwnedFd> {
         res.with_context(|| format!("mounts[{i}] {}", m.destination().display()))?;
         if opts.has_attrs() {
             let dest = Path::new("/").join(m.destination());
-            let top = open_in_root(root.as_raw_fd(), &dest, libc::O_PATH)?;
+            let top = open_in_root(root.as_raw_fd(), &dest, libc::O_PATH)
+                .with_context(|| format!("mounts[{i}] {}", dest.display()))?;
             opts.apply_attrs(top.as_raw_fd()).with_context(|| {
                 format!(
                     "mounts[{i}].options: {} on {}: mount_setattr",
