@@ -54,6 +54,28 @@ fn features_document_has_the_spec_fields() {
 }
 
 #[test]
+fn mount_attribute_options_are_listed_when_the_kernel_has_mount_setattr() {
+    use hull::runtime::mount_opts::{RECURSIVE_OPTIONS, SYMFOLLOW_OPTIONS};
+    let listed = strings(&features()["mountOptions"]);
+    let uts = nix::sys::utsname::uname().unwrap();
+    let release = uts.release().to_string_lossy().into_owned();
+    let v: Vec<u32> = release
+        .split(|c: char| !c.is_ascii_digit())
+        .take(2)
+        .map(|p| p.parse().unwrap())
+        .collect();
+    // mount_setattr came in 5.12, MOUNT_ATTR_NOSYMFOLLOW in 5.14. What is listed is applied
+    // by tests/mount_attrs.rs and by every_advertised_mount_option_is_accepted_... below.
+    if (v[0], v[1]) < (5, 14) {
+        eprintln!("SKIP: kernel {release} predates mount_setattr with nosymfollow");
+        return;
+    }
+    for (name, _) in RECURSIVE_OPTIONS.iter().chain(SYMFOLLOW_OPTIONS) {
+        assert!(listed.iter().any(|o| o == name), "{name} not listed");
+    }
+}
+
+#[test]
 fn every_advertised_namespace_is_recognized() {
     let f = features();
     for ns in strings(&f["linux"]["namespaces"]) {

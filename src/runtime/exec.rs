@@ -206,6 +206,10 @@ pub fn exec(opts: &ExecOptions) -> Result<i32> {
     }
     plan.join
         .sort_by_key(|(t, _)| *t != LinuxNamespaceType::User);
+    // Without a mount namespace of its own the init only chroot'ed (rootfs.rs): follow it.
+    if !plan.has(LinuxNamespaceType::Mount) {
+        plan.enter_root = Some(PathBuf::from(format!("/proc/{init}/root")));
+    }
     let cg = cgroup_of(&c)?;
     let preserved = super::fds::preserved(opts.preserve_fds);
 

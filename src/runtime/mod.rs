@@ -12,6 +12,7 @@ pub mod hooks;
 pub mod idmap;
 pub mod init;
 pub mod lifecycle;
+pub mod mount_opts;
 pub mod mountapi;
 pub mod namespaces;
 pub mod process;
