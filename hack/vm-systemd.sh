@@ -117,8 +117,8 @@ trap 'rm -rf "$job"' EXIT
     echo
 } >"$job/cmd.sh"
 
-cmdline="console=ttyS0 quiet panic=-1 reboot=t cgroup_no_v1=all systemd.unified_cgroup_hierarchy=1"
-cmdline+=" systemd.unit=hull-job.target systemd.show_status=0 swapaccount=1"
+cmdline="console=ttyS0 ${HULL_VM_QUIET-quiet} panic=-1 reboot=t cgroup_no_v1=all systemd.unified_cgroup_hierarchy=1"
+cmdline+=" systemd.unit=hull-job.target systemd.show_status=${HULL_VM_SHOW_STATUS:-0} swapaccount=1"
 cmdline+=" hull.repo=$repo hull.job=$(basename "$job")"
 if [ -r /sys/devices/system/cpu/cpu0/tsc_freq_khz ]; then
     cmdline+=" tsc_early_khz=$(cat /sys/devices/system/cpu/cpu0/tsc_freq_khz)"

@@ -41,7 +41,8 @@ fn features_document_has_the_spec_fields() {
         ]
     );
     let linux = &f["linux"];
-    assert_eq!(linux["cgroup"]["systemd"], false);
+    // Exercised in a systemd VM by tests/systemd_cgroup.rs (hack/test-systemd.sh).
+    assert_eq!(linux["cgroup"]["systemd"], true);
     assert_eq!(linux["cgroup"]["v2"], true);
     assert_eq!(linux["seccomp"]["enabled"], true);
     // Exercised by rootfs::idmapped_bind_mount_shows_files_under_the_mapped_owner.

@@ -448,12 +448,8 @@ fn run(cli: Cli) -> Result<i32> {
         no_pivot: a.no_pivot,
         no_new_keyring: a.no_new_keyring,
         preserve_fds: a.preserve_fds,
+        systemd_cgroup: cli.systemd_cgroup,
     };
-    if cli.systemd_cgroup && matches!(command, Command::Create(_) | Command::Run { .. }) {
-        bail!(
-            "--systemd-cgroup: the systemd cgroup driver is not supported yet (use cgroupfs paths)"
-        );
-    }
     match command {
         Command::Create(a) => {
             create::create(&make_opts(&a))?;

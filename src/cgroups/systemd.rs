@@ -10,12 +10,12 @@
 use super::{stats, Cgroup, OomWatch};
 use anyhow::{bail, Context, Result};
 use oci_spec::runtime::{LinuxDeviceType, LinuxResources};
-use std::cell::{Cell, RefCell};
+use std::cell::{Cell, OnceCell, RefCell};
 use std::path::Path;
 use zbus::zvariant::{OwnedObjectPath, Value};
 
 /// Where a container's unit lives and what it is called.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct UnitPath {
     /// The parent slice, e.g. `system.slice`.
     pub slice: String,
@@ -384,7 +384,8 @@ impl Systemd {
 pub struct SystemdCgroup {
     inner: Box<dyn Cgroup>,
     unit: UnitPath,
-    systemd: Systemd,
+    /// Connected at first use: zbus runs threads, and `create` forks after making this value.
+    systemd: OnceCell<Systemd>,
     v2: bool,
     started: Cell<bool>,
     /// Resources given before the unit existed, applied once it does.
@@ -392,8 +393,7 @@ pub struct SystemdCgroup {
 }
 
 impl SystemdCgroup {
-    /// For a container being created: connects to systemd now, so an unreachable systemd is
-    /// reported before anything is made.
+    /// For a container being created.
     pub fn new(unit: UnitPath) -> Result<SystemdCgroup> {
         Self::open(unit, false)
     }
@@ -404,12 +404,11 @@ impl SystemdCgroup {
     }
 
     fn open(unit: UnitPath, started: bool) -> Result<SystemdCgroup> {
-        let systemd = Systemd::connect()?;
         let v2 = super::detect(Path::new("/sys/fs/cgroup")) == super::Layout::Unified;
         Ok(SystemdCgroup {
             inner: super::open(&unit.cgroup_path()?)?,
             unit,
-            systemd,
+            systemd: OnceCell::new(),
             v2,
             started: Cell::new(started),
             pending: RefCell::new(None),
@@ -418,6 +417,14 @@ impl SystemdCgroup {
 
     pub fn unit_name(&self) -> String {
         self.unit.unit()
+    }
+
+    fn systemd(&self) -> Result<&Systemd> {
+        if let Some(s) = self.systemd.get() {
+            return Ok(s);
+        }
+        let s = Systemd::connect()?;
+        Ok(self.systemd.get_or_init(|| s))
     }
 }
 
@@ -439,7 +446,7 @@ impl Cgroup for SystemdCgroup {
             None => Vec::new(),
         };
         let pid_u = u32::try_from(pid).context("invalid pid")?;
-        self.systemd.start_unit(&self.unit, pid_u, props)?;
+        self.systemd()?.start_unit(&self.unit, pid_u, props)?;
         self.started.set(true);
         // Hierarchies systemd did not make (cgroup v1 controllers it does not delegate) get the
         // directory and the pid from hull, as with cgroupfs.
@@ -455,7 +462,7 @@ impl Cgroup for SystemdCgroup {
             *self.pending.borrow_mut() = Some(resources.clone());
             return Ok(());
         }
-        self.systemd
+        self.systemd()?
             .set_properties(&self.unit.unit(), properties(resources, self.v2)?)?;
         self.inner.apply(resources)
     }
@@ -472,7 +479,7 @@ impl Cgroup for SystemdCgroup {
         self.inner.is_frozen()
     }
     fn destroy(&self) -> Result<()> {
-        self.systemd.stop_unit(&self.unit.unit())?;
+        self.systemd()?.stop_unit(&self.unit.unit())?;
         if self.inner.exists() {
             self.inner.destroy()?;
         }

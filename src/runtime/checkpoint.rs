@@ -442,6 +442,7 @@ pub fn restore(root: &Path, id: &str, opts: &RestoreOptions) -> Result<i32> {
                     .any(|n| n.typ() == LinuxNamespaceType::Pid && n.path().is_none())
             }),
         rootless: !nix::unistd::geteuid().is_root(),
+        systemd_unit: None,
     };
     let container = Container::new(dir, st, lock);
     container.save()?;

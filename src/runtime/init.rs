@@ -9,7 +9,7 @@ use super::hooks;
 use super::process;
 use super::rootfs::{self, RootfsContext};
 use super::sync::{Channel, Msg};
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use oci_spec::runtime::Spec;
 use std::io::{Read, Write};
 use std::os::fd::{AsRawFd, RawFd};

@@ -13,7 +13,12 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 pub fn cgroup_of(c: &Container) -> Result<Box<dyn Cgroup>> {
-    cgroups::open(&c.state.cgroup_path)
+    match &c.state.systemd_unit {
+        Some(unit) => Ok(Box::new(cgroups::systemd::SystemdCgroup::existing(
+            unit.clone(),
+        )?)),
+        None => cgroups::open(&c.state.cgroup_path),
+    }
 }
 
 pub fn status_of(c: &Container) -> Status {

@@ -289,7 +289,36 @@ pub fn prepare_fds(preserved: &[i32]) -> Result<()> {
 /// Closes every fd the container must not see, keeping stdio, the preserved ones and `keep`.
 /// Run early in the init so an fd inherited from hull's caller (a host directory, say) cannot
 /// be reached through /proc/self/fd while the process still runs as hull (CVE-2024-21626).
+/// close_range over the gaps between the kept fds needs no /proc (a rootfs may have none);
+/// listing /proc/self/fd is the fallback for kernels before 5.9.
 pub fn close_inherited_fds(preserved: &[i32], keep: &[i32]) -> Result<()> {
+    let mut kept: Vec<u32> = preserved
+        .iter()
+        .chain(keep)
+        .filter_map(|&fd| u32::try_from(fd).ok())
+        .filter(|&fd| fd > 2)
+        .collect();
+    kept.sort_unstable();
+    kept.dedup();
+    let mut first = 3u32;
+    let mut ranges = Vec::new();
+    for &k in &kept {
+        if k > first {
+            ranges.push((first, k - 1));
+        }
+        first = k + 1;
+    }
+    ranges.push((first, u32::MAX));
+    for (lo, hi) in ranges {
+        // SAFETY: closes fds this process does not use any more; the kept ones are outside.
+        if unsafe { libc::syscall(libc::SYS_close_range, lo, hi, 0) } != 0 {
+            return close_listed_fds(preserved, keep);
+        }
+    }
+    Ok(())
+}
+
+fn close_listed_fds(preserved: &[i32], keep: &[i32]) -> Result<()> {
     let mut to_close = Vec::new();
     for entry in std::fs::read_dir("/proc/self/fd").context("read /proc/self/fd")? {
         let entry = entry?;

@@ -67,6 +67,9 @@ pub struct ContainerState {
     pub own_pid_ns: bool,
     #[serde(default)]
     pub rootless: bool,
+    /// The systemd unit holding the cgroup (`--systemd-cgroup`), stopped on delete.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub systemd_unit: Option<crate::cgroups::systemd::UnitPath>,
 }
 
 /// The state that `hull state` prints and hooks receive on stdin.
