@@ -755,7 +755,6 @@ fn login(root: &std::path::Path, a: LoginArgs) -> Result<()> {
     let insecure = registry::is_insecure(root, &domain, a.tls.tls_verify);
     registry::login_check(root, &domain, insecure, &creds)
         .with_context(|| format!("login to {domain}"))?;
-    std::fs::create_dir_all(root).with_context(|| format!("creating {}", root.display()))?;
     auth::save(root, &domain, &creds)?;
     println!("Login Succeeded");
     Ok(())

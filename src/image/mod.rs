@@ -8,5 +8,6 @@ pub mod layer;
 pub mod progress;
 pub mod reference;
 pub mod registry;
+pub mod rootdir;
 pub mod store;
 pub mod types;
