@@ -9,5 +9,6 @@ pub mod progress;
 pub mod reference;
 pub mod registry;
 pub mod rootdir;
+pub mod sizelimit;
 pub mod store;
 pub mod types;

@@ -19,6 +19,7 @@ use std::os::fd::OwnedFd;
 use std::path::Path;
 
 use super::digest::{Digest, HashReader};
+use super::sizelimit::SizeLimit;
 use unpack::Unpacker;
 
 /// Wraps `r` in the right decompressor, chosen by magic bytes.
@@ -50,7 +51,9 @@ pub fn sniff_compression(head: &[u8]) -> &'static str {
 /// Unpacks a (possibly compressed) layer tarball into `dest`, which must be
 /// an existing directory. Returns the DiffID: the digest of the
 /// uncompressed tar stream.
-pub fn unpack_layer<R: Read>(reader: R, dest: &Path) -> Result<Digest> {
+/// Every file's size (sparse holes included) is charged to `limit` before
+/// it is written, and the uncompressed stream may not be longer than it.
+pub fn unpack_layer<R: Read>(reader: R, dest: &Path, limit: &SizeLimit) -> Result<Digest> {
     let root =
         File::open(dest).with_context(|| format!("opening snapshot dir {}", dest.display()))?;
     let mut u = Unpacker {
@@ -58,8 +61,9 @@ pub fn unpack_layer<R: Read>(reader: R, dest: &Path) -> Result<Digest> {
         // SAFETY: geteuid has no preconditions.
         is_root: unsafe { libc::geteuid() } == 0,
         dir_times: Vec::new(),
+        limit,
     };
-    let mut hr = HashReader::new(decompress(reader)?);
+    let mut hr = HashReader::new(limit.reader(decompress(reader)?, "uncompressed layer"));
     {
         let mut ar = tar::Archive::new(&mut hr);
         for e in ar.entries().context("reading layer tar")? {
@@ -70,5 +74,12 @@ pub fn unpack_layer<R: Read>(reader: R, dest: &Path) -> Result<Digest> {
     // The DiffID covers the whole stream, including end-of-archive padding.
     io::copy(&mut hr, &mut io::sink()).context("reading end of layer tar")?;
     u.finish()?;
+    Ok(hr.finish().0)
+}
+
+/// The DiffID of a (possibly compressed) layer blob, without unpacking it.
+pub fn diff_id_of<R: Read>(reader: R) -> Result<Digest> {
+    let mut hr = HashReader::new(decompress(reader)?);
+    io::copy(&mut hr, &mut io::sink()).context("reading layer")?;
     Ok(hr.finish().0)
 }

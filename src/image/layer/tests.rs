@@ -6,6 +6,10 @@ use std::io::Write;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 
+fn big() -> SizeLimit {
+    SizeLimit::new(1 << 30)
+}
+
 fn hdr(path: &str, kind: tar::EntryType, size: u64) -> tar::Header {
     let mut h = tar::Header::new_gnu();
     h.set_entry_type(kind);
@@ -88,7 +92,7 @@ fn outside_is_empty(s: &Sandbox) -> bool {
 fn dotdot_is_rejected() {
     let s = sandbox();
     let tar = build(&[E::File("../outside/pwned", b"x")]);
-    let err = unpack_layer(&tar[..], &s.root).unwrap_err();
+    let err = unpack_layer(&tar[..], &s.root, &big()).unwrap_err();
     assert!(format!("{err:#}").contains("'..'"), "{err:#}");
     assert!(outside_is_empty(&s));
 }
@@ -98,7 +102,7 @@ fn absolute_path_is_contained() {
     let s = sandbox();
     let abs = format!("{}/pwned", s.outside.display());
     let tar = build(&[E::File(&abs, b"x")]);
-    unpack_layer(&tar[..], &s.root).unwrap();
+    unpack_layer(&tar[..], &s.root, &big()).unwrap();
     assert!(outside_is_empty(&s));
     let inside = s.root.join(abs.trim_start_matches('/'));
     assert_eq!(std::fs::read(inside).unwrap(), b"x");
@@ -110,7 +114,7 @@ fn write_through_planted_absolute_symlink_is_contained() {
     let target = s.outside.display().to_string();
     let tar = build(&[E::Sym("evil", &target), E::File("evil/pwned", b"x")]);
     // Either contained under root/<target> or refused; never outside.
-    let r = unpack_layer(&tar[..], &s.root);
+    let r = unpack_layer(&tar[..], &s.root, &big());
     assert!(outside_is_empty(&s), "escaped: {r:?}");
     if r.is_ok() {
         let inside = s.root.join(target.trim_start_matches('/')).join("pwned");
@@ -126,7 +130,7 @@ fn write_through_planted_relative_symlink_is_contained() {
         E::Sym("a/up", "../../outside"),
         E::File("a/up/pwned", b"x"),
     ]);
-    let r = unpack_layer(&tar[..], &s.root);
+    let r = unpack_layer(&tar[..], &s.root, &big());
     assert!(outside_is_empty(&s), "escaped: {r:?}");
 }
 
@@ -136,7 +140,7 @@ fn overwrite_planted_symlink_replaces_link_not_target() {
     let victim = s.outside.join("victim");
     std::fs::write(&victim, b"orig").unwrap();
     let tar = build(&[E::Sym("f", victim.to_str().unwrap()), E::File("f", b"new")]);
-    unpack_layer(&tar[..], &s.root).unwrap();
+    unpack_layer(&tar[..], &s.root, &big()).unwrap();
     assert_eq!(std::fs::read(&victim).unwrap(), b"orig");
     assert_eq!(std::fs::read(s.root.join("f")).unwrap(), b"new");
 }
@@ -147,16 +151,16 @@ fn hardlink_outside_is_rejected_or_contained() {
     let victim = s.outside.join("victim");
     std::fs::write(&victim, b"secret").unwrap();
     let tar = build(&[E::Hard("l", "../outside/victim")]);
-    assert!(unpack_layer(&tar[..], &s.root).is_err());
+    assert!(unpack_layer(&tar[..], &s.root, &big()).is_err());
     let tar = build(&[E::Hard("l", victim.to_str().unwrap())]);
-    assert!(unpack_layer(&tar[..], &s.root).is_err());
+    assert!(unpack_layer(&tar[..], &s.root, &big()).is_err());
     assert!(!s.root.join("l").exists());
     // Through a planted symlink dir: resolves inside root, so target missing.
     let tar = build(&[
         E::Sym("d", s.outside.to_str().unwrap()),
         E::Hard("l2", "d/victim"),
     ]);
-    assert!(unpack_layer(&tar[..], &s.root).is_err());
+    assert!(unpack_layer(&tar[..], &s.root, &big()).is_err());
     assert_eq!(std::fs::metadata(&victim).unwrap().nlink(), 1);
 }
 
@@ -170,7 +174,7 @@ fn whiteouts_become_overlay_form() {
         E::File("opq/.wh..wh..opq", b""),
         E::File("opq/keep", b"k"),
     ]);
-    unpack_layer(&tar[..], &s.root).unwrap();
+    unpack_layer(&tar[..], &s.root, &big()).unwrap();
     let m = std::fs::symlink_metadata(s.root.join("etc/passwd")).unwrap();
     assert!(m.file_type().is_char_device());
     assert_eq!(m.rdev(), 0);
@@ -200,7 +204,7 @@ fn hardlinks_symlinks_modes_mtimes() {
         E::Hard("d/b", "d/a"),
         E::Sym("d/s", "a"),
     ]);
-    let diff = unpack_layer(&tar[..], &s.root).unwrap();
+    let diff = unpack_layer(&tar[..], &s.root, &big()).unwrap();
     assert_eq!(diff, Digest::of(&tar));
     let a = std::fs::metadata(s.root.join("d/a")).unwrap();
     assert_eq!(a.nlink(), 2);
@@ -223,7 +227,7 @@ fn gzip_layers_are_detected() {
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
     gz.write_all(&tar).unwrap();
     let gz = gz.finish().unwrap();
-    let diff = unpack_layer(&gz[..], &s.root).unwrap();
+    let diff = unpack_layer(&gz[..], &s.root, &big()).unwrap();
     assert_eq!(diff, Digest::of(&tar));
     assert_eq!(std::fs::read(s.root.join("x")).unwrap(), b"1");
 }
@@ -265,7 +269,7 @@ fn devices_ownership_xattrs_and_zstd() {
     let zst =
         ruzstd::encoding::compress_to_vec(&tar[..], ruzstd::encoding::CompressionLevel::Fastest);
     assert_eq!(sniff_compression(&zst), "zstd");
-    let diff = unpack_layer(&zst[..], &s.root).unwrap();
+    let diff = unpack_layer(&zst[..], &s.root, &big()).unwrap();
     assert_eq!(diff, Digest::of(&tar));
     let null = std::fs::symlink_metadata(s.root.join("null")).unwrap();
     assert!(null.file_type().is_char_device());
@@ -299,5 +303,5 @@ fn devices_ownership_xattrs_and_zstd() {
 fn truncated_layer_is_an_error() {
     let s = sandbox();
     let tar = build(&[E::File("x", &[7u8; 4000])]);
-    assert!(unpack_layer(&tar[..1000], &s.root).is_err());
+    assert!(unpack_layer(&tar[..1000], &s.root, &big()).is_err());
 }

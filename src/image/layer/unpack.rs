@@ -9,6 +9,7 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
 use super::fsops::*;
 use super::pax::pax_info;
+use crate::image::sizelimit::SizeLimit;
 
 /// Splits a tar entry name into normalized components. Leading `/` and `.`
 /// are dropped (contained to the root, as tar does); `..` is refused.
@@ -31,13 +32,14 @@ fn join(cs: &[Vec<u8>]) -> Vec<u8> {
     cs.join(&b'/')
 }
 
-pub(super) struct Unpacker {
+pub(super) struct Unpacker<'a> {
     pub(super) root: OwnedFd,
     pub(super) is_root: bool,
     pub(super) dir_times: Vec<(Vec<Vec<u8>>, i64)>,
+    pub(super) limit: &'a SizeLimit,
 }
 
-impl Unpacker {
+impl Unpacker<'_> {
     /// Opens (creating missing directories) the directory `cs` inside root.
     fn ensure_dir(&self, cs: &[Vec<u8>]) -> Result<OwnedFd> {
         match openat2_in_root(
@@ -172,28 +174,11 @@ impl Unpacker {
                 self.dir_times.push((cs.clone(), mtime));
             }
             T::Regular | T::Continuous | T::GNUSparse => {
-                self.remove_existing(&parent, &cname, &shown)?;
-                // SAFETY: valid fd and C string; O_EXCL|O_NOFOLLOW so a planted
-                // symlink can't redirect the write.
-                let fd = unsafe {
-                    libc::openat(
-                        parent.as_raw_fd(),
-                        cname.as_ptr(),
-                        libc::O_WRONLY
-                            | libc::O_CREAT
-                            | libc::O_EXCL
-                            | libc::O_NOFOLLOW
-                            | libc::O_CLOEXEC,
-                        0o600,
-                    )
-                };
-                if fd < 0 {
-                    return Err(io::Error::last_os_error())
-                        .with_context(|| format!("creating file {shown:?}"));
-                }
-                // SAFETY: fresh fd from openat.
-                let mut f = File::from(unsafe { OwnedFd::from_raw_fd(fd) });
-                io::copy(entry, &mut f).with_context(|| format!("writing file {shown:?}"))?;
+                // The size in the header, sparse holes included: refused
+                // before a byte is written if it would cross the limit.
+                self.limit
+                    .charge(entry.size(), &format!("file {shown:?}"))?;
+                let f = self.write_file(&parent, &cname, entry, &shown)?;
                 let fd = OwnedFd::from(f);
                 self.chown_fd(&fd, uid, gid, &shown)?;
                 // chmod after chown: chown clears setuid/setgid bits.
@@ -294,6 +279,35 @@ impl Unpacker {
             other => bail!("layer entry {shown:?} has unsupported type {other:?}"),
         }
         Ok(())
+    }
+
+    /// Creates `name` fresh in `parent` and copies the entry's data into it.
+    fn write_file(
+        &self,
+        parent: &OwnedFd,
+        name: &CString,
+        entry: &mut tar::Entry<'_, impl Read>,
+        shown: &str,
+    ) -> Result<File> {
+        self.remove_existing(parent, name, shown)?;
+        // SAFETY: valid fd and C string; O_EXCL|O_NOFOLLOW so a planted
+        // symlink can't redirect the write.
+        let fd = unsafe {
+            libc::openat(
+                parent.as_raw_fd(),
+                name.as_ptr(),
+                libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW | libc::O_CLOEXEC,
+                0o600,
+            )
+        };
+        if fd < 0 {
+            return Err(io::Error::last_os_error())
+                .with_context(|| format!("creating file {shown:?}"));
+        }
+        // SAFETY: fresh fd from openat.
+        let mut f = File::from(unsafe { OwnedFd::from_raw_fd(fd) });
+        io::copy(entry, &mut f).with_context(|| format!("writing file {shown:?}"))?;
+        Ok(f)
     }
 
     fn chown_fd(&self, fd: &OwnedFd, uid: u32, gid: u32, shown: &str) -> Result<()> {

@@ -5,13 +5,14 @@ use anyhow::{anyhow, bail, Context, Result};
 use std::io::Read;
 use std::path::Path;
 use std::sync::Mutex;
-use std::time::Duration;
 
 use crate::image::auth::{self, Credentials};
 use crate::image::digest::Digest;
 use crate::image::progress::ProgressReader;
 use crate::image::reference::Reference;
 use crate::image::types::*;
+
+use super::limits::{self, error_body, read_bounded, IdleReader};
 
 const MANIFEST_ACCEPT: &str = "application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.list.v2+json, application/vnd.docker.distribution.manifest.v2+json";
 
@@ -92,9 +93,13 @@ impl Client {
             Some(c) => Some(c),
             None => auth::lookup(root, &r.domain)?,
         };
+        // The read and write timeouts are per socket operation: an idle
+        // timeout, so big layers on slow links still finish.
+        let idle = limits::idle_timeout()?;
         let agent = ureq::AgentBuilder::new()
-            .timeout_connect(Duration::from_secs(30))
-            .timeout_read(Duration::from_secs(300))
+            .timeout_connect(limits::CONNECT)
+            .timeout_read(idle)
+            .timeout_write(idle)
             .user_agent(concat!("berth/", env!("CARGO_PKG_VERSION")))
             .build();
         let scheme = if insecure { "http" } else { "https" };
@@ -126,9 +131,17 @@ impl Client {
         body: &Body,
     ) -> Result<ureq::Response> {
         let url = self.url(path);
+        // Blob bodies are bounded by their descriptor and the idle timeout;
+        // everything else is small and gets a deadline for the whole request.
+        let blob_body =
+            matches!(body, Body::File(..)) || (method == "GET" && path.contains("/blobs/"));
+        let small = !blob_body;
         let mut tried_auth = false;
         loop {
             let mut req = self.agent.request(method, &url);
+            if small {
+                req = req.timeout(limits::SMALL_REQUEST);
+            }
             for (k, v) in headers {
                 req = req.set(k, v);
             }
@@ -172,7 +185,7 @@ impl Client {
             s => Err(registry_error(
                 &format!("{}: /v2/ ping", self.domain),
                 s,
-                &r.into_string().unwrap_or_default(),
+                &error_body(r),
             )),
         }
     }
@@ -192,7 +205,7 @@ impl Client {
         )?;
         if r.status() != 200 {
             let s = r.status();
-            let body = r.into_string().unwrap_or_default();
+            let body = error_body(r);
             if s == 404 {
                 bail!("manifest for {shown} not found: manifest unknown");
             }
@@ -205,11 +218,7 @@ impl Client {
         let ct = r
             .header("Content-Type")
             .map(|c| c.split(';').next().unwrap_or("").trim().to_string());
-        let mut body = Vec::new();
-        r.into_reader()
-            .take(32 << 20)
-            .read_to_end(&mut body)
-            .with_context(|| format!("reading manifest for {shown}"))?;
+        let body = read_bounded(r, limits::MAX_MANIFEST, &format!("manifest for {shown}"))?;
         let digest = Digest::of(&body);
         let mt = match ct {
             Some(c) if is_index(&c) || is_manifest(&c) => c,
@@ -219,17 +228,21 @@ impl Client {
         Ok((mt, body, digest))
     }
 
-    pub fn get_blob(&self, repo: &str, d: &Digest) -> Result<ureq::Response> {
+    /// The body of blob `d`, which its descriptor says is `size` bytes. The
+    /// reader stops one byte past `size`, so a registry that sends more
+    /// can't fill the disk; the store's size check then refuses the blob.
+    pub fn get_blob(&self, repo: &str, d: &Digest, size: u64) -> Result<impl Read + Send> {
         let r = self.send("GET", &format!("/v2/{repo}/blobs/{d}"), &[], &Body::Empty)?;
         if r.status() != 200 {
             let s = r.status();
             return Err(registry_error(
                 &format!("fetching blob {d}"),
                 s,
-                &r.into_string().unwrap_or_default(),
+                &error_body(r),
             ));
         }
-        Ok(r)
+        limits::check_declared(&r, size, &format!("blob {d} (descriptor size {size})"))?;
+        Ok(IdleReader(r.into_reader().take(size.saturating_add(1))))
     }
 
     pub fn blob_exists(&self, repo: &str, d: &Digest) -> Result<bool> {
@@ -268,7 +281,7 @@ impl Client {
             return Err(registry_error(
                 &format!("starting upload of {d}"),
                 s,
-                &r.into_string().unwrap_or_default(),
+                &error_body(r),
             ));
         }
         let loc = r
@@ -285,11 +298,7 @@ impl Client {
         )?;
         if r.status() != 201 {
             let s = r.status();
-            return Err(registry_error(
-                &format!("uploading {d}"),
-                s,
-                &r.into_string().unwrap_or_default(),
-            ));
+            return Err(registry_error(&format!("uploading {d}"), s, &error_body(r)));
         }
         Ok(())
     }
@@ -312,7 +321,7 @@ impl Client {
             return Err(registry_error(
                 &format!("pushing manifest {repo}:{reference}"),
                 s,
-                &r.into_string().unwrap_or_default(),
+                &error_body(r),
             ));
         }
         Ok(())

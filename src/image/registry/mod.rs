@@ -6,6 +6,7 @@
 //! `<root>/registries.conf`); everything else is HTTPS.
 
 mod client;
+pub mod limits;
 mod pull;
 mod push;
 mod token;

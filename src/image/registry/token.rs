@@ -5,6 +5,7 @@ use anyhow::{anyhow, bail, Context, Result};
 use std::collections::BTreeSet;
 
 use super::client::{registry_error, transport_error, urlencode, Client};
+use super::limits;
 
 #[derive(Debug, Clone)]
 struct Challenge {
@@ -80,14 +81,14 @@ impl Client {
                     url.push(if url.contains('?') { '&' } else { '?' });
                     url.push_str(&q.join("&"));
                 }
-                let mut req = self.agent.get(&url);
+                let mut req = self.agent.get(&url).timeout(limits::SMALL_REQUEST);
                 if let Some(c) = &self.creds {
                     req = req.set("Authorization", &c.basic_header());
                 }
                 let resp = match req.call() {
                     Ok(r) => r,
                     Err(ureq::Error::Status(code, r)) => {
-                        let body = r.into_string().unwrap_or_default();
+                        let body = limits::error_body(r);
                         if code == 401 || code == 403 {
                             bail!(
                                 "{}: token request denied: invalid username/password?",
@@ -100,7 +101,9 @@ impl Client {
                         return Err(transport_error(&format!("fetching token from {realm}"), e))
                     }
                 };
-                let v: serde_json::Value = serde_json::from_reader(resp.into_reader())
+                let raw =
+                    limits::read_bounded(resp, limits::MAX_TOKEN, &format!("token from {realm}"))?;
+                let v: serde_json::Value = serde_json::from_slice(&raw)
                     .with_context(|| format!("parsing token response from {realm}"))?;
                 let tok = v
                     .get("token")

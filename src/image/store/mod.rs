@@ -12,6 +12,7 @@
 //! Every blob and index.json is written to a temp file and renamed into
 //! place, and index.json only ever names content that is already complete,
 //! so an interrupted pull leaves nothing visible.
+mod snapshot;
 mod temp;
 mod txn;
 
@@ -23,7 +24,6 @@ use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 
 use super::digest::{Digest, HashWriter};
-use super::layer;
 use super::reference::Reference;
 use super::types::*;
 
@@ -212,13 +212,20 @@ impl Store {
         let what = expected
             .map(|d| d.to_string())
             .unwrap_or_else(|| "blob".into());
-        io::copy(&mut r, &mut w).with_context(|| format!("downloading {what}"))?;
+        // A blob with a known size is read one byte past it at most, so a
+        // source that keeps sending can't fill the disk.
+        let limit = size.map_or(u64::MAX, |s| s.saturating_add(1));
+        io::copy(&mut (&mut r).take(limit), &mut w)
+            .with_context(|| format!("downloading {what}"))?;
         let (bw, got, n) = w.finish();
         bw.into_inner()
             .map_err(|e| e.into_error())
             .with_context(|| format!("writing {what}"))?;
         if let Some(want) = expected {
             if let Some(sz) = size {
+                if n > sz {
+                    bail!("blob {want}: size mismatch: the source sent more than the {sz} bytes its descriptor declares");
+                }
                 if n != sz {
                     bail!("blob {want}: size mismatch: got {n} bytes, expected {sz} (truncated?)");
                 }
@@ -379,71 +386,6 @@ impl Store {
             out.push((e, img));
         }
         Ok(out)
-    }
-
-    /// Unpacks layer `i` of `img` into its snapshot unless it exists.
-    pub fn ensure_snapshot(&self, img: &Image, i: usize) -> Result<PathBuf> {
-        let chains = img.chain_ids();
-        let layer = img
-            .manifest
-            .layers
-            .get(i)
-            .ok_or_else(|| anyhow!("image {} has no layer {i}", img.id()))?;
-        let (Some(chain), Some(diff_id)) = (chains.get(i), img.config.rootfs.diff_ids.get(i))
-        else {
-            bail!(
-                "image {}: manifest has {} layers but config lists {} diff_ids",
-                img.id(),
-                img.manifest.layers.len(),
-                img.config.rootfs.diff_ids.len()
-            );
-        };
-        self.unpack_snapshot(&layer.digest, diff_id, chain)
-    }
-
-    pub fn unpack_snapshot(
-        &self,
-        blob: &Digest,
-        diff_id: &Digest,
-        chain: &Digest,
-    ) -> Result<PathBuf> {
-        let dst = self.snapshot_dir(chain);
-        if dst.is_dir() {
-            return Ok(dst);
-        }
-        let f = self.open_blob(blob)?;
-        let (tmp, got) = self
-            .unpack_to_temp(io::BufReader::with_capacity(256 * 1024, f))
-            .with_context(|| format!("unpacking layer {blob}"))?;
-        if &got != diff_id {
-            bail!("layer {blob}: uncompressed content hashes to {got}, but the image config says {diff_id}");
-        }
-        self.adopt_snapshot(tmp, chain)
-    }
-
-    /// Unpacks a layer stream into a fresh temp snapshot; returns it and the DiffID.
-    pub fn unpack_to_temp<R: Read>(&self, r: R) -> Result<(TempPath, Digest)> {
-        let tmp = TempPath::new(self.root.join("snapshots").join(temp_name("snap")));
-        let fsdir = tmp.path().join("fs");
-        fs::create_dir_all(&fsdir).with_context(|| format!("creating {}", fsdir.display()))?;
-        fs::set_permissions(&fsdir, std::os::unix::fs::PermissionsExt::from_mode(0o755))
-            .with_context(|| format!("chmod {}", fsdir.display()))?;
-        let got = layer::unpack_layer(r, &fsdir)?;
-        Ok((tmp, got))
-    }
-
-    /// Moves a temp snapshot into place under its chain id. Concurrent
-    /// unpackers race on the rename; the loser's copy is discarded.
-    pub fn adopt_snapshot(&self, tmp: TempPath, chain: &Digest) -> Result<PathBuf> {
-        let final_dir = self.root.join("snapshots").join(chain.hex());
-        match fs::rename(tmp.path(), &final_dir) {
-            Ok(()) => {
-                tmp.keep();
-            }
-            Err(_) if final_dir.is_dir() => {}
-            Err(e) => return Err(e).with_context(|| format!("storing snapshot {chain}")),
-        }
-        Ok(self.snapshot_dir(chain))
     }
 
     /// The overlay lower dirs (topmost first) and config for an image,

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 
 use super::{Store, TempPath};
 use crate::image::digest::Digest;
+use crate::image::sizelimit::SizeLimit;
 
 /// Records what an operation adds to the store so that a failure can take
 /// it back out, leaving the store as it was. Dropped without `commit()`,
@@ -53,16 +54,24 @@ impl<'a> Txn<'a> {
         Ok(d)
     }
 
+    pub fn store(&self) -> &'a Store {
+        self.store
+    }
+
+    /// Unpacks `blob` as layer `diff_id` into the snapshot for `chain`. An
+    /// existing snapshot is reused only once `blob` is checked to be it.
     pub fn unpack_snapshot(
         &self,
         blob: &Digest,
         diff_id: &Digest,
         chain: &Digest,
+        limit: &SizeLimit,
     ) -> Result<PathBuf> {
         if self.store.snapshot_dir(chain).is_dir() {
+            self.store.verify_layer_blob(blob, diff_id, chain)?;
             return Ok(self.store.snapshot_dir(chain));
         }
-        let p = self.store.unpack_snapshot(blob, diff_id, chain)?;
+        let p = self.store.unpack_snapshot(blob, diff_id, chain, limit)?;
         if let Ok(mut v) = self.snaps.lock() {
             v.push(chain.clone());
         }
