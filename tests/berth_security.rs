@@ -593,3 +593,50 @@ fn killed_pulls_leave_no_temp_behind_for_long() {
     assert_eq!(temps(&root), Vec::<PathBuf>::new());
     let _ = common::free_port();
 }
+
+#[test]
+fn interrupted_pull_removes_its_temps_at_once() {
+    use std::os::unix::process::ExitStatusExt;
+    let t = open_tmp();
+    let (root, before) = store_with_an_image(t.path());
+    let reg = Hostile::start();
+    let tar = layer_tar(&[Ent::File("f", &vec![7u8; 2_000_000])]);
+    let blob = tar.clone(); // uncompressed layer: half of it is a real partial download
+    let (blobs, manifest) = hostile::image(
+        std::slice::from_ref(&blob),
+        &[format!("sha256:{}", sha256_hex(&tar))],
+    );
+    for (i, sig) in [libc::SIGINT, libc::SIGTERM].into_iter().enumerate() {
+        let repo = format!("int/a{i}");
+        let name = reg.image(&repo, &blobs, &manifest);
+        reg.route(
+            &Hostile::blob_path(&repo, &blobs[0].0),
+            Serve::Stall(blob.clone(), blob.len() / 2, 30),
+        );
+        let mut child = Command::new(BERTH)
+            .arg("--root")
+            .arg(&root)
+            .args(["pull", "-q", "--tls-verify=false", &name])
+            .env("HOME", &root)
+            .env("BERTH_REGISTRY_IDLE_TIMEOUT", "60")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn berth");
+        let end = Instant::now() + Duration::from_secs(20);
+        while temps(&root).is_empty() && Instant::now() < end {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let seen = temps(&root);
+        // SAFETY: signalling our own child by its pid.
+        unsafe { libc::kill(child.id() as i32, sig) };
+        let st = child.wait().expect("wait");
+        assert!(!seen.is_empty(), "the pull never started writing");
+        assert_eq!(
+            st.signal(),
+            Some(sig),
+            "berth should end by the signal: {st:?}"
+        );
+        assert_unchanged(&root, &before, "an interrupted pull");
+    }
+}

@@ -4,6 +4,7 @@
 pub mod archive;
 pub mod auth;
 pub mod digest;
+pub mod interrupt;
 pub mod layer;
 pub mod progress;
 pub mod reference;

@@ -27,7 +27,7 @@ use super::digest::{Digest, HashWriter};
 use super::reference::Reference;
 use super::types::*;
 
-use temp::sweep_dead;
+use temp::{sweep_dead, sweep_own};
 pub use temp::{temp_name, write_atomic, TempPath};
 pub use txn::Txn;
 
@@ -177,12 +177,25 @@ impl Store {
     /// Clears what killed pulls, imports and loads left in the store's temp
     /// places; called when a new operation starts adding content.
     pub fn sweep_dead_temps(&self) {
-        sweep_dead(&[
+        sweep_dead(&self.temp_dirs());
+    }
+
+    /// Where temps are made: tmp/, snapshots/, the blob dir and images/.
+    fn temp_dirs(&self) -> Vec<PathBuf> {
+        vec![
             self.root.join("tmp"),
             self.root.join("snapshots"),
             self.blobs_dir(),
             self.images_dir(),
-        ]);
+        ]
+    }
+
+    /// From now on, SIGINT, SIGTERM or SIGHUP first removes this process's
+    /// temps in the store, then ends the process as the signal would have.
+    /// Called by pull, import and load before they start any thread.
+    pub fn clean_temps_on_signal(&self) -> Result<()> {
+        let dirs = self.temp_dirs();
+        super::interrupt::on_signal(Box::new(move || sweep_own(&dirs)))
     }
 
     pub fn has_blob(&self, d: &Digest) -> bool {

@@ -23,7 +23,7 @@ fn record(snap_root: &Path, blob: &Digest) -> Result<()> {
 }
 
 impl Store {
-    fn snapshot_root(&self, chain: &Digest) -> PathBuf {
+    pub(super) fn snapshot_root(&self, chain: &Digest) -> PathBuf {
         self.root.join("snapshots").join(chain.hex())
     }
 

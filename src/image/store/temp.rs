@@ -81,6 +81,17 @@ fn alive(pid: i32) -> bool {
 /// that no longer exist (a pull, import or load killed midway). Temps of
 /// live processes, including concurrent pulls, are left alone.
 pub fn sweep_dead(dirs: &[PathBuf]) {
+    let me = std::process::id() as i32;
+    sweep(dirs, |pid| pid > 0 && pid != me && !alive(pid));
+}
+
+/// Removes this process's own temps from `dirs` (on SIGINT/SIGTERM).
+pub fn sweep_own(dirs: &[PathBuf]) {
+    let me = std::process::id() as i32;
+    sweep(dirs, |pid| pid == me);
+}
+
+fn sweep(dirs: &[PathBuf], doomed: impl Fn(i32) -> bool) {
     for dir in dirs {
         let Ok(rd) = fs::read_dir(dir) else { continue };
         for ent in rd.flatten() {
@@ -88,7 +99,7 @@ pub fn sweep_dead(dirs: &[PathBuf]) {
             let Some(pid) = name.to_str().and_then(temp_owner) else {
                 continue;
             };
-            if pid <= 0 || alive(pid) {
+            if !doomed(pid) {
                 continue;
             }
             let p = ent.path();

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 
 use super::{Store, TempPath};
 use crate::image::digest::Digest;
+use crate::image::interrupt;
 use crate::image::sizelimit::SizeLimit;
 
 /// Records what an operation adds to the store so that a failure can take
@@ -14,8 +15,8 @@ use crate::image::sizelimit::SizeLimit;
 /// it removes the new blobs and snapshots.
 pub struct Txn<'a> {
     store: &'a Store,
-    blobs: std::sync::Mutex<Vec<Digest>>,
-    snaps: std::sync::Mutex<Vec<Digest>>,
+    /// New blob files and snapshot dirs; also known to the signal cleanup.
+    added: std::sync::Mutex<Vec<PathBuf>>,
     committed: bool,
 }
 
@@ -24,8 +25,7 @@ impl<'a> Txn<'a> {
         store.sweep_dead_temps();
         Txn {
             store,
-            blobs: Default::default(),
-            snaps: Default::default(),
+            added: Default::default(),
             committed: false,
         }
     }
@@ -39,9 +39,7 @@ impl<'a> Txn<'a> {
         let existed = expected.is_some_and(|d| self.store.has_blob(d));
         let (d, n) = self.store.ingest(r, expected, size)?;
         if !existed {
-            if let Ok(mut v) = self.blobs.lock() {
-                v.push(d.clone());
-            }
+            self.note(self.store.blob_path(&d));
         }
         Ok((d, n))
     }
@@ -72,9 +70,7 @@ impl<'a> Txn<'a> {
             return Ok(self.store.snapshot_dir(chain));
         }
         let p = self.store.unpack_snapshot(blob, diff_id, chain, limit)?;
-        if let Ok(mut v) = self.snaps.lock() {
-            v.push(chain.clone());
-        }
+        self.note(self.store.snapshot_root(chain));
         Ok(p)
     }
 
@@ -83,14 +79,22 @@ impl<'a> Txn<'a> {
             return Ok(self.store.snapshot_dir(chain));
         }
         let p = self.store.adopt_snapshot(tmp, chain)?;
-        if let Ok(mut v) = self.snaps.lock() {
-            v.push(chain.clone());
-        }
+        self.note(self.store.snapshot_root(chain));
         Ok(p)
+    }
+
+    fn note(&self, p: PathBuf) {
+        interrupt::track(p.clone());
+        if let Ok(mut v) = self.added.lock() {
+            v.push(p);
+        }
     }
 
     pub fn commit(mut self) {
         self.committed = true;
+        if let Ok(v) = self.added.lock() {
+            interrupt::untrack(&v);
+        }
     }
 }
 
@@ -99,15 +103,15 @@ impl Drop for Txn<'_> {
         if self.committed {
             return;
         }
-        if let Ok(v) = self.blobs.lock() {
-            for d in v.iter() {
-                let _ = fs::remove_file(self.store.blob_path(d));
+        if let Ok(v) = self.added.lock() {
+            for p in v.iter() {
+                let _ = if p.is_dir() {
+                    fs::remove_dir_all(p)
+                } else {
+                    fs::remove_file(p)
+                };
             }
-        }
-        if let Ok(v) = self.snaps.lock() {
-            for c in v.iter() {
-                let _ = fs::remove_dir_all(self.store.root().join("snapshots").join(c.hex()));
-            }
+            interrupt::untrack(&v);
         }
     }
 }
