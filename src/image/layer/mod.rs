@@ -77,9 +77,10 @@ pub fn unpack_layer<R: Read>(reader: R, dest: &Path, limit: &SizeLimit) -> Resul
     Ok(hr.finish().0)
 }
 
-/// The DiffID of a (possibly compressed) layer blob, without unpacking it.
-pub fn diff_id_of<R: Read>(reader: R) -> Result<Digest> {
-    let mut hr = HashReader::new(decompress(reader)?);
+/// The DiffID of a (possibly compressed) layer blob, without unpacking it;
+/// the uncompressed stream is bounded by `limit` as in `unpack_layer`.
+pub fn diff_id_of<R: Read>(reader: R, limit: &SizeLimit) -> Result<Digest> {
+    let mut hr = HashReader::new(limit.reader(decompress(reader)?, "uncompressed layer"));
     io::copy(&mut hr, &mut io::sink()).context("reading layer")?;
     Ok(hr.finish().0)
 }

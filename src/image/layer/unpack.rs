@@ -103,36 +103,7 @@ impl Unpacker<'_> {
         let parent = self.ensure_dir(parents)?;
 
         if let Some(target) = name.strip_prefix(b".wh.") {
-            if target == b".wh..opq" {
-                let dir = openat2_in_root(
-                    self.root.as_raw_fd(),
-                    &join(parents),
-                    libc::O_RDONLY | libc::O_DIRECTORY,
-                )
-                .with_context(|| format!("opening opaque dir for {shown:?}"))?;
-                set_xattr_fd(&dir, b"trusted.overlay.opaque", b"y")
-                    .with_context(|| format!("marking {shown:?} opaque"))?;
-                return Ok(());
-            }
-            if target.starts_with(b".wh.") {
-                return Ok(()); // aufs metadata (.wh..wh.plnk etc.), meaningless to overlay
-            }
-            if target.is_empty() || target == b"." || target == b".." {
-                bail!("layer entry {shown:?} is a malformed whiteout");
-            }
-            let t = cstr(target)?;
-            self.remove_existing(&parent, &t, &shown)?;
-            // SAFETY: valid fd and C string.
-            check(unsafe {
-                libc::mknodat(
-                    parent.as_raw_fd(),
-                    t.as_ptr(),
-                    libc::S_IFCHR,
-                    libc::makedev(0, 0),
-                )
-            })
-            .with_context(|| format!("creating whiteout for {shown:?}"))?;
-            return Ok(());
+            return self.whiteout(&parent, parents, target, &shown);
         }
 
         let cname = cstr(name)?;
@@ -207,48 +178,7 @@ impl Unpacker<'_> {
                 }
                 set_times_at(&parent, &cname, mtime).with_context(|| format!("mtime {shown:?}"))?;
             }
-            T::Link => {
-                let target = entry
-                    .link_name_bytes()
-                    .ok_or_else(|| anyhow!("hardlink {shown:?} has no target"))?
-                    .into_owned();
-                let tcs = components(&target).with_context(|| format!("hardlink {shown:?}"))?;
-                let Some((tname, tparents)) = tcs.split_last() else {
-                    bail!("hardlink {shown:?} points at the snapshot root");
-                };
-                let tparent = openat2_in_root(
-                    self.root.as_raw_fd(),
-                    &join(tparents),
-                    libc::O_PATH | libc::O_DIRECTORY,
-                )
-                .with_context(|| {
-                    format!(
-                        "hardlink {shown:?}: target {:?} not found in this layer",
-                        String::from_utf8_lossy(&target)
-                    )
-                })?;
-                let tn = cstr(tname)?;
-                if tcs != cs {
-                    self.remove_existing(&parent, &cname, &shown)?;
-                }
-                // SAFETY: valid fds and C strings; flags 0 = don't follow a
-                // symlink target, link the symlink itself.
-                check(unsafe {
-                    libc::linkat(
-                        tparent.as_raw_fd(),
-                        tn.as_ptr(),
-                        parent.as_raw_fd(),
-                        cname.as_ptr(),
-                        0,
-                    )
-                })
-                .with_context(|| {
-                    format!(
-                        "hardlink {shown:?} -> {:?}",
-                        String::from_utf8_lossy(&target)
-                    )
-                })?;
-            }
+            T::Link => self.hardlink(entry, &parent, &cname, &cs, &shown)?,
             T::Char | T::Block | T::Fifo => {
                 self.remove_existing(&parent, &cname, &shown)?;
                 let fmt = match kind {
@@ -278,6 +208,100 @@ impl Unpacker<'_> {
             T::XGlobalHeader | T::XHeader | T::GNULongName | T::GNULongLink => {}
             other => bail!("layer entry {shown:?} has unsupported type {other:?}"),
         }
+        Ok(())
+    }
+
+    /// `.wh.NAME` becomes overlayfs's 0:0 char device; `.wh..wh..opq` the
+    /// opaque xattr on its directory.
+    fn whiteout(
+        &self,
+        parent: &OwnedFd,
+        parents: &[Vec<u8>],
+        target: &[u8],
+        shown: &str,
+    ) -> Result<()> {
+        if target == b".wh..opq" {
+            let dir = openat2_in_root(
+                self.root.as_raw_fd(),
+                &join(parents),
+                libc::O_RDONLY | libc::O_DIRECTORY,
+            )
+            .with_context(|| format!("opening opaque dir for {shown:?}"))?;
+            set_xattr_fd(&dir, b"trusted.overlay.opaque", b"y")
+                .with_context(|| format!("marking {shown:?} opaque"))?;
+            return Ok(());
+        }
+        if target.starts_with(b".wh.") {
+            return Ok(()); // aufs metadata (.wh..wh.plnk etc.), meaningless to overlay
+        }
+        if target.is_empty() || target == b"." || target == b".." {
+            bail!("layer entry {shown:?} is a malformed whiteout");
+        }
+        let t = cstr(target)?;
+        self.remove_existing(parent, &t, shown)?;
+        // SAFETY: valid fd and C string.
+        check(unsafe {
+            libc::mknodat(
+                parent.as_raw_fd(),
+                t.as_ptr(),
+                libc::S_IFCHR,
+                libc::makedev(0, 0),
+            )
+        })
+        .with_context(|| format!("creating whiteout for {shown:?}"))?;
+        Ok(())
+    }
+
+    /// A hard link to an earlier entry of this layer, both resolved inside
+    /// the snapshot.
+    fn hardlink(
+        &self,
+        entry: &tar::Entry<'_, impl Read>,
+        parent: &OwnedFd,
+        cname: &CString,
+        cs: &[Vec<u8>],
+        shown: &str,
+    ) -> Result<()> {
+        let target = entry
+            .link_name_bytes()
+            .ok_or_else(|| anyhow!("hardlink {shown:?} has no target"))?
+            .into_owned();
+        let tcs = components(&target).with_context(|| format!("hardlink {shown:?}"))?;
+        let Some((tname, tparents)) = tcs.split_last() else {
+            bail!("hardlink {shown:?} points at the snapshot root");
+        };
+        let tparent = openat2_in_root(
+            self.root.as_raw_fd(),
+            &join(tparents),
+            libc::O_PATH | libc::O_DIRECTORY,
+        )
+        .with_context(|| {
+            format!(
+                "hardlink {shown:?}: target {:?} not found in this layer",
+                String::from_utf8_lossy(&target)
+            )
+        })?;
+        let tn = cstr(tname)?;
+        if tcs != cs {
+            self.remove_existing(parent, cname, shown)?;
+        }
+        // SAFETY: valid fds and C strings; flags 0 = don't follow a
+        // symlink target, link the symlink itself.
+        check(unsafe {
+            libc::linkat(
+                tparent.as_raw_fd(),
+                tn.as_ptr(),
+                parent.as_raw_fd(),
+                cname.as_ptr(),
+                0,
+            )
+        })
+        .with_context(|| {
+            format!(
+                "hardlink {shown:?} -> {:?}",
+                String::from_utf8_lossy(&target)
+            )
+        })?;
         Ok(())
     }
 

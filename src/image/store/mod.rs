@@ -3,6 +3,7 @@
 //! ```text
 //! images/            an OCI image layout (oci-layout, index.json, blobs/sha256/…)
 //! snapshots/<chain>/fs  one unpacked layer, keyed by chain id, shared by images
+//! snapshots/<chain>/verified/<blob>  blobs checked to uncompress to that layer
 //! tmp/               in-flight downloads; never referenced by index.json
 //! containers/        (owned by the containers code) what keeps images in use
 //! lock               shared by writers that add content, exclusive for GC
@@ -11,7 +12,8 @@
 //!
 //! Every blob and index.json is written to a temp file and renamed into
 //! place, and index.json only ever names content that is already complete,
-//! so an interrupted pull leaves nothing visible.
+//! so an interrupted pull leaves nothing visible. The root itself is 0710
+//! (see `rootdir`): unpacked layers keep their setuid bits and devices.
 mod snapshot;
 mod temp;
 mod txn;

@@ -40,12 +40,18 @@ impl Store {
 
     /// Checks that `blob` uncompresses to `diff_id`, the layer of the
     /// existing snapshot `chain`, and records it; refuses a blob that doesn't.
-    pub fn verify_layer_blob(&self, blob: &Digest, diff_id: &Digest, chain: &Digest) -> Result<()> {
+    pub fn verify_layer_blob(
+        &self,
+        blob: &Digest,
+        diff_id: &Digest,
+        chain: &Digest,
+        limit: &SizeLimit,
+    ) -> Result<()> {
         if self.snapshot_verified(blob, chain) {
             return Ok(());
         }
         let f = self.open_blob(blob)?;
-        let got = layer::diff_id_of(io::BufReader::with_capacity(256 * 1024, f))
+        let got = layer::diff_id_of(io::BufReader::with_capacity(256 * 1024, f), limit)
             .with_context(|| format!("checking layer {blob}"))?;
         if &got != diff_id {
             bail!("layer {blob}: uncompressed content hashes to {got}, but the image config says {diff_id}");

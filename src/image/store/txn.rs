@@ -66,7 +66,7 @@ impl<'a> Txn<'a> {
         limit: &SizeLimit,
     ) -> Result<PathBuf> {
         if self.store.snapshot_dir(chain).is_dir() {
-            self.store.verify_layer_blob(blob, diff_id, chain)?;
+            self.store.verify_layer_blob(blob, diff_id, chain, limit)?;
             return Ok(self.store.snapshot_dir(chain));
         }
         let p = self.store.unpack_snapshot(blob, diff_id, chain, limit)?;
