@@ -12,6 +12,7 @@ use hull::image::auth::{self, Credentials};
 use hull::image::digest::Digest;
 use hull::image::reference::Reference;
 use hull::image::registry::{self, PullOptions, PushOptions};
+use hull::image::sizelimit::SizeLimit;
 use hull::image::store::{image_in_use, Entry, Image, Store, DEFAULT_ROOT};
 use hull::image::types::Platform;
 
@@ -62,6 +63,9 @@ enum Cmd {
         file: String,
         /// REPOSITORY[:TAG] to name the image
         reference: Option<String>,
+        /// Refuse a tarball that unpacks to more than this (e.g. 8g; default 32g or $BERTH_MAX_SIZE)
+        #[arg(long)]
+        max_size: Option<String>,
     },
     /// Log in to a registry
     Login(LoginArgs),
@@ -176,6 +180,9 @@ struct LoadArgs {
     input: Option<PathBuf>,
     #[arg(short, long)]
     quiet: bool,
+    /// Refuse an archive that unpacks to more than this (e.g. 8g; default 32g or $BERTH_MAX_SIZE)
+    #[arg(long)]
+    max_size: Option<String>,
 }
 
 #[derive(Args)]
@@ -263,7 +270,11 @@ fn run_image(root: PathBuf, cmd: Cmd) -> Result<()> {
         Cmd::History(a) | Cmd::Image(ImageCmd::History(a)) => history(&root, a),
         Cmd::Load(a) | Cmd::Image(ImageCmd::Load(a)) => load(&root, a),
         Cmd::Save(a) | Cmd::Image(ImageCmd::Save(a)) => save(&root, a),
-        Cmd::Import { file, reference } => import(&root, &file, reference.as_deref()),
+        Cmd::Import {
+            file,
+            reference,
+            max_size,
+        } => import(&root, &file, reference.as_deref(), max_size.as_deref()),
         Cmd::Login(a) => login(&root, a),
         Cmd::Logout { server } => {
             let domain = server_domain(server.as_deref());
@@ -649,31 +660,44 @@ fn history(root: &std::path::Path, a: HistoryArgs) -> Result<()> {
     Ok(())
 }
 
-fn import(root: &std::path::Path, file: &str, reference: Option<&str>) -> Result<()> {
+fn import(
+    root: &std::path::Path,
+    file: &str,
+    reference: Option<&str>,
+    max_size: Option<&str>,
+) -> Result<()> {
     let name = reference.map(Reference::parse).transpose()?;
+    let limit = SizeLimit::from_flag_or_env(max_size)?;
     let store = Store::open(root)?;
     let img = if file == "-" {
-        archive::import(&store, std::io::stdin().lock(), "stdin", name.as_ref())?
+        archive::import(
+            &store,
+            std::io::stdin().lock(),
+            "stdin",
+            name.as_ref(),
+            &limit,
+        )?
     } else {
         let f = std::fs::File::open(file).with_context(|| format!("opening {file}"))?;
-        archive::import(&store, f, file, name.as_ref())?
+        archive::import(&store, f, file, name.as_ref(), &limit)?
     };
     println!("{}", img.id());
     Ok(())
 }
 
 fn load(root: &std::path::Path, a: LoadArgs) -> Result<()> {
+    let limit = SizeLimit::from_flag_or_env(a.max_size.as_deref())?;
     let store = Store::open(root)?;
     let lines = match &a.input {
         Some(p) => {
             let f = std::fs::File::open(p).with_context(|| format!("opening {}", p.display()))?;
-            archive::load(&store, f, &p.display().to_string())?
+            archive::load(&store, f, &p.display().to_string(), &limit)?
         }
         None => {
             if std::io::stdin().is_terminal() {
                 bail!("requested load from stdin, but stdin is a terminal (use -i FILE)");
             }
-            archive::load(&store, std::io::stdin().lock(), "stdin")?
+            archive::load(&store, std::io::stdin().lock(), "stdin", &limit)?
         }
     };
     for l in lines {
@@ -755,7 +779,6 @@ fn login(root: &std::path::Path, a: LoginArgs) -> Result<()> {
     let insecure = registry::is_insecure(root, &domain, a.tls.tls_verify);
     registry::login_check(root, &domain, insecure, &creds)
         .with_context(|| format!("login to {domain}"))?;
-    std::fs::create_dir_all(root).with_context(|| format!("creating {}", root.display()))?;
     auth::save(root, &domain, &creds)?;
     println!("Login Succeeded");
     Ok(())
