@@ -23,9 +23,11 @@ fi
 "$repo/hack/vm-kernel.sh"
 
 root="$cache/systemd-root"
+# Bumped whenever what goes into the root below changes, so it is made again.
+recipe=1
 (
     flock 9
-    if [ ! -x "$root/lib/systemd/systemd" ] || [ "$0" -nt "$root/.made" ]; then
+    if [ "$(cat "$root/.made" 2>/dev/null)" != "$recipe" ]; then
         rm -rf "$root" "$root.tmp"
         mmdebstrap --quiet --variant=minbase \
             --include=systemd-sysv,dbus,iproute2,procps,kmod \
@@ -64,7 +66,7 @@ Requires=basic.target hull-job.service
 After=basic.target
 AllowIsolate=yes
 EOF
-        touch "$root.tmp/.made"
+        echo "$recipe" >"$root.tmp/.made"
         mv "$root.tmp" "$root"
     fi
 ) 9>"$cache/.systemd-lock"
@@ -95,6 +97,9 @@ done
 fail() { echo "VM-INIT: $*"; echo "VM-EXIT-CODE: 125"; poweroff -f; }
 o=trans=virtio,version=9p2000.L,msize=524288
 mount -t 9p -o $o,cache=loose root /newroot || fail "mount the systemd root"
+# A tmpfs /tmp (9p cannot hold unix sockets), then the repo on top: a checkout under /tmp (as
+# CI may use) must not be hidden by it.
+mount -t tmpfs tmp /newroot/tmp || fail "mount /tmp"
 repo=$(sed -n 's/.*hull.repo=\([^ ]*\).*/\1/p' /proc/cmdline)
 mkdir -p "/newroot$repo"
 mount -t 9p -o $o,cache=mmap repo "/newroot$repo" || fail "mount the repo"
@@ -120,8 +125,12 @@ trap 'rm -rf "$job"' EXIT
 cmdline="console=ttyS0 ${HULL_VM_QUIET-quiet} panic=-1 reboot=t cgroup_no_v1=all systemd.unified_cgroup_hierarchy=1"
 cmdline+=" systemd.unit=hull-job.target systemd.show_status=${HULL_VM_SHOW_STATUS:-0} swapaccount=1"
 cmdline+=" hull.repo=$repo hull.job=$(basename "$job")"
+# A TSC calibration against emulated timers can stall the boot; tell the guest the host's rate.
 if [ -r /sys/devices/system/cpu/cpu0/tsc_freq_khz ]; then
     cmdline+=" tsc_early_khz=$(cat /sys/devices/system/cpu/cpu0/tsc_freq_khz)"
+else
+    mhz=$(awk -F: '/cpu MHz/ {gsub(/ /, "", $2); print $2; exit}' /proc/cpuinfo)
+    [ -n "$mhz" ] && cmdline+=" tsc_early_khz=$(awk -v m="$mhz" 'BEGIN { printf "%d", m * 1000 }')"
 fi
 
 log="$job/console.log"
@@ -137,7 +146,7 @@ timeout "${HULL_VM_TIMEOUT:-1800}" qemu-system-x86_64 \
     -device virtio-9p-device,fsdev=root,mount_tag=root \
     -fsdev local,id=repo,path="$repo",security_model=passthrough,multidevs=remap \
     -device virtio-9p-device,fsdev=repo,mount_tag=repo \
-    </dev/null 2>&1 | tee "$log" | grep -v '^VM-EXIT-CODE: '
+    </dev/null 2>&1 | tee "$log" | grep --line-buffered -v '^VM-EXIT-CODE: '
 qemu_status=${PIPESTATUS[0]}
 set -e
 echo "vm-systemd.sh: the VM ran for $(awk -v a="$started" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }') s"
