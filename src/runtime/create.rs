@@ -125,6 +125,13 @@ pub fn create(opts: &CreateOptions) -> Result<Created> {
             }),
         armed: true,
     };
+    // Before the cgroup exists: a create killed from here on leaves what delete needs to find it.
+    state::write_intent(
+        &dir,
+        &state::Intent {
+            cgroup_path: cgroup_path.clone(),
+        },
+    )?;
     // LISTEN_FDS come first (3..), then --preserve-fds, as runc passes them.
     let listen_fds = super::fds::listen_fds_from_env();
     let preserved = super::fds::preserved(listen_fds + opts.preserve_fds);
