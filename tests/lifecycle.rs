@@ -341,6 +341,7 @@ fn corrupt_state_is_listed_as_unknown_and_removed_by_force() {
     );
     env.hull(&["state", &id])
         .fails_with("state.json is unreadable");
+    env.hull(&["delete", &id]).fails_with("processes still run");
     env.hull(&["delete", "--force", &id]).ok();
     assert!(dead(pid), "init {pid} survived");
     assert!(

@@ -154,7 +154,13 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
                 // A create that was still running has finished meanwhile.
                 return delete(root, id, force);
             }
-            if force {
+            // An unreadable state with nothing running in its cgroup is deleted all the same;
+            // a missing one is an error without --force, as with runc.
+            let missing = matches!(
+                e.downcast_ref::<StateError>(),
+                Some(StateError::NotExist(_))
+            );
+            if force || !missing {
                 return Ok(());
             }
             return Err(e);
