@@ -389,6 +389,31 @@ mod tests {
     }
 
     #[test]
+    fn a_remnant_carries_its_intent_and_is_abandoned_only_when_unlocked() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (dir, lock) = create_dir(tmp.path(), "c1").unwrap();
+        write_intent(
+            &dir,
+            &Intent {
+                cgroup_path: "/hull/c1".into(),
+            },
+        )
+        .unwrap();
+        assert!(!is_abandoned(tmp.path(), "c1"));
+        drop(lock);
+        assert!(is_abandoned(tmp.path(), "c1"));
+        assert_eq!(list_ids(tmp.path()).unwrap(), vec!["c1".to_string()]);
+        let r = Remnant::open(tmp.path(), "c1").unwrap().unwrap();
+        assert_eq!(r.intent.as_ref().unwrap().cgroup_path, "/hull/c1");
+        assert!(!r.state_is_readable());
+        std::fs::write(dir.join(STATE_FILE), "{\"ociVersion\":").unwrap();
+        assert!(!r.state_is_readable());
+        r.remove_dir().unwrap();
+        assert!(Remnant::open(tmp.path(), "c1").unwrap().is_none());
+        assert!(!is_abandoned(tmp.path(), "c1"));
+    }
+
+    #[test]
     fn create_dir_refuses_a_taken_id() {
         let tmp = tempfile::tempdir().unwrap();
         let (_dir, _lock) = create_dir(tmp.path(), "c1").unwrap();
