@@ -66,9 +66,12 @@ pub fn parse(text: &str) -> Result<Spec> {
     let mut de = serde_json::Deserializer::from_str(text);
     let spec: Spec = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let inner = e.inner();
+        let path = match e.path().to_string() {
+            p if p == "." => "config".to_string(),
+            p => p,
+        };
         anyhow::anyhow!(
-            "{}: {} (line {} column {})",
-            e.path(),
+            "{path}: {} (line {} column {})",
             strip_position(&inner.to_string()),
             inner.line(),
             inner.column()
@@ -462,6 +465,16 @@ mod tests {
         .unwrap_err();
         assert!(
             format!("{err:#}").starts_with("mounts[1].destination: "),
+            "{err:#}"
+        );
+        let err = parse(r#"{"ociVersion":"1.2.0","hostname":"x","root":7}"#).unwrap_err();
+        assert!(
+            format!("{err:#}").starts_with("root: invalid type"),
+            "{err:#}"
+        );
+        let err = parse(r#"{"ociVersion":"1.2.0","process":{"args":["sh"]}}"#).unwrap_err();
+        assert!(
+            format!("{err:#}").starts_with("process: missing field"),
             "{err:#}"
         );
     }
