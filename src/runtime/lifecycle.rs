@@ -218,6 +218,32 @@ fn kill_cgroup(cg: &dyn Cgroup) {
     }
 }
 
+/// SIGKILLs `pid` if it is still the process that started at `start`, and waits for it to go.
+fn kill_verified(pid: i32, start: u64) {
+    // A pidfd pins the process we verify by start time: the signal cannot reach a recycled pid.
+    // SAFETY: plain syscalls on a pid and an fd we own.
+    unsafe {
+        let pidfd = libc::syscall(libc::SYS_pidfd_open, pid, 0);
+        if pidfd < 0 {
+            return;
+        }
+        if state::process_start_time(pid) == Some(start) {
+            libc::syscall(
+                libc::SYS_pidfd_send_signal,
+                pidfd,
+                libc::SIGKILL,
+                0usize,
+                0u32,
+            );
+        }
+        libc::close(pidfd as i32);
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while state::process_start_time(pid) == Some(start) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
 /// Removes what a container without a readable state.json left: the processes in the cgroup
 /// its intent record names, the cgroup and the directory. Without `force`, live processes are
 /// left alone and reported. Returns false, touching nothing, when the state has become readable
@@ -231,14 +257,16 @@ fn destroy_remnant(root: &Path, id: &str, force: bool) -> Result<bool> {
     }
     if let Some(intent) = &remnant.intent {
         let cg = cgroups::open(&intent.cgroup_path)?;
+        let init = intent
+            .init
+            .filter(|&(pid, start)| state::process_start_time(pid) == Some(start));
+        if !force && (init.is_some() || cg.exists() && !cg.pids().unwrap_or_default().is_empty()) {
+            bail!("container {id} has no readable state but its processes still run: use delete --force");
+        }
+        if let Some((pid, start)) = init {
+            kill_verified(pid, start);
+        }
         if cg.exists() {
-            if !force && !cg.pids().unwrap_or_default().is_empty() {
-                bail!(
-                    "container {id} has no readable state but processes still run in cgroup {}: \
-                     use delete --force",
-                    intent.cgroup_path
-                );
-            }
             if cg.is_frozen() {
                 let _ = cg.thaw();
             }

@@ -117,14 +117,19 @@ pub const INTENT_FILE: &str = "intent.json";
 #[serde(rename_all = "camelCase")]
 pub struct Intent {
     pub cgroup_path: String,
+    /// The init's pid and start time, recorded only when the container has no cgroup to find
+    /// its processes by (rootless without a delegated one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub init: Option<(i32, u64)>,
 }
 
-/// Records the intent in a container directory. A plain write: a create killed in the middle of
-/// it has made nothing yet that needs the record.
+/// Records the intent in a container directory, by rename: it may replace an earlier record.
 pub fn write_intent(dir: &Path, intent: &Intent) -> Result<()> {
+    let tmp = dir.join(".intent.json.tmp");
     let path = dir.join(INTENT_FILE);
-    std::fs::write(&path, serde_json::to_vec(intent)?)
-        .with_context(|| format!("write {}", path.display()))
+    std::fs::write(&tmp, serde_json::to_vec(intent)?)
+        .with_context(|| format!("write {}", tmp.display()))?;
+    std::fs::rename(&tmp, &path).with_context(|| format!("rename to {}", path.display()))
 }
 
 /// What is left of a container without a readable state.json: its locked directory and the
@@ -396,6 +401,7 @@ mod tests {
             &dir,
             &Intent {
                 cgroup_path: "/hull/c1".into(),
+                init: None,
             },
         )
         .unwrap();
