@@ -261,7 +261,10 @@ fn destroy_remnant(root: &Path, id: &str, force: bool) -> Result<bool> {
             .init
             .filter(|&(pid, start)| state::process_start_time(pid) == Some(start));
         if !force && (init.is_some() || cg.exists() && !cg.pids().unwrap_or_default().is_empty()) {
-            bail!("container {id} has no readable state but its processes still run: use delete --force");
+            bail!(
+                "container {id} has no readable state but its processes still run: \
+                 use delete --force"
+            );
         }
         if let Some((pid, start)) = init {
             kill_verified(pid, start);
