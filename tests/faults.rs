@@ -334,19 +334,36 @@ fn comm(pid: i64) -> String {
 }
 
 /// After a killed start: does the runtime tell the truth about whether the init has exec'd,
-/// and does a second start say so? None when it does, else what it got wrong.
+/// and does a second start say so? None when it does, else what it got wrong. An init caught in
+/// the middle of its exec gets a moment to finish before the answer counts.
 fn start_truth(rt: &Rt, id: &str) -> Option<String> {
-    let st = rt.run(&["state", id]);
-    let Ok(v) = serde_json::from_str::<Value>(&st.stdout) else {
-        return Some(format!("state failed: {}", st.stderr.trim()));
+    let mut verdict = None;
+    for _ in 0..2 {
+        verdict = Some(start_truth_once(rt, id)?);
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    verdict
+}
+
+fn start_truth_once(rt: &Rt, id: &str) -> Option<String> {
+    let pid_of = |st: &Ran| {
+        serde_json::from_str::<Value>(&st.stdout)
+            .ok()
+            .and_then(|v| v["pid"].as_i64())
     };
-    let pid = v["pid"].as_i64().unwrap_or(0);
-    // The init is past exec once it runs the container's program; read around the state so a
-    // transition in between is not counted against the runtime.
+    let first = rt.run(&["state", id]);
+    let Some(pid) = pid_of(&first) else {
+        return Some(format!("state failed: {}", first.stderr.trim()));
+    };
+    // The init is past exec once it runs the container's program; read it on both sides of the
+    // state so a transition in between is not counted against the runtime.
     let execd = comm(pid) == "sleep";
-    let status = v["status"].as_str().unwrap_or("").to_string();
-    let now_execd = comm(pid) == "sleep";
-    if execd != now_execd {
+    let st = rt.run(&["state", id]);
+    let status = serde_json::from_str::<Value>(&st.stdout)
+        .ok()
+        .and_then(|v| v["status"].as_str().map(String::from))
+        .unwrap_or_default();
+    if execd != (comm(pid) == "sleep") {
         return None;
     }
     match (execd, status.as_str()) {
