@@ -135,6 +135,14 @@ pub fn create(opts: &CreateOptions) -> Result<Created> {
             }),
         armed: true,
     };
+    // Before the cgroup exists: a create killed from here on leaves what delete needs to find it.
+    state::write_intent(
+        &dir,
+        &state::Intent {
+            cgroup_path: cgroup_path.clone(),
+            init: None,
+        },
+    )?;
     // LISTEN_FDS come first (3..), then --preserve-fds, as runc passes them.
     let listen_fds = super::fds::listen_fds_from_env();
     let preserved = super::fds::preserved(listen_fds + opts.preserve_fds);
@@ -247,6 +255,16 @@ pub fn create(opts: &CreateOptions) -> Result<Created> {
             }
             Msg::InitPid { pid } => {
                 init_pid = pid;
+                if !use_cgroup {
+                    // No cgroup to find it by: delete needs the init itself.
+                    state::write_intent(
+                        &dir,
+                        &state::Intent {
+                            cgroup_path: cgroup_path.clone(),
+                            init: state::process_start_time(pid).map(|t| (pid, t)),
+                        },
+                    )?;
+                }
                 cleanup.pids.insert(0, pid);
                 // SAFETY: reaping the intermediate child, which exits right after this message.
                 unsafe { libc::waitpid(intermediate, std::ptr::null_mut(), 0) };

@@ -34,7 +34,11 @@ pub fn start(root: &Path, id: &str) -> Result<()> {
     match status_of(&c) {
         Status::Created => {}
         Status::Stopped => bail!("cannot start a container that has stopped"),
-        Status::Running | Status::Paused => bail!("cannot start an already running container"),
+        Status::Running | Status::Paused => {
+            // A start killed after waking the init leaves its socket file behind.
+            let _ = std::fs::remove_file(c.dir.join(START_SOCKET));
+            bail!("cannot start an already running container")
+        }
     }
     start_created(&c)
 }
@@ -171,16 +175,24 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
         Err(e)
             if matches!(
                 e.downcast_ref::<StateError>(),
-                Some(StateError::NotExist(_))
+                Some(StateError::NotExist(_)) | Some(StateError::Corrupt { .. })
             ) =>
         {
-            // As runc: a create that died before state.json leaves a bare directory, and
-            // `delete --force` of a missing container succeeds (podman and the shims clean up
-            // after a failed create this way and report any error to the user).
-            if state::validate_id(id).is_ok() {
-                let _ = std::fs::remove_dir_all(root.join(id));
+            // A create that died before state.json, or a state.json that cannot be read:
+            // clean up by the intent record and the kernel. As runc, `delete --force` of a
+            // missing container succeeds (podman and the shims clean up after a failed create
+            // this way and report any error to the user).
+            if !destroy_remnant(root, id, force)? {
+                // A create that was still running has finished meanwhile.
+                return delete(root, id, force);
             }
-            if force {
+            // An unreadable state with nothing running in its cgroup is deleted all the same;
+            // a missing one is an error without --force, as with runc.
+            let missing = matches!(
+                e.downcast_ref::<StateError>(),
+                Some(StateError::NotExist(_))
+            );
+            if force || !missing {
                 return Ok(());
             }
             return Err(e);
@@ -216,6 +228,15 @@ fn destroy(c: Container, status: Status) -> Result<()> {
         }
     }
     // Without a pid namespace of its own, the init's death leaves its descendants alive.
+    kill_cgroup(&*cg);
+    cg.destroy()?;
+    let hooks = c.state.hooks.as_ref().and_then(|h| h.poststop().as_ref());
+    hooks::run_warning("poststop", hooks, &state_json(&c, Status::Stopped));
+    c.remove_dir()
+}
+
+/// SIGKILLs whatever is in the cgroup until it is empty (processes may still be forking).
+fn kill_cgroup(cg: &dyn Cgroup) {
     for _ in 0..100 {
         let pids = cg.pids().unwrap_or_default();
         if pids.is_empty() {
@@ -227,59 +248,136 @@ fn destroy(c: Container, status: Status) -> Result<()> {
         }
         std::thread::sleep(Duration::from_millis(5));
     }
-    cg.destroy()?;
-    let hooks = c.state.hooks.as_ref().and_then(|h| h.poststop().as_ref());
-    hooks::run_warning("poststop", hooks, &state_json(&c, Status::Stopped));
-    c.remove_dir()
+}
+
+/// SIGKILLs `pid` if it is still the process that started at `start`, and waits for it to go.
+fn kill_verified(pid: i32, start: u64) {
+    // A pidfd pins the process we verify by start time: the signal cannot reach a recycled pid.
+    // SAFETY: plain syscalls on a pid and an fd we own.
+    unsafe {
+        let pidfd = libc::syscall(libc::SYS_pidfd_open, pid, 0);
+        if pidfd < 0 {
+            return;
+        }
+        if state::process_start_time(pid) == Some(start) {
+            libc::syscall(
+                libc::SYS_pidfd_send_signal,
+                pidfd,
+                libc::SIGKILL,
+                0usize,
+                0u32,
+            );
+        }
+        libc::close(pidfd as i32);
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while state::process_start_time(pid) == Some(start) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+/// Removes what a container without a readable state.json left: the processes in the cgroup
+/// its intent record names, the cgroup and the directory. Without `force`, live processes are
+/// left alone and reported. Returns false, touching nothing, when the state has become readable
+/// (a create held the directory until it was complete).
+fn destroy_remnant(root: &Path, id: &str, force: bool) -> Result<bool> {
+    let Some(remnant) = state::Remnant::open(root, id)? else {
+        return Ok(true);
+    };
+    if remnant.state_is_readable() {
+        return Ok(false);
+    }
+    if let Some(intent) = &remnant.intent {
+        let cg = cgroups::open(&intent.cgroup_path)?;
+        let init = intent
+            .init
+            .filter(|&(pid, start)| state::process_start_time(pid) == Some(start));
+        if !force && (init.is_some() || cg.exists() && !cg.pids().unwrap_or_default().is_empty()) {
+            bail!(
+                "container {id} has no readable state but its processes still run: \
+                 use delete --force"
+            );
+        }
+        if let Some((pid, start)) = init {
+            kill_verified(pid, start);
+        }
+        if cg.exists() {
+            if cg.is_frozen() {
+                let _ = cg.thaw();
+            }
+            kill_cgroup(&*cg);
+        }
+        // Always: a create killed while making the cgroup may have made it in some hierarchies
+        // only, and destroy skips the missing ones.
+        cg.destroy()?;
+    }
+    remnant.remove_dir()?;
+    Ok(true)
+}
+
+/// One `list` row in runc's JSON shape. A container whose state.json is unreadable, or whose
+/// create died before writing it, is listed as "unknown" rather than hidden: it may still run,
+/// and `delete --force` removes it.
+fn list_row(root: &Path, id: &str) -> Option<serde_json::Value> {
+    match Container::load(root, id) {
+        Ok(c) => {
+            let st = status_of(&c);
+            let s = &c.state;
+            Some(serde_json::json!({
+                "ociVersion": s.oci_version, "id": s.id,
+                "pid": if st == Status::Stopped { 0 } else { s.pid },
+                "status": st.as_str(), "bundle": s.bundle, "rootfs": s.rootfs,
+                "created": s.created, "owner": s.owner, "annotations": s.annotations,
+            }))
+        }
+        // A directory held by a running create is not listed until that create is done.
+        Err(e)
+            if matches!(
+                e.downcast_ref::<StateError>(),
+                Some(StateError::NotExist(_)) | Some(StateError::Corrupt { .. })
+            ) && state::is_abandoned(root, id) =>
+        {
+            Some(serde_json::json!({
+                "ociVersion": "", "id": id, "pid": 0, "status": "unknown", "bundle": "",
+                "rootfs": "", "created": "", "owner": "", "annotations": {},
+            }))
+        }
+        Err(_) => None,
+    }
 }
 
 pub fn list(root: &Path, format: &str, quiet: bool) -> Result<()> {
-    let mut rows = Vec::new();
-    for id in state::list_ids(root)? {
-        let Ok(c) = Container::load(root, &id) else {
-            continue;
-        };
-        let status = status_of(&c);
-        rows.push((c.state.clone(), status));
-    }
+    let rows: Vec<serde_json::Value> = state::list_ids(root)?
+        .iter()
+        .filter_map(|id| list_row(root, id))
+        .collect();
+    let field = |r: &serde_json::Value, k: &str| match &r[k] {
+        serde_json::Value::String(s) => s.clone(),
+        v => v.to_string(),
+    };
     if quiet {
-        for (s, _) in &rows {
-            println!("{}", s.id);
+        for r in &rows {
+            println!("{}", field(r, "id"));
         }
         return Ok(());
     }
     match format {
-        "json" => {
-            let v: Vec<serde_json::Value> = rows
-                .iter()
-                .map(|(s, st)| {
-                    serde_json::json!({
-                        "ociVersion": s.oci_version, "id": s.id,
-                        "pid": if *st == Status::Stopped { 0 } else { s.pid },
-                        "status": st.as_str(), "bundle": s.bundle, "rootfs": s.rootfs,
-                        "created": s.created, "owner": s.owner, "annotations": s.annotations,
-                    })
-                })
-                .collect();
-            println!("{}", serde_json::to_string(&v)?);
-        }
+        "json" => println!("{}", serde_json::to_string(&rows)?),
         "table" => {
             let mut table = vec![["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"]
                 .map(String::from)
                 .to_vec()];
-            for (s, st) in &rows {
-                let pid = if *st == Status::Stopped { 0 } else { s.pid };
-                let owner = if s.owner.is_empty() {
-                    "root".to_string()
-                } else {
-                    s.owner.clone()
+            for r in &rows {
+                let owner = match field(r, "owner") {
+                    o if o.is_empty() => "root".to_string(),
+                    o => o,
                 };
                 table.push(vec![
-                    s.id.clone(),
-                    pid.to_string(),
-                    st.as_str().into(),
-                    s.bundle.display().to_string(),
-                    s.created.clone(),
+                    field(r, "id"),
+                    field(r, "pid"),
+                    field(r, "status"),
+                    field(r, "bundle"),
+                    field(r, "created"),
                     owner,
                 ]);
             }
