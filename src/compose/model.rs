@@ -76,6 +76,45 @@ pub struct Service {
     pub profiles: Vec<String>,
 }
 
+impl Service {
+    /// Memory limit: `mem_limit`, else `deploy.resources.limits.memory` (validation refuses the
+    /// two set to different values).
+    pub fn memory_limit(&self) -> Option<u64> {
+        self.mem_limit
+            .or_else(|| self.deploy.as_ref().and_then(|d| d.limits.memory))
+    }
+
+    /// CPU limit in CPUs: `cpus`, else `deploy.resources.limits.cpus`.
+    pub fn cpu_limit(&self) -> Option<f64> {
+        self.cpus
+            .or_else(|| self.deploy.as_ref().and_then(|d| d.limits.cpus))
+    }
+
+    /// Pids limit: `pids_limit`, else `deploy.resources.limits.pids`.
+    pub fn pids(&self) -> Option<i64> {
+        self.pids_limit
+            .or_else(|| self.deploy.as_ref().and_then(|d| d.limits.pids))
+    }
+
+    /// The restart policy in docker's terms (`no`, `always`, `on-failure[:N]`,
+    /// `unless-stopped`): `restart`, else from `deploy.restart_policy`, else `no`.
+    pub fn restart_policy(&self) -> String {
+        if let Some(r) = &self.restart {
+            return r.clone();
+        }
+        let Some(d) = &self.deploy else {
+            return "no".into();
+        };
+        match (d.restart_condition.as_deref(), d.restart_max_attempts) {
+            (Some("none"), _) => "no".into(),
+            (Some("on-failure"), Some(n)) => format!("on-failure:{n}"),
+            (Some("on-failure"), None) => "on-failure".into(),
+            (Some(_), _) => "always".into(),
+            (None, _) => "no".into(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Build {
     /// Absolute directory.

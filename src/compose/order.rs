@@ -82,13 +82,14 @@ pub fn select(
     no_deps: bool,
 ) -> Result<BTreeSet<String>, ComposeError> {
     for r in requested {
+        if project.disabled_services.contains_key(r) {
+            return Err(ComposeError::invalid(
+                &format!("services.{r}"),
+                "service is disabled by its profiles",
+            ));
+        }
         if !project.services.contains_key(r) {
-            let why = if project.disabled_services.contains_key(r) {
-                "is disabled by its profiles"
-            } else {
-                "is not defined"
-            };
-            return Err(ComposeError::invalid(r, format!("service {why}")));
+            return Err(ComposeError::NotFound(format!("no such service: {r}")));
         }
     }
     if requested.is_empty() {
@@ -280,6 +281,6 @@ mod tests {
         assert_eq!(start_order(&p, &s).unwrap(), vec!["web"]);
         assert_eq!(select(&p, &[], false).unwrap().len(), 4);
         let e = select(&p, &["nope".into()], false).unwrap_err().to_string();
-        assert_eq!(e, "nope: service is not defined");
+        assert_eq!(e, "no such service: nope");
     }
 }

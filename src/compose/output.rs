@@ -11,8 +11,10 @@ use super::model::{
 };
 use super::node::{emit, Node, Out};
 
+/// Values are printed with `$` escaped as `$$`, so the output is a compose file that loads
+/// back to the same model.
 fn s(x: impl Into<String>) -> Out {
-    Out::Scalar(Node::Str(x.into()))
+    Out::Scalar(Node::Str(x.into().replace('$', "$$")))
 }
 fn i(x: i64) -> Out {
     Out::Scalar(Node::Int(x))

@@ -377,6 +377,17 @@ mod tests {
     }
 
     #[test]
+    fn restart_policy_from_deploy() {
+        let s =
+            svc("image: a\ndeploy: {restart_policy: {condition: on-failure, max_attempts: 4}}\n");
+        assert_eq!(s.unwrap().restart_policy(), "on-failure:4");
+        let s = svc("image: a\ndeploy: {restart_policy: {condition: any}}\n").unwrap();
+        assert_eq!(s.restart_policy(), "always");
+        let s = svc("image: a\nrestart: unless-stopped\n").unwrap();
+        assert_eq!(s.restart_policy(), "unless-stopped");
+    }
+
+    #[test]
     fn replicas_from_scale_or_deploy() {
         assert_eq!(svc("image: a\n").unwrap().replicas, 1);
         assert_eq!(svc("scale: 2\n").unwrap().replicas, 2);

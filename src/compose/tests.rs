@@ -18,6 +18,7 @@ services:
     environment:
       MARIADB_ROOT_PASSWORD: ${DB_ROOT_PW}
       MARIADB_DATABASE: shop
+      LITERAL: "$$NOT_A_VAR"
     volumes:
       - db-data:/var/lib/mysql
     healthcheck:
@@ -187,6 +188,11 @@ fn profiles_env_and_scale() {
     assert_eq!(w.restart.as_deref(), Some("on-failure"));
     let limits = &w.deploy.as_ref().unwrap().limits;
     assert_eq!((limits.cpus, limits.memory), (Some(0.5), Some(128 << 20)));
+    assert_eq!(
+        (w.cpu_limit(), w.memory_limit()),
+        (Some(0.5), Some(128 << 20))
+    );
+    assert_eq!(w.restart_policy(), "on-failure");
     assert_eq!(w.environment["QUEUE_DEBUG"].as_deref(), Some("1"));
     let order = start_order(&p, &select(&p, &[], false).unwrap()).unwrap();
     assert_eq!(order, vec!["db", "redis", "web", "worker"]);
@@ -338,6 +344,14 @@ fn bad_files_give_one_clear_error() {
     assert_eq!(
         e,
         "services.web.networks.front: refers to undefined network \"front\""
+    );
+    let e = load_err(
+        dir,
+        "services:\n  web: {image: a, mem_limit: 1g, deploy: {resources: {limits: {memory: 2g}}}}\n",
+    );
+    assert_eq!(
+        e,
+        "services.web.mem_limit: differs from the value in deploy.resources.limits"
     );
     let e = load_err(dir, "services:\n  web: {restart: always}\n");
     assert_eq!(e, "services.web: has neither image nor build");

@@ -57,6 +57,31 @@ fn check_service(p: &Project, name: &str, s: &Service) -> Result<(), ComposeErro
             ),
         ));
     }
+    if let Some(d) = &s.deploy {
+        let pairs = [
+            (
+                "mem_limit",
+                s.mem_limit.map(|v| v as f64),
+                d.limits.memory.map(|v| v as f64),
+            ),
+            ("cpus", s.cpus, d.limits.cpus),
+            (
+                "pids_limit",
+                s.pids_limit.map(|v| v as f64),
+                d.limits.pids.map(|v| v as f64),
+            ),
+        ];
+        for (key, direct, deploy) in pairs {
+            if let (Some(a), Some(b)) = (direct, deploy) {
+                if a != b {
+                    return Err(ComposeError::invalid(
+                        &child(&path, key),
+                        "differs from the value in deploy.resources.limits",
+                    ));
+                }
+            }
+        }
+    }
     if let Some(mode) = &s.network_mode {
         if !s.networks.is_empty() {
             return Err(ComposeError::invalid(
@@ -134,9 +159,7 @@ pub fn apply_profiles(
     for t in targets {
         match p.services.get(t) {
             Some(s) => active.extend(s.profiles.iter().cloned()),
-            None => {
-                return Err(ComposeError::invalid(t, "service is not defined"));
-            }
+            None => return Err(ComposeError::NotFound(format!("no such service: {t}"))),
         }
     }
     let all = active.iter().any(|a| a == "*");
