@@ -49,7 +49,7 @@ fn rule(path: &[String]) -> Rule {
     match segs.as_slice() {
         ["services", _, "command" | "entrypoint"] => Rule::Replace,
         ["services", _, "healthcheck", "test"] => Rule::Replace,
-        ["services", _, "environment" | "labels" | "sysctls" | "extra_hosts"] => Rule::Dict,
+        ["services", _, "environment" | "labels" | "sysctls"] => Rule::Dict,
         ["services", _, "build", "args" | "labels"] => Rule::Dict,
         ["services", _, "depends_on" | "networks"] => Rule::KeyedMap,
         ["services", _, "ports"] => Rule::Unique(ports::merge_key),
@@ -292,6 +292,18 @@ mod tests {
             panic!()
         };
         assert_eq!(n.len(), 2);
+    }
+
+    #[test]
+    fn extra_hosts_lists_append() {
+        let web = merged(
+            "services:\n  web:\n    extra_hosts: [\"a:10.0.0.1\"]\n",
+            "services:\n  web:\n    extra_hosts: [\"b=10.0.0.2\", \"a:10.0.0.1\"]\n",
+        );
+        assert_eq!(
+            web["extra_hosts"],
+            Node::Seq(vec![s("a:10.0.0.1"), s("b=10.0.0.2")])
+        );
     }
 
     #[test]

@@ -69,6 +69,19 @@ pub fn container_name(project: &str, service: &Service, number: u32) -> String {
     }
 }
 
+/// The tag given to an image built for a service without `image:`: `<project>-<service>`.
+pub fn default_image_name(project: &str, service: &str) -> String {
+    format!("{project}-{service}")
+}
+
+/// The image a service runs: its `image`, else the one `build` makes.
+pub fn service_image(project: &str, service: &Service) -> String {
+    service
+        .image
+        .clone()
+        .unwrap_or_else(|| default_image_name(project, &service.name))
+}
+
 /// `<project>-<service>-run-<suffix>` for `compose run`.
 pub fn oneoff_container_name(project: &str, service: &str, suffix: &str) -> String {
     format!("{project}-{service}-run-{suffix}")
@@ -178,6 +191,9 @@ mod tests {
     fn names() {
         let mut s = svc();
         assert_eq!(container_name("app", &s, 2), "app-web-2");
+        assert_eq!(service_image("app", &s), "nginx");
+        s.image = None;
+        assert_eq!(service_image("app", &s), "app-web");
         s.container_name = Some("fixed".into());
         assert_eq!(container_name("app", &s, 1), "fixed");
         assert_eq!(scoped_name("app", "default"), "app_default");

@@ -353,6 +353,19 @@ fn bad_files_give_one_clear_error() {
         e,
         "services.web.mem_limit: differs from the value in deploy.resources.limits"
     );
+    let e = load_err(
+        dir,
+        "services:\n  web: {image: a, secrets: [pw]}\nsecrets:\n  pw: {file: ./pw.txt}\n",
+    );
+    assert!(
+        e.starts_with("secrets.pw.file: ") && e.ends_with("pw.txt does not exist"),
+        "{e}"
+    );
+    let e = load_err(dir, "services:\n  web: {image: a, secrets: [pw]}\n");
+    assert_eq!(
+        e,
+        "services.web.secrets[0]: refers to undefined secret \"pw\""
+    );
     let e = load_err(dir, "services:\n  web: {restart: always}\n");
     assert_eq!(e, "services.web: has neither image nor build");
     let e = load_err(

@@ -3,7 +3,7 @@
 //! settings that cannot work together are refused.
 
 use super::conv::child;
-use super::model::{MountType, Project, Service};
+use super::model::{FileSource, MountType, Project, Service};
 use super::order::find_cycle;
 use super::ComposeError;
 
@@ -25,6 +25,18 @@ pub fn validate(p: &mut Project) -> Result<(), ComposeError> {
     }
     for (name, s) in &p.services {
         check_service(p, name, s)?;
+    }
+    for (what, objects) in [("secrets", &p.secrets), ("configs", &p.configs)] {
+        for (key, o) in objects {
+            if let FileSource::File(f) = &o.source {
+                if !f.is_file() {
+                    return Err(ComposeError::invalid(
+                        &format!("{what}.{key}.file"),
+                        format!("{} does not exist", f.display()),
+                    ));
+                }
+            }
+        }
     }
     if let Some(cycle) = find_cycle(&p.services) {
         return Err(ComposeError::invalid(
