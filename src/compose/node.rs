@@ -273,9 +273,13 @@ fn quote(s: &str) -> String {
         reparsed.as_deref(),
         Some([Yaml::Value(Scalar::String(t))]) if t == s
     );
-    // YAML 1.1 readers take `8080:80` for a base-60 number.
+    // YAML 1.1 readers take `8080:80` for a base-60 number and `yes`/`off` for booleans.
     let sexagesimal = s.contains(':') && s.chars().all(|c| c.is_ascii_digit() || c == ':');
-    if plain_chars && first_ok && stays_string && !sexagesimal {
+    let yaml11_bool = matches!(
+        s.to_ascii_lowercase().as_str(),
+        "y" | "n" | "yes" | "no" | "on" | "off"
+    );
+    if plain_chars && first_ok && stays_string && !sexagesimal && !yaml11_bool {
         s.to_string()
     } else {
         serde_json::to_string(s).unwrap_or_else(|_| format!("\"{s}\""))
@@ -362,6 +366,7 @@ mod tests {
                 ])]),
             ),
             ("f".into(), Out::Scalar(Node::Str("12".into()))),
+            ("g".into(), Out::Scalar(Node::Str("no".into()))),
         ]);
         let text = emit(&out);
         assert!(text.contains("a: \"true\"\n"), "{text}");
@@ -375,5 +380,6 @@ mod tests {
         assert_eq!(back["b"], Node::Str("8080:80".into()));
         assert_eq!(back["d"], Node::Str("".into()));
         assert_eq!(back["f"], Node::Str("12".into()));
+        assert!(text.contains("g: \"no\"\n"), "{text}");
     }
 }
