@@ -3,7 +3,7 @@
 //!
 //! Pipeline (as compose-go does it): find files → read `.env` → per file: parse YAML (anchors,
 //! merge keys), interpolate variables → merge files in order → type every key (unsupported
-//! ones are errors) → defaults (project network) → validate → profiles.
+//! ones are errors) → defaults (project network) → profiles → validate.
 //!
 //! What the engine side (`berth compose up/down/ps/...`) calls:
 //! - `load_project(&LoadOptions)` once per command (`-f`, `-p`, `--env-file`, `--profile`,
@@ -185,7 +185,6 @@ pub fn load_project(opts: &LoadOptions) -> Result<Project, ComposeError> {
     let mut project = build_project(&top, &name, &project_dir, &env, &mut warnings)?;
     project.config_files = files;
     project.warnings = warnings;
-    validate::validate(&mut project)?;
     let profiles = if opts.profiles.is_empty() {
         env.get("COMPOSE_PROFILES")
             .map(|p| {
@@ -200,6 +199,8 @@ pub fn load_project(opts: &LoadOptions) -> Result<Project, ComposeError> {
         opts.profiles.clone()
     };
     validate::apply_profiles(&mut project, &profiles, &opts.services)?;
+    // Disabled services are not checked, as compose does not check them.
+    validate::validate(&mut project)?;
     Ok(project)
 }
 

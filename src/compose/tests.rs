@@ -376,6 +376,24 @@ fn bad_files_give_one_clear_error() {
         e.starts_with("services.web.depends_on.db: service \"db\" is disabled"),
         "{e}"
     );
+    // A disabled service is not checked.
+    std::fs::write(
+        dir.join("compose.yaml"),
+        "services:\n  web: {image: a}\n  dev: {build: ./nope, profiles: [dev]}\n",
+    )
+    .unwrap();
+    let o = LoadOptions {
+        cwd: dir.to_path_buf(),
+        ..LoadOptions::default()
+    };
+    assert!(load_project(&o).is_ok());
+    let e = load_project(&LoadOptions {
+        profiles: vec!["dev".into()],
+        ..o
+    })
+    .unwrap_err()
+    .to_string();
+    assert!(e.starts_with("services.dev.build.context: "), "{e}");
     let e = load_err(dir, "services:\n  web: {image: \"$\"}\n");
     assert!(
         e.starts_with("services.web.image: invalid interpolation format"),
