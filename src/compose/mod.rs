@@ -8,12 +8,14 @@
 //! What the engine side (`berth compose up/down/ps/...`) calls:
 //! - `load_project(&LoadOptions)` once per command (`-f`, `-p`, `--env-file`, `--profile`,
 //!   `--project-directory`, the SERVICE arguments, the process env);
+//! - `project.set_scale(service, n)` for `--scale`;
 //! - `select(&project, services, no_deps)` then `start_order`/`start_levels`/`stop_order`;
 //! - per service: `service.replicas` containers named `container_name(project, svc, n)`,
 //!   image `naming::service_image`, labels `container_labels` (holding `config_hash`: equal
 //!   hash on the running container means leave it alone); `memory_limit`, `cpu_limit`,
 //!   `pids`, `restart_policy` fold the two ways compose spells those;
-//! - `project.networks`/`project.volumes` with their engine `name`s (skip `external` ones, but
+//! - `used_networks`/`used_volumes` of the selection: `project.networks`/`project.volumes`
+//!   entries with their engine `name`s (skip `external` ones, but
 //!   check they exist) and `naming::network_labels`/`volume_labels`;
 //! - `project_yaml(&project)` for `config`, `project.warnings` printed to stderr.
 
@@ -43,7 +45,7 @@ use std::path::{Path, PathBuf};
 pub use files::{find_compose_file, find_override_file, DEFAULT_FILES, OVERRIDE_FILES};
 pub use model::*;
 pub use naming::{config_hash, container_labels, container_name, service_image};
-pub use order::{select, start_levels, start_order, stop_order};
+pub use order::{select, start_levels, start_order, stop_order, used_networks, used_volumes};
 pub use output::project_yaml;
 
 use conv::{child, is_extension, map, string};

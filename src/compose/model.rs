@@ -22,6 +22,24 @@ pub struct Project {
     pub warnings: Vec<String>,
 }
 
+impl Project {
+    /// `--scale SERVICE=N`: the same checks as `scale:` in the file.
+    pub fn set_scale(&mut self, service: &str, n: u32) -> Result<(), super::ComposeError> {
+        let s = self
+            .services
+            .get_mut(service)
+            .ok_or_else(|| super::ComposeError::NotFound(format!("no such service: {service}")))?;
+        if n > 1 && s.container_name.is_some() {
+            return Err(super::ComposeError::invalid(
+                &format!("services.{service}.container_name"),
+                format!("a fixed container name cannot be used with {n} replicas"),
+            ));
+        }
+        s.replicas = n;
+        Ok(())
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Service {
     pub name: String,

@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::model::{Project, Service};
+use super::model::{MountType, Project, Service};
 use super::ComposeError;
 
 /// The services `s` must start after, among `known` ones (a `required: false` dependency on a
@@ -166,6 +166,26 @@ pub fn stop_order(
     let mut o = start_order(project, subset)?;
     o.reverse();
     Ok(o)
+}
+
+/// Project networks (keys of `Project::networks`) that the services of `subset` join.
+pub fn used_networks(project: &Project, subset: &BTreeSet<String>) -> BTreeSet<String> {
+    subset
+        .iter()
+        .filter_map(|n| project.services.get(n))
+        .flat_map(|s| s.networks.keys().cloned())
+        .collect()
+}
+
+/// Project volumes (keys of `Project::volumes`) that the services of `subset` mount.
+pub fn used_volumes(project: &Project, subset: &BTreeSet<String>) -> BTreeSet<String> {
+    subset
+        .iter()
+        .filter_map(|n| project.services.get(n))
+        .flat_map(|s| s.volumes.iter())
+        .filter(|m| m.kind == MountType::Volume)
+        .filter_map(|m| m.source.clone())
+        .collect()
 }
 
 /// Groups that can start in parallel, in order: each group depends only on earlier ones.

@@ -166,6 +166,16 @@ fn two_file_project_resolves() {
     let subset = select(&p, &[], false).unwrap();
     assert_eq!(start_order(&p, &subset).unwrap(), vec!["db", "web"]);
     assert_eq!(stop_order(&p, &subset).unwrap(), vec!["web", "db"]);
+    assert_eq!(
+        used_volumes(&p, &subset).into_iter().collect::<Vec<_>>(),
+        vec!["db-data"]
+    );
+    assert_eq!(
+        used_networks(&p, &subset).into_iter().collect::<Vec<_>>(),
+        vec!["default"]
+    );
+    let web_only = select(&p, &["web".into()], true).unwrap();
+    assert!(used_volumes(&p, &web_only).is_empty());
     assert_eq!(container_name(&p.name, web, 1), "shop-web-1");
 }
 
@@ -203,6 +213,13 @@ fn profiles_env_and_scale() {
         names,
         vec!["shop2-worker-1", "shop2-worker-2", "shop2-worker-3"]
     );
+
+    let mut p = p;
+    p.set_scale("worker", 5).unwrap();
+    assert_eq!(p.services["worker"].replicas, 5);
+    assert!(p.set_scale("nope", 2).is_err());
+    p.services.get_mut("db").unwrap().container_name = Some("db".into());
+    assert!(p.set_scale("db", 2).is_err());
 
     // Naming a service enables it and its profile (so redis comes along).
     let mut o = opts(dir);
