@@ -1,6 +1,7 @@
 //! hull: an OCI container runtime, and the library behind berth.
 
 pub mod cgroups;
+pub mod compose;
 pub mod engine;
 pub mod image;
 pub mod log;
