@@ -277,8 +277,9 @@ const ST_NOSYMFOLLOW: libc::c_ulong = 0x2000;
 /// The flags the kernel locks on a mount (in a user namespace they cannot be cleared), which a
 /// remount must therefore repeat.
 pub fn locked_flags(fd: RawFd) -> MsFlags {
-    // SAFETY: fstatvfs fills the zeroed struct we own.
+    // SAFETY: an all-zero statvfs is a valid value of this plain C struct.
     let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: fstatvfs fills the struct we own; nix's wrapper would drop ST_NOSYMFOLLOW.
     if unsafe { libc::fstatvfs(fd, &mut st) } != 0 {
         return MsFlags::empty();
     }

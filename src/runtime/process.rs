@@ -138,15 +138,14 @@ pub fn set_user_and_caps(process: &Process, hold_sys_admin: bool) -> Result<()> 
         }
     }
     let (uid, gid) = (user.uid(), user.gid());
-    // SAFETY: plain credential syscalls.
-    if unsafe { libc::setresgid(gid, gid, gid) } != 0 {
-        return Err(std::io::Error::last_os_error())
-            .with_context(|| format!("process.user.gid: setresgid({gid})"));
-    }
-    if unsafe { libc::setresuid(uid, uid, uid) } != 0 {
-        return Err(std::io::Error::last_os_error())
-            .with_context(|| format!("process.user.uid: setresuid({uid})"));
-    }
+    let g = nix::unistd::Gid::from_raw(gid);
+    nix::unistd::setresgid(g, g, g)
+        .map_err(std::io::Error::from)
+        .with_context(|| format!("process.user.gid: setresgid({gid})"))?;
+    let u = nix::unistd::Uid::from_raw(uid);
+    nix::unistd::setresuid(u, u, u)
+        .map_err(std::io::Error::from)
+        .with_context(|| format!("process.user.uid: setresuid({uid})"))?;
     prctl::set_keep_capabilities(false)
         .map_err(|e| anyhow::anyhow!("prctl(PR_SET_KEEPCAPS): errno {e}"))?;
     // Unset means 0022, as with runc, never the umask of whoever ran hull.

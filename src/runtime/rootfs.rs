@@ -444,11 +444,9 @@ pub fn mount_console(root: RawFd, slave: &OwnedFd) -> Result<()> {
         libc::O_PATH | libc::O_NOFOLLOW,
     )
     .context("open /dev/console")?;
-    // SAFETY: fstat fills the zeroed struct we own.
-    let mut st: libc::stat = unsafe { std::mem::zeroed() };
-    if unsafe { libc::fstat(target.as_raw_fd(), &mut st) } != 0 {
-        return Err(std::io::Error::last_os_error()).context("stat /dev/console");
-    }
+    let st = nix::sys::stat::fstat(target.as_raw_fd())
+        .map_err(std::io::Error::from)
+        .context("stat /dev/console")?;
     let kind = st.st_mode & libc::S_IFMT;
     if kind != libc::S_IFREG && kind != libc::S_IFCHR {
         bail!("/dev/console is not a regular file or a device");
