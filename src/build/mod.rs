@@ -1,0 +1,72 @@
+//! `berth build` without the engine: Dockerfile parsing, variable expansion, ARG scoping, stage
+//! selection, image-config evolution, `.dockerignore`, build-context hashing, cache keys and the
+//! build plan the executor walks.
+//!
+//! Everything here is pure library code over data (and, for the context, read-only file access
+//! confined to the context directory), so it is unit-tested without root.
+//!
+//! Flow: [`parse::parse`] → [`plan::plan`] (uses [`args`], [`expand`], [`stages`], [`config`]) →
+//! the executor walks [`plan::Plan`]; for COPY/ADD from the context it calls
+//! [`context::Context::resolve`] for the files and their content hash, and [`cache::step_key`]
+//! for each step's cache key.
+
+pub mod args;
+pub mod cache;
+pub mod config;
+pub mod context;
+pub mod expand;
+pub mod glob;
+pub mod health;
+pub mod ignore;
+pub mod parse;
+pub mod plan;
+pub mod plan_run;
+pub mod stages;
+
+#[cfg(test)]
+mod e2e_tests;
+
+use std::fmt;
+
+/// A build error, naming the Dockerfile line when there is one (`Dockerfile:7: ...`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BuildError {
+    /// 1-based line of the instruction, 0 when the error is not tied to a line.
+    pub line: usize,
+    pub message: String,
+}
+
+impl BuildError {
+    pub fn at(line: usize, message: impl Into<String>) -> BuildError {
+        BuildError {
+            line,
+            message: message.into(),
+        }
+    }
+
+    pub fn general(message: impl Into<String>) -> BuildError {
+        BuildError::at(0, message)
+    }
+
+    /// Attaches a line to an error that has none yet.
+    pub fn or_line(mut self, line: usize) -> BuildError {
+        if self.line == 0 {
+            self.line = line;
+        }
+        self
+    }
+}
+
+impl fmt::Display for BuildError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.line == 0 {
+            write!(f, "{}", self.message)
+        } else {
+            write!(f, "Dockerfile:{}: {}", self.line, self.message)
+        }
+    }
+}
+
+impl std::error::Error for BuildError {}
+
+pub type Result<T> = std::result::Result<T, BuildError>;
