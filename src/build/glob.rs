@@ -117,12 +117,10 @@ fn match_from(p: &[char], t: &[char], sep: Option<char>) -> bool {
                     ti += 1;
                     continue;
                 }
-                c if c != '*' && c != '?' && c != '[' && c != '\\' => {
-                    if ti < t.len() && t[ti] == c {
-                        pi += 1;
-                        ti += 1;
-                        continue;
-                    }
+                c if !matches!(c, '*' | '?' | '[' | '\\') && t.get(ti) == Some(&c) => {
+                    pi += 1;
+                    ti += 1;
+                    continue;
                 }
                 _ => {}
             }
