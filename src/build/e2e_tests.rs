@@ -8,7 +8,7 @@ use std::fs;
 use super::cache::{base_key, step_key};
 use super::config::ContainerConfig;
 use super::context::Tree;
-use super::plan::{plan, Base, BuildOptions, CopyFrom, Plan, StepKind};
+use super::plan::{plan, resolve_context_sources, Base, BuildOptions, CopyFrom, Plan, StepKind};
 use crate::image::types::Platform;
 
 const DOCKERFILE: &str = r#"# syntax=docker/dockerfile:1
@@ -241,8 +241,16 @@ fn context_hashes_and_cache_chain() {
     assert!(differ[..n_builder].iter().all(|d| *d));
     assert_eq!(differ[n_builder..n_builder + 3], [false, false, false]);
     assert!(differ[n_builder + 3..].iter().all(|d| *d));
-    // A missing source names its line.
+    // Up-front resolution: both context COPYs, nothing for COPY --from.
+    let resolved = resolve_context_sources(&p, &tree).unwrap();
+    let at: Vec<&(usize, usize)> = resolved.keys().collect();
+    assert_eq!(at, vec![&(0, 3), &(1, 5)]);
+    assert_eq!(resolved[&(0, 3)].kind, "multi");
+    assert_eq!(resolved[&(1, 5)].kind, "dir");
+    // A missing source names its line, before anything runs.
     fs::remove_file(d.join("main.go")).unwrap();
+    let e = resolve_context_sources(&p, &tree).unwrap_err();
+    assert_eq!(e.line, 9);
     let StepKind::Copy(c) = &p.stages[0].steps[3].kind else {
         panic!()
     };

@@ -8,8 +8,9 @@ use std::collections::BTreeMap;
 
 use super::args::{self, Args};
 use super::config::{self, ConfigState, ContainerConfig};
+use super::context::{Resolved, Tree};
 use super::expand::{process_heredoc, process_word};
-use super::parse::{self, CmdForm, CopyArgs, Instruction, Kind};
+use super::parse::{self, CopyArgs, Instruction, Kind};
 use super::plan_run::{plan_run, Planned};
 use super::stages::{self, Stage};
 use super::{BuildError, Result};
@@ -75,13 +76,21 @@ pub struct Step {
     pub cache_text: String,
 }
 
+impl Step {
+    /// FROM and config-only steps never make a layer (history `empty_layer: true`, and FROM no
+    /// history entry of its own). WORKDIR is empty-layer only when the directory existed.
+    pub fn is_config_only(&self) -> bool {
+        matches!(self.kind, StepKind::ConfigOnly | StepKind::From(_))
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum StepKind {
     From(Base),
     Run(RunStep),
     Copy(CopyStep),
-    /// WORKDIR: the directory is created (as the current USER's... as root, like docker) if
-    /// missing; a layer only when something was created.
+    /// WORKDIR: create the directory if missing (mode 0755, owned by the current USER as
+    /// BuildKit does); a layer only when something was created.
     Workdir {
         path: String,
     },
@@ -493,14 +502,14 @@ fn plan_copy(
                     content,
                 });
             }
-            _ => sources.push(if a.json { s.clone() } else { x(s)? }),
+            // Docker expands the JSON form too.
+            _ => sources.push(x(s)?),
         }
     }
-    let is_url = |s: &str| s.starts_with("http://") || s.starts_with("https://");
     if !add && sources.iter().any(|s| is_url(s)) {
         return Err(BuildError::at(line, "COPY does not take URLs: use ADD"));
     }
-    let raw_dest = if a.json { a.dest.clone() } else { x(&a.dest)? };
+    let raw_dest = x(&a.dest)?;
     let mut dest = config::join_workdir(state.config.working_dir.as_deref(), &raw_dest);
     let into_dir = raw_dest.ends_with('/') || raw_dest == "." || raw_dest.ends_with("/.");
     if into_dir && dest != "/" {
@@ -543,9 +552,40 @@ fn copy_cache_text(c: &CopyStep) -> String {
     )
 }
 
-/// The command argv of a shell-form CMD/RUN is the config's; re-exported for the executor.
-pub fn command_argv(config: &ContainerConfig, cmd: &CmdForm) -> Vec<String> {
-    config.command(cmd)
+/// Resolves and hashes the context sources of every COPY/ADD in the plan up front, so a missing
+/// source fails the build (naming its line) before any RUN, and the cache keys are ready.
+/// Keyed by (stage index in `plan.stages`, step index). URL sources of ADD are left out.
+pub fn resolve_context_sources(
+    plan: &Plan,
+    tree: &Tree,
+) -> Result<BTreeMap<(usize, usize), Resolved>> {
+    let mut out = BTreeMap::new();
+    for (si, sp) in plan.stages.iter().enumerate() {
+        for (i, step) in sp.steps.iter().enumerate() {
+            let StepKind::Copy(c) = &step.kind else {
+                continue;
+            };
+            if c.from != CopyFrom::Context {
+                continue;
+            }
+            let local: Vec<String> = c
+                .sources
+                .iter()
+                .filter(|s| !(c.add && is_url(s)))
+                .cloned()
+                .collect();
+            if local.is_empty() {
+                continue;
+            }
+            out.insert((si, i), tree.resolve(&local, c.instruction(), step.line)?);
+        }
+    }
+    Ok(out)
+}
+
+/// ADD downloads these instead of reading the context.
+pub fn is_url(s: &str) -> bool {
+    s.starts_with("http://") || s.starts_with("https://")
 }
 
 #[cfg(test)]
