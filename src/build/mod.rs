@@ -48,6 +48,15 @@ impl BuildError {
         BuildError::at(0, message)
     }
 
+    /// The message with the Dockerfile's own name (`-f app.Dockerfile`): `app.Dockerfile:7: ...`.
+    pub fn in_file(&self, name: &str) -> String {
+        if self.line == 0 {
+            self.message.clone()
+        } else {
+            format!("{name}:{}: {}", self.line, self.message)
+        }
+    }
+
     /// Attaches a line to an error that has none yet.
     pub fn or_line(mut self, line: usize) -> BuildError {
         if self.line == 0 {

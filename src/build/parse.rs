@@ -223,8 +223,10 @@ fn directives(lines: &[&str]) -> Result<(char, Option<String>, usize)> {
                 });
             }
             "syntax" => syntax = Some(value.to_string()),
-            // `check` (build checks) is accepted; unknown directives are comments, as docker has it.
-            _ => {}
+            // Build checks configuration: accepted, nothing to configure here.
+            "check" => {}
+            // An unknown directive is a comment, and a comment ends the directives (docker).
+            _ => break,
         }
         i += 1;
     }

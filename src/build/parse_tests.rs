@@ -31,6 +31,17 @@ fn directives_comments_continuations() {
             heredocs: vec![]
         }
     );
+    // An unknown directive is a comment, so a later escape directive is one too.
+    assert_eq!(
+        parse("# foo=bar\n# escape=`\nFROM a\n").unwrap().escape,
+        '\\'
+    );
+    assert_eq!(
+        parse("# check=skip=all\n# escape=`\nFROM a\n")
+            .unwrap()
+            .escape,
+        '`'
+    );
     // A directive after a comment is just a comment; backslash continues by default.
     let df = parse("# hello\n# escape=`\nFROM a\nRUN x \\\n y\n").unwrap();
     assert_eq!(df.escape, '\\');
@@ -43,6 +54,10 @@ fn bad_escape_and_unknown_instruction_name_the_line() {
     assert_eq!(e.line, 1);
     let e = parse("FROM a\n\n# c\n\nENV A=1\n\nRUNN foo\n").unwrap_err();
     assert_eq!(e.to_string(), "Dockerfile:7: unknown instruction: RUNN");
+    assert_eq!(
+        e.in_file("app.Dockerfile"),
+        "app.Dockerfile:7: unknown instruction: RUNN"
+    );
 }
 
 #[test]
