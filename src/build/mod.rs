@@ -2,13 +2,26 @@
 //! selection, image-config evolution, `.dockerignore`, build-context hashing, cache keys and the
 //! build plan the executor walks.
 //!
-//! Everything here is pure library code over data (and, for the context, read-only file access
+//! Everything here is library code over data (and, for the context, read-only file access
 //! confined to the context directory), so it is unit-tested without root.
 //!
-//! Flow: [`parse::parse`] → [`plan::plan`] (uses [`args`], [`expand`], [`stages`], [`config`]) →
-//! the executor walks [`plan::Plan`]; for COPY/ADD from the context it calls
-//! [`context::Context::resolve`] for the files and their content hash, and [`cache::step_key`]
-//! for each step's cache key.
+//! What the executor does with it:
+//! 1. [`context::Tree::open_context`] on the context dir; read the Dockerfile itself directly
+//!    (docker always "sends" it, whatever `.dockerignore` says).
+//! 2. [`plan::plan`] with the text, [`plan::BuildOptions`] and a base resolver that pulls/looks up
+//!    an image and returns its [`config::ContainerConfig`] (parsed from the config's `config`
+//!    key). Print [`plan::Plan::warnings`].
+//! 3. [`plan::resolve_context_sources`]: every context COPY/ADD resolved and hashed up front.
+//! 4. Per stage of `plan.stages` (dependencies come first; the last is the target): start the key
+//!    chain with [`cache::base_key`], then per step [`cache::step_key`] and, on a miss, execute:
+//!    `Run` as a container (argv/env/user/workdir/network; `script` mounted at `/dev/pipes`),
+//!    `Copy` from the context (resolved files), a stage's rootfs or an image
+//!    ([`context::Tree::open_root`] + `resolve` there too), `Workdir` as mkdir-if-missing,
+//!    `ConfigOnly` as nothing. History: `Step::created_by` (`CopyStep::created_by` with the hash),
+//!    `empty_layer` for config-only steps.
+//! 5. The image config is `StagePlan::state` (`config`, `author`) of the target.
+//!
+//! `commit -c` / `import -c` use [`config::apply_change_line`].
 
 pub mod args;
 pub mod cache;
