@@ -223,3 +223,16 @@ fn single_line() {
     assert_eq!(i.kind, Kind::Cmd(CmdForm::Exec(vec![s("/bin/sh")])));
     assert!(parse_line("").is_err());
 }
+
+#[test]
+fn crlf_case_and_backtick_paths() {
+    let df = parse("# escape=`\r\nfrom base\r\n  copy C:\\src\\app `\r\n   \r\n C:\\dst\\\r\nworkdir C:\\w\r\n").unwrap();
+    assert_eq!(df.instructions.len(), 3);
+    let Kind::Copy(c) = &df.instructions[1].kind else {
+        panic!()
+    };
+    assert_eq!(c.sources, vec![s("C:\\src\\app")]);
+    assert_eq!(c.dest, "C:\\dst\\");
+    assert_eq!(df.instructions[2].line, 6);
+    assert_eq!(df.instructions[2].kind, Kind::Workdir(s("C:\\w")));
+}
