@@ -1,5 +1,6 @@
 //! hull: an OCI container runtime, and the library behind berth.
 
+pub mod build;
 pub mod cgroups;
 pub mod compose;
 pub mod engine;
