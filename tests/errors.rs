@@ -383,6 +383,7 @@ fn hull_binary_cannot_be_written_from_a_container() {
     // SAFETY: fstatvfs fills a zeroed struct we own.
     let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
     assert_eq!(
+        // SAFETY: fstatvfs fills the struct we own, from a file we hold open.
         unsafe { libc::fstatvfs(std::os::fd::AsRawFd::as_raw_fd(&exe), &mut st) },
         0
     );

@@ -93,6 +93,7 @@ fn ipc_namespace_hides_host_shm() {
     assert!(shmid >= 0);
     let env = Env::new();
     let out = env.sh("cat /proc/sysvipc/shm | tail -n +2 | wc -l");
+    // SAFETY: removing the segment this test created; IPC_RMID takes no buffer.
     unsafe { libc::shmctl(shmid, libc::IPC_RMID, std::ptr::null_mut()) };
     assert_eq!(out.trim(), "0");
 }

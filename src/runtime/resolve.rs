@@ -218,7 +218,8 @@ fn check_destination(rootfs: &Path, dest: &Path) -> Result<()> {
 pub fn is_procfs(fd: &impl AsRawFd) -> bool {
     // SAFETY: the fd is borrowed from `fd`, which outlives the call.
     let fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd.as_raw_fd()) };
-    nix::sys::statfs::fstatfs(fd).is_ok_and(|st| st.filesystem_type() == nix::sys::statfs::PROC_SUPER_MAGIC)
+    nix::sys::statfs::fstatfs(fd)
+        .is_ok_and(|st| st.filesystem_type() == nix::sys::statfs::PROC_SUPER_MAGIC)
 }
 
 #[cfg(test)]
