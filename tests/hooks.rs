@@ -339,3 +339,41 @@ fn a_missing_hook_binary_fails_create_naming_it() {
         assert_nothing_left(&env, &id);
     }
 }
+
+/// The NUL-separated environ a hook wrote, sorted.
+fn environ(path: &Path) -> Vec<String> {
+    let raw = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let mut v: Vec<String> = raw
+        .split(|b| *b == 0)
+        .filter(|s| !s.is_empty())
+        .map(|s| String::from_utf8_lossy(s).into_owned())
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn start_container_hooks_without_env_get_the_process_env() {
+    if !require_root() {
+        return;
+    }
+    let env = Env::new();
+    // startContainer runs in the container: the paths are the container's. No shell: it would
+    // add PWD and SHLVL of its own.
+    let dump = |file: &str| json!(["cp", "/proc/self/environ", format!("/{file}")]);
+    env.edit(|v| {
+        v["process"]["env"] = json!(["PATH=/usr/bin:/bin", "FROM_PROCESS=two words"]);
+        v["hooks"] = json!({"startContainer": [
+            {"path": "/bin/cp", "args": dump("env-default")},
+            {"path": "/bin/cp", "args": dump("env-own"), "env": ["OWN=1"]},
+            {"path": "/bin/cp", "args": dump("env-empty"), "env": []},
+        ]});
+    });
+    env.run(&["true"]).ok();
+    assert_eq!(
+        environ(&env.rootfs.join("env-default")),
+        ["FROM_PROCESS=two words", "PATH=/usr/bin:/bin"]
+    );
+    assert_eq!(environ(&env.rootfs.join("env-own")), ["OWN=1"]);
+    assert!(environ(&env.rootfs.join("env-empty")).is_empty());
+}
