@@ -269,6 +269,25 @@ fn hull_within(env: &Env, args: &[&str], limit: std::time::Duration) -> Ran {
 
 const LIMIT: std::time::Duration = std::time::Duration::from_secs(10);
 
+/// Waits until exec's first child is in the container's (frozen) cgroup: hull has then set up
+/// its signal handling and waits on the container.
+fn wait_for_second_pid(env: &Env, id: &str) {
+    let deadline = std::time::Instant::now() + LIMIT;
+    loop {
+        let pids: Vec<i64> =
+            serde_json::from_str(hull_within(env, &["ps", "--format", "json", id], LIMIT).ok())
+                .unwrap();
+        if pids.len() >= 2 {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "exec never joined the container's cgroup: {pids:?}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
 #[test]
 fn exec_into_a_paused_container_lets_resume_through() {
     if !require_root() {
@@ -280,15 +299,15 @@ fn exec_into_a_paused_container_lets_resume_through() {
     let mut c = env.cmd();
     c.args(["exec", "--ignore-paused", &id, "sh", "-c", "echo ran"]);
     let mut exec = Background::spawn(c);
-    // Long enough to be waiting on the frozen cgroup, holding whatever it holds.
-    std::thread::sleep(std::time::Duration::from_millis(300));
+    // Waiting on the frozen cgroup, holding whatever it holds.
+    wait_for_second_pid(&env, &id);
     assert!(exec.is_running(), "exec finished in a frozen container");
     let st = hull_within(&env, &["state", &id], LIMIT);
     assert!(st.ok().contains("\"paused\""), "{}", st.stdout);
     let started = std::time::Instant::now();
     hull_within(&env, &["resume", &id], LIMIT).ok();
     assert!(
-        started.elapsed() < std::time::Duration::from_secs(2),
+        started.elapsed() < std::time::Duration::from_secs(5),
         "resume waited {:?}",
         started.elapsed()
     );
@@ -313,7 +332,7 @@ fn sigterm_ends_an_exec_waiting_on_a_paused_container() {
         &format!("/{marker}"),
     ]);
     let exec = Background::spawn(c);
-    std::thread::sleep(std::time::Duration::from_millis(300));
+    wait_for_second_pid(&env, &id);
     // SAFETY: signalling the hull process this test spawned, by its pid.
     unsafe { libc::kill(exec.child.id() as i32, libc::SIGTERM) };
     let r = exec.finish("exec after SIGTERM", LIMIT);

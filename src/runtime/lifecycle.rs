@@ -1,5 +1,11 @@
 //! The commands that act on an existing container: start, state, kill, delete, list, and the
 //! supervision loop of `run`.
+//!
+//! The state lock (a loaded [`Container`]) serializes commands on one id; no command holds it
+//! across a wait on the container's processes (an exec or start into a frozen cgroup, a hook,
+//! the container's exit), since what ends that wait may be another command (`resume`, or a hook
+//! calling `hull state`). Only bounded waits on the kernel alone (a freeze, death after
+//! SIGKILL of a thawed tree) happen under it.
 
 use super::create::{create, CreateOptions};
 use super::hooks;
