@@ -10,7 +10,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-15}
-hack/berth-containers-deps.sh
+hack/deps.sh
 if [ -z "${BERTH:-}" ]; then
     if [ "${BENCH_RELEASE:-0}" = 1 ]; then
         cargo build -q --release --bin berth --bin hull; BERTH=$PWD/target/release/berth

@@ -2,14 +2,14 @@
 # Pull + unpack benchmark of a multi-layer image from a local docker-registry:
 #   berth pull   vs   skopeo copy + umoci unpack   vs   podman pull
 # Prints hyperfine's medians and the ratios to berth. Needs root and the
-# tools from hack/berth-deps.sh. Env: BERTH (binary; default: release build),
+# tools from hack/deps.sh. Env: BERTH (binary; default: release build),
 # RUNS (default 5), BENCH_DIRS (host dirs, one layer each).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${RUNS:-5}
 BENCH_DIRS=${BENCH_DIRS:-"/usr/share/perl /usr/lib/python3 /usr/share/man /usr/share/locale"}
 for t in docker-registry skopeo umoci podman hyperfine python3; do
-    command -v "$t" >/dev/null || { echo "bench-pull: $t missing; run hack/berth-deps.sh" >&2; exit 1; }
+    command -v "$t" >/dev/null || { echo "bench-pull: $t missing; run hack/deps.sh" >&2; exit 1; }
 done
 if [ -z "${BERTH:-}" ]; then
     cargo build --release --bin berth >&2

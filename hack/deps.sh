@@ -1,18 +1,50 @@
 #!/bin/bash
-# Installs, once, the Debian packages that building, testing and benchmarking hull and berth
-# need; each area's script lists its own.
+# Installs, once, every Debian package that building, testing and benchmarking hull and berth
+# need (idempotent). CI relies on it: a test that skips because a package listed here is missing
+# fails the run (hack/check-skips.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-want=(busybox-static runc crun hyperfine jq time tmux golang-github-containers-common uidmap)
+
+# package                        used by
+PACKAGES=(
+    busybox-static               # the test rootfs and images (hack/mkrootfs.sh)
+    runc crun                    # peers in every hull/berth test matrix and bench
+    uidmap                       # rootless tests: newuidmap/newgidmap
+    golang-github-containers-common # podman's default seccomp profile (tests/seccomp.rs)
+    containerd                   # tests/engines.rs: containerd + ctr + the runc shim
+    podman slirp4netns           # tests/engines.rs, berth image round trips, bench-berth
+    docker.io                    # tests/engines.rs: dockerd
+    criu                         # hull checkpoint/restore
+    tmux bsdutils util-linux     # pty scenarios (script, tmux)
+    docker-registry              # berth pull/push tests against a loopback registry
+    skopeo umoci                 # berth image interop tests and bench-pull
+    apache2-utils                # htpasswd for registry auth tests; ab for bench-berth
+    nftables iproute2            # berth networks: NAT and port publishing, inspection
+    tini                         # berth run --init
+    strace                       # finding a strict seccomp profile's syscalls
+    hyperfine jq time            # benchmarks
+    qemu-system-x86 qemu-utils   # cgroup v2 VM tests (hack/vm-test.sh)
+)
+
 missing=()
-for p in "${want[@]}"; do
-    dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+for p in "${PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
-if ((${#missing[@]})); then
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq
-    apt-get install -y -qq "${missing[@]}" >/dev/null
-fi
-hack/engines-deps.sh
-sh hack/berth-deps.sh
-if [ -x hack/berth-containers-deps.sh ]; then hack/berth-containers-deps.sh; fi
+((${#missing[@]})) || exit 0
+
+SUDO=()
+[ "$(id -u)" -eq 0 ] || SUDO=(sudo)
+export DEBIAN_FRONTEND=noninteractive
+# Another apt may hold the dpkg lock; wait for it rather than fail.
+for i in $(seq 1 60); do
+    # --no-install-recommends keeps apt from pulling in services nothing starts.
+    if "${SUDO[@]}" apt-get update -qq &&
+        "${SUDO[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null; then
+        # Debian's packages start services on fixed ports; the tests start their own.
+        "${SUDO[@]}" systemctl disable --now docker-registry >/dev/null 2>&1 || true
+        exit 0
+    fi
+    echo "deps: apt busy or failed, retrying ($i)" >&2
+    sleep 5
+done
+exit 1

@@ -689,9 +689,7 @@ fn network_modes_and_flags(rt: Rt, idx: u32) {
             "{out}"
         );
     } else {
-        eprintln!(
-            "SKIP: --init: /usr/bin/tini-static not installed (hack/berth-containers-deps.sh)"
-        );
+        eprintln!("SKIP: --init: /usr/bin/tini-static not installed (hack/deps.sh)");
     }
 }
 both!(network_modes_and_flags, 13);

@@ -592,7 +592,7 @@ fn concurrent_pulls_share_one_store() {
 #[test]
 fn skopeo_interop_both_directions() {
     if !have("skopeo") {
-        eprintln!("SKIP: skopeo not installed (hack/berth-deps.sh)");
+        eprintln!("SKIP: skopeo not installed (hack/deps.sh)");
         return;
     }
     let Some(reg) = Registry::start(None) else {
@@ -660,7 +660,7 @@ fn skopeo_interop_both_directions() {
 #[test]
 fn podman_interop_registry_and_archives() {
     if !have("podman") {
-        eprintln!("SKIP: podman not installed (hack/berth-deps.sh)");
+        eprintln!("SKIP: podman not installed (hack/deps.sh)");
         return;
     }
     let Some(reg) = Registry::start(None) else {

@@ -3,7 +3,7 @@
 //! whether it is hull's. Every daemon is started by hand with all its data under a temp dir and
 //! stopped by pid; bridges, mounts and containers it made are removed even when a step fails.
 //!
-//! Needs root and hack/engines-deps.sh. A step fails the test only when it passes with runc and
+//! Needs root and hack/deps.sh. A step fails the test only when it passes with runc and
 //! fails with hull; a step that fails with both is reported as the engine's or the host's.
 
 mod common;
@@ -479,7 +479,7 @@ fn require(bins: &[&str]) -> bool {
     }
     for b in bins {
         if !have(b) {
-            eprintln!("SKIP: {b} not installed (run hack/engines-deps.sh)");
+            eprintln!("SKIP: {b} not installed (run hack/deps.sh)");
             return false;
         }
     }

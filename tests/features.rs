@@ -48,8 +48,31 @@ fn features_document_has_the_spec_fields() {
     assert_eq!(linux["mountExtensions"]["idmap"]["enabled"], true);
     assert_eq!(linux["intelRdt"]["enabled"], false);
     assert!(strings(&linux["capabilities"]).contains(&"CAP_SYS_ADMIN".to_string()));
-    assert!(!strings(&linux["seccomp"]["actions"]).contains(&"SCMP_ACT_NOTIFY".to_string()));
+    // Exercised with a real agent by tests/seccomp_notify.rs.
+    assert!(strings(&linux["seccomp"]["actions"]).contains(&"SCMP_ACT_NOTIFY".to_string()));
     assert!(f["annotations"]["org.opencontainers.hull.version"].is_string());
+}
+
+#[test]
+fn mount_attribute_options_are_listed_when_the_kernel_has_mount_setattr() {
+    use hull::runtime::mount_opts::{RECURSIVE_OPTIONS, SYMFOLLOW_OPTIONS};
+    let listed = strings(&features()["mountOptions"]);
+    let uts = nix::sys::utsname::uname().unwrap();
+    let release = uts.release().to_string_lossy().into_owned();
+    let v: Vec<u32> = release
+        .split(|c: char| !c.is_ascii_digit())
+        .take(2)
+        .map(|p| p.parse().unwrap())
+        .collect();
+    // mount_setattr came in 5.12, MOUNT_ATTR_NOSYMFOLLOW in 5.14. What is listed is applied
+    // by tests/mount_attrs.rs and by every_advertised_mount_option_is_accepted_... below.
+    if (v[0], v[1]) < (5, 14) {
+        eprintln!("SKIP: kernel {release} predates mount_setattr with nosymfollow");
+        return;
+    }
+    for (name, _) in RECURSIVE_OPTIONS.iter().chain(SYMFOLLOW_OPTIONS) {
+        assert!(listed.iter().any(|o| o == name), "{name} not listed");
+    }
 }
 
 #[test]
@@ -122,7 +145,11 @@ fn every_advertised_seccomp_name_compiles_and_runs() {
         "reboot",
         "kexec_load",
     ];
-    let actions = strings(&sc["actions"]);
+    // SCMP_ACT_NOTIFY needs an agent on listenerPath: tests/seccomp_notify.rs runs one.
+    let actions: Vec<String> = strings(&sc["actions"])
+        .into_iter()
+        .filter(|a| a != "SCMP_ACT_NOTIFY")
+        .collect();
     let rules: Vec<Value> = actions
         .iter()
         .zip(unused.iter())

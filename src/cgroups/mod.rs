@@ -6,6 +6,7 @@
 pub mod devices;
 mod fsutil;
 pub mod stats;
+pub mod systemd;
 pub mod v1;
 pub mod v2;
 

@@ -175,9 +175,12 @@ struct Target {
     process: Process,
     plan: Plan,
     /// The init's namespaces, opened while it was verified alive, so a pid recycled after the
-    /// lock is gone cannot swap them; the plan joins them through /proc/self/fd.
+    /// lock is gone cannot swap them; the plan joins them through /proc/self/fd. With no mount
+    /// namespace, the init's root too.
     _ns_fds: Vec<OwnedFd>,
     placement: Placement,
+    /// The container's state for a seccomp listener.
+    running: serde_json::Value,
 }
 
 fn prepare(opts: &ExecOptions) -> Result<Target> {
@@ -218,6 +221,20 @@ fn prepare(opts: &ExecOptions) -> Result<Target> {
         ));
         ns_fds.push(fd);
     }
+    // Without a mount namespace of its own the init only chroot'ed (rootfs.rs): follow it.
+    if !plan.has(LinuxNamespaceType::Mount) {
+        let path = format!("/proc/{init}/root");
+        let root = openat2(
+            libc::AT_FDCWD,
+            Path::new(&path),
+            libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC,
+            0,
+            0,
+        )
+        .with_context(|| format!("open the container's root {path}"))?;
+        plan.enter_root = Some(PathBuf::from(format!("/proc/self/fd/{}", root.as_raw_fd())));
+        ns_fds.push(root);
+    }
     // Alive after the opens: the fds are the init's, not a recycled pid's.
     if !c.is_alive() {
         return Err(StateError::NotRunning.into());
@@ -225,6 +242,7 @@ fn prepare(opts: &ExecOptions) -> Result<Target> {
     plan.join
         .sort_by_key(|(t, _)| *t != LinuxNamespaceType::User);
     Ok(Target {
+        running: serde_json::to_value(c.oci_state(Status::Running))?,
         spec,
         process,
         plan,
@@ -246,10 +264,7 @@ pub fn exec(opts: &ExecOptions) -> Result<i32> {
         .as_ref()
         .and_then(|l| l.seccomp().as_ref())
     {
-        Some(s) => Some((
-            crate::seccomp::load(s, crate::seccomp::default_cache_dir().as_deref())?.0,
-            crate::seccomp::flags(s),
-        )),
+        Some(s) => Some(crate::seccomp::prepare(s)?),
         None => None,
     };
     let preserved = super::fds::preserved(opts.preserve_fds);
@@ -311,7 +326,7 @@ pub fn exec(opts: &ExecOptions) -> Result<i32> {
     // The intermediate exits right after reporting the pid; if a pause caught it first, the
     // reaping in wait_forwarding (or whoever inherits it) gets it later.
     reap(intermediate, Duration::from_secs(1));
-    if let Err(e) = await_exec(&parent_end, sfd.as_ref()) {
+    if let Err(e) = await_exec(&parent_end, sfd.as_ref(), pid, &target.running) {
         stop_children(&[pid]);
         return Err(e);
     }
@@ -351,13 +366,23 @@ fn launch(
 }
 
 /// Waits for the process to exec: it closes its end by exec (close-on-exec), and an error
-/// arrives as a message first.
-fn await_exec(chan: &Channel, sfd: Option<&SignalFd>) -> Result<()> {
-    match recv_or_signal(chan, sfd) {
-        Ok(Msg::Error { msg }) => bail!("{msg}"),
-        Ok(other) => bail!("exec channel: unexpected {other:?}"),
-        Err(e) if e.is::<Interrupted>() => Err(e),
-        Err(_) => Ok(()),
+/// arrives as a message first; a seccomp listener it announces is handed over on the way.
+fn await_exec(
+    chan: &Channel,
+    sfd: Option<&SignalFd>,
+    pid: i32,
+    running: &serde_json::Value,
+) -> Result<()> {
+    loop {
+        match recv_or_signal(chan, sfd) {
+            Ok(Msg::SeccompNotify { announce }) => {
+                crate::seccomp::notify::hand_over(pid, &announce, running)?
+            }
+            Ok(Msg::Error { msg }) => bail!("{msg}"),
+            Ok(other) => bail!("exec channel: unexpected {other:?}"),
+            Err(e) if e.is::<Interrupted>() => return Err(e),
+            Err(_) => return Ok(()),
+        }
     }
 }
 
@@ -461,7 +486,7 @@ fn exec_intermediate(
     process: &Process,
     console_fd: Option<RawFd>,
     preserved: &[i32],
-    seccomp: Option<&(crate::seccomp::Program, libc::c_ulong)>,
+    seccomp: Option<&crate::seccomp::Loaded>,
     linux: Option<&Linux>,
 ) -> ! {
     let res = (|| -> Result<()> {
@@ -487,7 +512,7 @@ fn exec_process(
     process: &Process,
     console_fd: Option<RawFd>,
     preserved: &[i32],
-    seccomp: Option<&(crate::seccomp::Program, libc::c_ulong)>,
+    seccomp: Option<&crate::seccomp::Loaded>,
     linux: Option<&Linux>,
 ) -> Result<std::convert::Infallible> {
     let mut keep = vec![chan.raw_fd()];
@@ -517,19 +542,19 @@ fn exec_process(
     let exe = process::find_executable(&args[0], &env)?;
     crate::seccomp::privileges::set_personality_of(linux)?;
     crate::seccomp::privileges::check_lsm(process)?;
-    let no_new_privs = process.no_new_privileges() == Some(true);
-    // Same order as the init: see init.rs.
-    if let (Some((program, flags)), false) = (seccomp, no_new_privs) {
-        crate::seccomp::install(program, *flags)?;
-    }
-    process::drop_bounding(process.capabilities().as_ref())?;
-    process::set_user_and_caps(process)?;
-    nix::unistd::chdir(process.cwd())
-        .with_context(|| format!("process.cwd: chdir {}", process.cwd().display()))?;
-    process::prepare_fds(preserved)?;
-    crate::seccomp::privileges::apply_lsm(process)?;
-    if let (Some((program, flags)), true) = (seccomp, no_new_privs) {
-        crate::seccomp::install(program, *flags)?;
-    }
-    Err(process::exec(&exe, args, &env))
+    super::finish::become_user(process, seccomp.is_some())?;
+    let mut announce = |a: &crate::seccomp::notify::Announce| {
+        chan.send(&Msg::SeccompNotify {
+            announce: a.clone(),
+        })
+    };
+    Err(super::finish::exec(
+        process,
+        &exe,
+        args,
+        &env,
+        preserved,
+        seccomp,
+        &mut announce,
+    ))
 }

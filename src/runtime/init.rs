@@ -9,12 +9,12 @@ use super::hooks;
 use super::process;
 use super::rootfs::{self, RootfsContext};
 use super::sync::{Channel, Msg};
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use oci_spec::runtime::Spec;
 use std::io::{Read, Write};
 use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::net::UnixListener;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// Everything the init gets from hull, by fork (no serialization).
 pub struct InitArgs<'a> {
@@ -31,6 +31,7 @@ pub struct InitArgs<'a> {
     pub no_new_keyring: bool,
     pub new_userns: bool,
     pub new_cgroupns: bool,
+    /// A mount namespace of the container's own, new or joined (else it shares the caller's).
     pub new_mountns: bool,
     pub cgroup_path: &'a str,
     /// The fd of hull's log file, kept so the init can record warnings.
@@ -82,13 +83,9 @@ fn init(args: &InitArgs) -> Result<std::convert::Infallible> {
     // Checked and compiled while the host's /sys and the seccomp cache are still reachable.
     crate::seccomp::privileges::check_lsm(process)?;
     let seccomp = match spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
-        Some(s) => Some((
-            crate::seccomp::load(s, crate::seccomp::default_cache_dir().as_deref())?.0,
-            crate::seccomp::flags(s),
-        )),
+        Some(s) => Some(crate::seccomp::prepare(s)?),
         None => None,
     };
-    let no_new_privs = process.no_new_privileges() == Some(true);
 
     let ctx = RootfsContext {
         spec,
@@ -97,10 +94,8 @@ fn init(args: &InitArgs) -> Result<std::convert::Infallible> {
         new_cgroupns: args.new_cgroupns,
         cgroup_path: args.cgroup_path,
         idmapped: args.idmapped,
+        own_mountns: args.new_mountns,
     };
-    if !args.new_mountns {
-        bail!("linux.namespaces: a mount namespace is required");
-    }
     let root = rootfs::prepare(&ctx)?;
     // A missing cwd is created, as runc does, before the rootfs may turn read-only.
     super::resolve::mkdir_all_in_root(root.as_raw_fd(), process.cwd())
@@ -151,7 +146,7 @@ fn init(args: &InitArgs) -> Result<std::convert::Infallible> {
     };
     drop(root);
 
-    rootfs::pivot(args.rootfs, args.no_pivot)?;
+    rootfs::pivot(args.rootfs, args.no_pivot, args.new_mountns)?;
     // Before finalize: readonlyPaths usually holds /proc/sys, which would refuse the writes.
     rootfs::write_sysctls(spec)?;
     rootfs::finalize(spec)?;
@@ -176,15 +171,7 @@ fn init(args: &InitArgs) -> Result<std::convert::Infallible> {
     crate::seccomp::privileges::set_personality(spec)?;
     crate::seccomp::privileges::set_io_priority(process)?;
     crate::seccomp::privileges::set_scheduler(process)?;
-    // runc's order: without no_new_privs, loading a filter needs CAP_SYS_ADMIN, so it goes in
-    // now, before the capabilities and the user change (and the filter then also sees hull's
-    // last syscalls); with no_new_privs it goes in as late as possible, right before execve.
-    if let (Some((program, flags)), false) = (&seccomp, no_new_privs) {
-        crate::seccomp::install(program, *flags)?;
-    }
-    process::drop_bounding(process.capabilities().as_ref())?;
-    process::set_user_and_caps(process)?;
-    enter_cwd(process.cwd())?;
+    super::finish::become_user(process, seccomp.is_some())?;
     args.channel.send(&Msg::Ready)?;
     let mut conn = loop {
         let (mut conn, _) = args.start_listener.accept().context("wait for start")?;
@@ -206,31 +193,24 @@ fn init(args: &InitArgs) -> Result<std::convert::Infallible> {
     ) {
         fail(&mut conn, e);
     }
-    if let Err(e) = process::prepare_fds(args.preserved_fds) {
-        fail(&mut conn, e);
-    }
-    if let Err(e) = crate::seccomp::privileges::apply_lsm(process) {
-        fail(&mut conn, e);
-    }
-    if let (Some((program, flags)), true) = (&seccomp, no_new_privs) {
-        if let Err(e) = crate::seccomp::install(program, *flags) {
-            fail(&mut conn, e);
-        }
-    }
-    let e = process::exec(&exe, args_v, &env);
+    // A NUL byte starts the announcement: an error text never does (see lifecycle::start).
+    let mut announce = |a: &crate::seccomp::notify::Announce| -> Result<()> {
+        let mut msg = vec![0u8];
+        msg.extend(serde_json::to_vec(a)?);
+        msg.push(b'\n');
+        conn.write_all(&msg)
+            .context("announce the seccomp listener")
+    };
+    let e = super::finish::exec(
+        process,
+        &exe,
+        args_v,
+        &env,
+        args.preserved_fds,
+        seccomp.as_ref(),
+        &mut announce,
+    );
     fail(&mut conn, e)
-}
-
-/// chdir into the configured cwd and make sure it is inside the container: a cwd reached
-/// through a leaked fd would be on the host (CVE-2024-21626).
-fn enter_cwd(cwd: &Path) -> Result<()> {
-    nix::unistd::chdir(cwd).with_context(|| format!("process.cwd: chdir {}", cwd.display()))?;
-    let now: PathBuf = nix::unistd::getcwd()
-        .with_context(|| format!("process.cwd: {} is outside the container", cwd.display()))?;
-    if !now.is_absolute() || now.to_string_lossy().starts_with("(unreachable)") {
-        bail!("process.cwd: {} is outside the container", cwd.display());
-    }
-    Ok(())
 }
 
 /// A session keyring of the container's own, so it cannot read the host's keys. Failures are

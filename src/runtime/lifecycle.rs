@@ -52,12 +52,16 @@ fn start_created(c: Container) -> Result<()> {
     // refuses instead of connecting to a listener nobody accepts on.
     let _ = std::fs::remove_file(&sock);
     let running = state_json(&c, Status::Running);
+    let created = serde_json::to_value(c.oci_state(Status::Created))?;
     let st = c.state.clone();
     drop(c);
-    let mut reply = String::new();
-    // The init closes its end by exec (close-on-exec); anything it wrote first is an error.
-    conn.read_to_string(&mut reply)
-        .context("wait for the container init to exec")?;
+    let reply = match read_start_reply(st.pid, &created, &conn) {
+        Ok(reply) => reply,
+        Err(e) => {
+            let _ = signal_container(&st, Signal::SIGKILL, false);
+            return Err(e);
+        }
+    };
     if !reply.is_empty() {
         bail!("{reply}");
     }
@@ -68,6 +72,29 @@ fn start_created(c: Container) -> Result<()> {
         return Err(e);
     }
     Ok(())
+}
+
+/// The init closes its end by exec (close-on-exec); anything it wrote first is an error, except
+/// a NUL-led line announcing a seccomp listener to hand over (seccomp/notify.rs).
+fn read_start_reply(pid: i32, created: &serde_json::Value, conn: &UnixStream) -> Result<String> {
+    use std::io::BufRead;
+    let mut reader = std::io::BufReader::new(conn);
+    let mut first = Vec::new();
+    reader
+        .read_until(b'\n', &mut first)
+        .context("wait for the container init to exec")?;
+    if first.first() == Some(&0) {
+        let body = first[1..].strip_suffix(b"\n").unwrap_or(&first[1..]);
+        let announce: crate::seccomp::notify::Announce =
+            serde_json::from_slice(body).context("malformed seccomp announcement")?;
+        crate::seccomp::notify::hand_over(pid, &announce, created)?;
+        first.clear();
+    }
+    let mut reply = String::from_utf8_lossy(&first).into_owned();
+    reader
+        .read_to_string(&mut reply)
+        .context("wait for the container init to exec")?;
+    Ok(reply)
 }
 
 pub fn print_state(root: &Path, id: &str) -> Result<()> {

@@ -4,8 +4,6 @@
 use anyhow::{bail, Context, Result};
 use oci_spec::runtime::{Capabilities, LinuxCapabilities, PosixRlimit, Process};
 use std::collections::HashSet;
-use std::ffi::CString;
-use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
@@ -121,8 +119,10 @@ pub fn drop_bounding(capabilities: Option<&LinuxCapabilities>) -> Result<()> {
 }
 
 /// Switches to the configured user, keeping capabilities across the uid change, then sets the
-/// effective, permitted, inheritable and ambient sets.
-pub fn set_user_and_caps(process: &Process) -> Result<()> {
+/// effective, permitted, inheritable and ambient sets. `hold_sys_admin` keeps CAP_SYS_ADMIN
+/// effective and permitted on top, for a seccomp filter loaded later without no_new_privs
+/// (see finish.rs: execve drops it).
+pub fn set_user_and_caps(process: &Process, hold_sys_admin: bool) -> Result<()> {
     let user = process.user();
     let caps_cfg = process.capabilities().as_ref();
     prctl::set_keep_capabilities(true)
@@ -156,8 +156,12 @@ pub fn set_user_and_caps(process: &Process) -> Result<()> {
     let get = |f: fn(&LinuxCapabilities) -> &Option<Capabilities>, name| {
         to_caps(caps_cfg.and_then(|c| f(c).as_ref()), name)
     };
-    let permitted = get(LinuxCapabilities::permitted, "permitted")?;
-    let effective = get(LinuxCapabilities::effective, "effective")?;
+    let mut permitted = get(LinuxCapabilities::permitted, "permitted")?;
+    let mut effective = get(LinuxCapabilities::effective, "effective")?;
+    if hold_sys_admin {
+        permitted.insert(caps::Capability::CAP_SYS_ADMIN);
+        effective.insert(caps::Capability::CAP_SYS_ADMIN);
+    }
     let inheritable = get(LinuxCapabilities::inheritable, "inheritable")?;
     let ambient = get(LinuxCapabilities::ambient, "ambient")?;
     capset(&effective, &permitted, &inheritable)?;
@@ -300,19 +304,6 @@ pub fn close_inherited_fds(preserved: &[i32], keep: &[i32]) -> Result<()> {
         unsafe { libc::close(fd) };
     }
     Ok(())
-}
-
-pub fn exec(path: &Path, args: &[String], env: &[String]) -> anyhow::Error {
-    let to_c = |s: &str| CString::new(s).unwrap_or_default();
-    let cpath = CString::new(path.as_os_str().as_bytes()).unwrap_or_default();
-    let cargs: Vec<CString> = args.iter().map(|a| to_c(a)).collect();
-    let cenv: Vec<CString> = env.iter().map(|e| to_c(e)).collect();
-    let err = nix::unistd::execve(&cpath, &cargs, &cenv).unwrap_err();
-    anyhow::anyhow!(
-        "exec: {:?}: {}",
-        args.first().map(String::as_str).unwrap_or(""),
-        err.desc()
-    )
 }
 
 #[cfg(test)]

@@ -145,6 +145,14 @@ fn validate(spec: &Spec) -> Result<()> {
             );
         }
     }
+    let own_mountns = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.namespaces().as_ref())
+        .is_some_and(|ns| ns.iter().any(|n| n.typ() == LinuxNamespaceType::Mount));
+    if !own_mountns {
+        check_without_mount_namespace(spec)?;
+    }
     let Some(linux) = spec.linux() else {
         return Ok(());
     };
@@ -193,6 +201,34 @@ fn validate(spec: &Spec) -> Result<()> {
             }
             check_sysctl_namespace(key, namespaces)?;
         }
+    }
+    Ok(())
+}
+
+/// Without a mount namespace of its own the container shares the caller's mount table, and the
+/// rootfs is only chroot'ed into (rootfs.rs): what would mount over the root itself or under
+/// the caller's /proc is refused, as runc refuses masked and read-only paths there.
+fn check_without_mount_namespace(spec: &Spec) -> Result<()> {
+    const WHY: &str = "needs a mount namespace (linux.namespaces has none, so the container \
+                       would share the caller's mount table)";
+    if spec.root().as_ref().and_then(|r| r.readonly()) == Some(true) {
+        bail!("root.readonly: {WHY}");
+    }
+    let Some(linux) = spec.linux() else {
+        return Ok(());
+    };
+    if linux.masked_paths().as_ref().is_some_and(|p| !p.is_empty()) {
+        bail!("linux.maskedPaths: {WHY}");
+    }
+    if linux
+        .readonly_paths()
+        .as_ref()
+        .is_some_and(|p| !p.is_empty())
+    {
+        bail!("linux.readonlyPaths: {WHY}");
+    }
+    if linux.rootfs_propagation().is_some() {
+        bail!("linux.rootfsPropagation: {WHY}");
     }
     Ok(())
 }
@@ -300,6 +336,38 @@ mod tests {
         ))
         .unwrap();
         assert!(format!("{:#}", validate(&spec).unwrap_err()).contains("uidMappings"));
+    }
+
+    #[test]
+    fn root_level_mount_work_without_a_mount_namespace_is_rejected() {
+        for (extra, field) in [
+            (
+                r#","linux":{"maskedPaths":["/proc/kcore"]}"#,
+                "linux.maskedPaths",
+            ),
+            (
+                r#","linux":{"readonlyPaths":["/proc/sys"]}"#,
+                "linux.readonlyPaths",
+            ),
+            (
+                r#","linux":{"rootfsPropagation":"private"}"#,
+                "linux.rootfsPropagation",
+            ),
+        ] {
+            let spec = parse(&minimal(extra)).unwrap();
+            let err = format!("{:#}", validate(&spec).unwrap_err());
+            assert!(err.starts_with(field), "{err}");
+            let with_ns = extra.replace(
+                r#""linux":{"#,
+                r#""linux":{"namespaces":[{"type":"mount"}],"#,
+            );
+            validate(&parse(&minimal(&with_ns)).unwrap()).unwrap();
+        }
+        let spec =
+            parse(&minimal("").replace(r#""rootfs"}"#, r#""rootfs","readonly":true}"#)).unwrap();
+        assert!(format!("{:#}", validate(&spec).unwrap_err()).starts_with("root.readonly"));
+        // Every other namespace type may be left out.
+        validate(&parse(&minimal(r#","linux":{"namespaces":[]}"#)).unwrap()).unwrap();
     }
 
     #[test]

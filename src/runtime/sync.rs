@@ -25,6 +25,10 @@ pub enum Msg {
     Hooks,
     /// The init is ready and waits for start.
     Ready,
+    /// The exec process is about to install a notifying seccomp filter: take its listener fd.
+    SeccompNotify {
+        announce: crate::seccomp::notify::Announce,
+    },
     Error {
         msg: String,
     },

@@ -9,6 +9,9 @@
 //!   * a base filter: any syscall some rule names (with its args) -> ALLOW, else defaultAction;
 //!   * one filter per other action A: the rules whose action is A -> A, else ALLOW.
 //!
+//! The stack is then folded into one BPF program with the same semantics (`merge.rs`), installed
+//! with one seccomp(2) call: a second call would itself be filtered by the first.
+//!
 //! A call that matches no rule gets defaultAction; one that matches rules of one action gets that
 //! action. Where libseccomp differs: a call matching rules of two different actions gets the
 //! more restrictive one here (kernel precedence), whereas libseccomp gives priority to the rule
@@ -35,6 +38,8 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+mod merge;
+pub mod notify;
 pub mod privileges;
 
 #[cfg(target_arch = "aarch64")]
@@ -47,8 +52,7 @@ use syscalls_aarch64::TABLE;
 #[cfg(target_arch = "x86_64")]
 use syscalls_x86_64::TABLE;
 
-/// The actions hull translates (`features` advertises exactly these; SCMP_ACT_NOTIFY is
-/// recognized but refused, as hull has no seccomp agent support).
+/// The actions hull translates (`features` advertises exactly these).
 pub const ACTIONS: &[&str] = &[
     "SCMP_ACT_ALLOW",
     "SCMP_ACT_ERRNO",
@@ -56,6 +60,7 @@ pub const ACTIONS: &[&str] = &[
     "SCMP_ACT_KILL_PROCESS",
     "SCMP_ACT_KILL_THREAD",
     "SCMP_ACT_LOG",
+    "SCMP_ACT_NOTIFY",
     "SCMP_ACT_TRACE",
     "SCMP_ACT_TRAP",
 ];
@@ -101,7 +106,7 @@ pub const FLAGS: &[&str] = &[
 ];
 
 /// Bumped whenever the translation changes, so stale cache entries are never used.
-const FORMAT: &str = "hull-seccomp-v1";
+const FORMAT: &str = "hull-seccomp-v2";
 const MAGIC: &[u8; 8] = b"HULLBPF1";
 
 /// A compiled profile: the filters to install, in order.
@@ -140,13 +145,15 @@ fn action(a: LinuxSeccompAction, errno: Option<u32>, field: &str) -> Result<Secc
             SeccompAction::Errno(errno.unwrap_or(libc::EPERM as u32))
         }
         LinuxSeccompAction::ScmpActTrace => {
-            SeccompAction::Trace(errno.unwrap_or(libc::EPERM as u32))
+            let data = errno.unwrap_or(libc::EPERM as u32);
+            if data & 0xffff == notify::PLACEHOLDER {
+                bail!("{field}: SCMP_ACT_TRACE with errnoRet {data} is reserved by hull");
+            }
+            SeccompAction::Trace(data)
         }
         LinuxSeccompAction::ScmpActLog => SeccompAction::Log,
         LinuxSeccompAction::ScmpActAllow => SeccompAction::Allow,
-        LinuxSeccompAction::ScmpActNotify => {
-            bail!("{field}: SCMP_ACT_NOTIFY is unsupported (hull has no seccomp user notification)")
-        }
+        LinuxSeccompAction::ScmpActNotify => SeccompAction::Trace(notify::PLACEHOLDER),
     })
 }
 
@@ -328,7 +335,14 @@ pub fn compile(seccomp: &LinuxSeccomp) -> Result<Program> {
     }
     #[cfg(target_arch = "x86_64")]
     filters.push(x32_guard());
-    Ok(Program { filters })
+    filters.iter_mut().for_each(notify::patch);
+    let program = Program {
+        filters: vec![merge::merge(&filters)?],
+    };
+    if notify::uses_notify(&program.filters) && seccomp.listener_path().is_none() {
+        bail!("linux.seccomp.listenerPath: required when SCMP_ACT_NOTIFY is used");
+    }
+    Ok(program)
 }
 
 /// Parses `linux.seccomp` JSON and compiles it: the entry point for fuzzing the translation.
@@ -339,10 +353,50 @@ pub fn compile_json(text: &str) -> Result<Program> {
 }
 
 fn validate_header(seccomp: &LinuxSeccomp) -> Result<()> {
-    if seccomp.listener_path().is_some() {
-        bail!("linux.seccomp.listenerPath: seccomp user notification is unsupported");
+    if seccomp.listener_metadata().is_some() && seccomp.listener_path().is_none() {
+        bail!("linux.seccomp.listenerMetadata: must not be set without listenerPath");
+    }
+    if let Some(p) = seccomp.listener_path() {
+        if !p.is_absolute() {
+            bail!(
+                "linux.seccomp.listenerPath: {} is not absolute",
+                p.display()
+            );
+        }
     }
     Ok(())
+}
+
+/// A profile ready to install: the program, its flags and where a listener fd goes.
+pub struct Loaded {
+    pub program: Program,
+    pub flags: libc::c_ulong,
+    pub listener_path: Option<PathBuf>,
+    pub listener_metadata: Option<String>,
+}
+
+impl Loaded {
+    /// The agent to hand the listener to, when the program notifies.
+    pub fn announce(&self, cell: &notify::Cell) -> Option<notify::Announce> {
+        if !notify::uses_notify(&self.program.filters) {
+            return None;
+        }
+        Some(notify::Announce {
+            cell: cell.addr(),
+            listener_path: self.listener_path.clone()?,
+            metadata: self.listener_metadata.clone(),
+        })
+    }
+}
+
+/// Compiles (or reads from the cache) `linux.seccomp` for installing later.
+pub fn prepare(seccomp: &LinuxSeccomp) -> Result<Loaded> {
+    Ok(Loaded {
+        program: load(seccomp, default_cache_dir().as_deref())?.0,
+        flags: flags(seccomp),
+        listener_path: seccomp.listener_path().clone(),
+        listener_metadata: seccomp.listener_metadata().clone(),
+    })
 }
 
 /// The seccomp(2) flags of the profile.
@@ -485,29 +539,43 @@ fn store(dir: &Path, path: &Path, p: &Program) -> Result<()> {
     Ok(res?)
 }
 
-/// Installs the filters on the calling thread. Without no_new_privs this needs CAP_SYS_ADMIN.
+/// Installs one filter on the calling thread; returns what seccomp(2) returns (a listener fd
+/// with SECCOMP_FILTER_FLAG_NEW_LISTENER). Without no_new_privs this needs CAP_SYS_ADMIN.
+pub fn install_one(f: &BpfProgram, flags: libc::c_ulong) -> Result<i32> {
+    let prog = libc::sock_fprog {
+        len: u16::try_from(f.len()).context("linux.seccomp: filter too large")?,
+        // seccompiler's sock_filter is #[repr(C)] with the kernel's layout.
+        filter: f.as_ptr() as *mut libc::sock_filter,
+    };
+    // SAFETY: the kernel copies the program, which outlives the call.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_seccomp,
+            libc::SECCOMP_SET_MODE_FILTER,
+            flags,
+            &prog as *const libc::sock_fprog,
+        )
+    };
+    if r < 0 {
+        return Err(std::io::Error::last_os_error()).context("linux.seccomp: install the filter");
+    }
+    Ok(r as i32)
+}
+
+/// Installs the program's filters on the calling thread, in order.
 pub fn install(p: &Program, flags: libc::c_ulong) -> Result<()> {
-    for (i, f) in p.filters.iter().enumerate() {
-        let prog = libc::sock_fprog {
-            len: u16::try_from(f.len()).context("linux.seccomp: filter too large")?,
-            // seccompiler's sock_filter is #[repr(C)] with the kernel's layout.
-            filter: f.as_ptr() as *mut libc::sock_filter,
-        };
-        // SAFETY: the kernel copies the program, which outlives the call.
-        let r = unsafe {
-            libc::syscall(
-                libc::SYS_seccomp,
-                libc::SECCOMP_SET_MODE_FILTER,
-                flags,
-                &prog as *const libc::sock_fprog,
-            )
-        };
-        if r != 0 {
-            return Err(std::io::Error::last_os_error())
-                .with_context(|| format!("linux.seccomp: install filter {i}"));
-        }
+    for f in &p.filters {
+        install_one(f, flags)?;
     }
     Ok(())
+}
+
+/// Installs a program that notifies: see `notify.rs`.
+pub fn install_notifying(p: &Program, flags: libc::c_ulong, cell: &notify::Cell) -> Result<()> {
+    match p.filters.as_slice() {
+        [one] => notify::install_and_wait(one, flags, cell),
+        _ => bail!("linux.seccomp: a notifying profile must compile to one filter"),
+    }
 }
 
 #[cfg(test)]
@@ -529,6 +597,7 @@ mod tests {
                 "defaultAction": if i % 2 == 0 { "SCMP_ACT_ALLOW" } else { "SCMP_ACT_ERRNO" },
                 "architectures": ARCHS,
                 "flags": FLAGS,
+                "listenerPath": "/run/agent.sock",
                 "syscalls": [{"names": ["mkdir", "no_such_syscall"], "action": a, "args": ops}]
             }));
             compile(&p).unwrap_or_else(|e| panic!("{a}: {e:#}"));
@@ -536,14 +605,24 @@ mod tests {
     }
 
     #[test]
-    fn notify_and_bad_index_name_the_field() {
+    fn notify_without_listener_and_bad_index_name_the_field() {
         let p = profile(serde_json::json!({"defaultAction": "SCMP_ACT_ALLOW",
             "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_ERRNO"}, {"names": ["read"], "action": "SCMP_ACT_NOTIFY"}]}));
         let e = format!("{:#}", compile(&p).unwrap_err());
-        assert!(
-            e.contains("linux.seccomp.syscalls[1].action") && e.contains("unsupported"),
-            "{e}"
+        assert!(e.contains("linux.seccomp.listenerPath: required"), "{e}");
+        let p = profile(
+            serde_json::json!({"defaultAction": "SCMP_ACT_ALLOW", "listenerPath": "/run/agent.sock",
+            "syscalls": [{"names": ["read"], "action": "SCMP_ACT_NOTIFY"}]}),
         );
+        let prog = compile(&p).unwrap();
+        assert!(notify::uses_notify(&prog.filters));
+        #[cfg(target_arch = "x86_64")]
+        {
+            const ARCH: u32 = 62 | 0x8000_0000 | 0x4000_0000;
+            let nr = syscall_nr("read").unwrap();
+            assert_eq!(run(&prog, ARCH, nr, [0; 6]), 0x7fc0_0000);
+            assert_eq!(run(&prog, ARCH, nr + 1, [0; 6]), ALLOW);
+        }
         let p = profile(serde_json::json!({"defaultAction": "SCMP_ACT_ALLOW",
             "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_ERRNO", "args": [{"index": 6, "value": 1, "op": "SCMP_CMP_EQ"}]}]}));
         let e = format!("{:#}", compile(&p).unwrap_err());
@@ -569,9 +648,9 @@ mod tests {
         assert!(decode(&bytes[..5]).is_none());
     }
 
-    /// A classic-BPF interpreter for the instructions seccompiler and the x32 guard emit, and
-    /// the kernel's rule for a stack of filters (the most restrictive answer wins; on a tie
-    /// the newest filter's): enough to check the translation's semantics without a kernel.
+    /// Runs the compiled program the way the kernel runs a stack of filters (the most
+    /// restrictive answer wins; on a tie the newest filter's): enough to check the
+    /// translation's semantics without a kernel.
     fn run(p: &Program, arch: u32, nr: i64, args: [u64; 6]) -> u32 {
         let mut data = Vec::new();
         data.extend((nr as i32).to_ne_bytes());
@@ -580,31 +659,9 @@ mod tests {
         for a in args {
             data.extend(a.to_ne_bytes());
         }
-        let word =
-            |off: u32| u32::from_ne_bytes(data[off as usize..off as usize + 4].try_into().unwrap());
         let mut best: Option<u32> = None;
         for f in p.filters.iter().rev() {
-            let (mut pc, mut acc) = (0usize, 0u32);
-            let ret = loop {
-                let i = &f[pc];
-                pc += 1;
-                match i.code {
-                    0x20 => acc = word(i.k),
-                    0x54 => acc &= i.k,
-                    0x05 => pc += i.k as usize,
-                    0x15 | 0x25 | 0x35 | 0x45 => {
-                        let hit = match i.code {
-                            0x15 => acc == i.k,
-                            0x25 => acc > i.k,
-                            0x35 => acc >= i.k,
-                            _ => acc & i.k != 0,
-                        };
-                        pc += if hit { i.jt } else { i.jf } as usize;
-                    }
-                    0x06 => break i.k,
-                    other => panic!("unexpected BPF opcode {other:#x}"),
-                }
-            };
+            let ret = merge::interpret(f, &data);
             let rank = |r: u32| (r & 0xffff_0000) as i32;
             if best.is_none_or(|b| rank(ret) < rank(b)) {
                 best = Some(ret);

@@ -82,11 +82,11 @@ pub fn env(idx: u32, rt: Rt) -> Option<Env> {
         return None;
     }
     if rt == Rt::Runc && !super::have("runc") {
-        eprintln!("SKIP: runc not installed (hack/berth-containers-deps.sh)");
+        eprintln!("SKIP: runc not installed (hack/deps.sh)");
         return None;
     }
     if !super::have("nft") {
-        eprintln!("SKIP: nft not installed (hack/berth-containers-deps.sh)");
+        eprintln!("SKIP: nft not installed (hack/deps.sh)");
         return None;
     }
     let dir = tempfile::Builder::new()

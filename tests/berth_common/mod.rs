@@ -97,7 +97,7 @@ impl Registry {
     /// None if docker-registry is not installed.
     pub fn start(htpasswd: Option<(&str, &str)>) -> Option<Registry> {
         if !Path::new("/usr/bin/docker-registry").exists() {
-            eprintln!("SKIP: /usr/bin/docker-registry not installed (hack/berth-deps.sh)");
+            eprintln!("SKIP: /usr/bin/docker-registry not installed (hack/deps.sh)");
             return None;
         }
         let dir = tempfile::tempdir().expect("tempdir");
