@@ -457,7 +457,8 @@ fn exec_cgroup_joins_an_existing_sub_cgroup() {
     };
     let base = inside(&[]);
     let sub = "hull-exec-sub";
-    if std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
+    let v2 = std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists();
+    if v2 {
         // cgroup v2: one hierarchy, one PATH.
         let (_, path) = host.iter().find(|(c, _)| c.is_empty()).unwrap();
         subs.make(
@@ -523,4 +524,31 @@ fn exec_cgroup_joins_an_existing_sub_cgroup() {
     let pids: serde_json::Value =
         serde_json::from_str(env.hull(&["ps", "--format", "json", &id]).ok()).unwrap();
     assert_eq!(pids, serde_json::json!([init]));
+    // A process in a sub-cgroup is still the container's: ps lists it, and delete removes the
+    // sub-cgroups with the container's own.
+    let pid_file = env.tmp.path().join("sub.pid");
+    let pid_file = pid_file.to_str().unwrap();
+    let flag = if v2 {
+        sub.to_string()
+    } else {
+        format!("memory:{sub}")
+    };
+    env.hull(&[
+        "exec",
+        "-d",
+        "--pid-file",
+        pid_file,
+        "--cgroup",
+        &flag,
+        &id,
+        "sleep",
+        "1000",
+    ])
+    .ok();
+    let exec_pid: i64 = std::fs::read_to_string(pid_file).unwrap().parse().unwrap();
+    let pids: Vec<i64> =
+        serde_json::from_str(env.hull(&["ps", "--format", "json", &id]).ok()).unwrap();
+    assert!(pids.contains(&exec_pid), "{pids:?} lacks {exec_pid}");
+    env.hull(&["delete", "--force", &id]).ok();
+    assert_nothing_left(&env, &id);
 }
