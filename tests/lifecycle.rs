@@ -398,3 +398,58 @@ fn a_start_that_died_after_waking_the_init_reports_running() {
     env.hull(&["delete", "--force", &created]).ok();
     assert!(dead(pid));
 }
+
+/// `start` of a created container that was paused waits for its init without the state lock:
+/// `resume` gets through and the start completes. Every wait is bounded.
+#[test]
+fn start_of_a_paused_created_container_lets_resume_through() {
+    if !require_root() {
+        return;
+    }
+    use std::time::{Duration, Instant};
+    let env = Env::new();
+    env.set_args(&["sh", "-c", "echo started > /started; sleep 1000"]);
+    let id = unique_id();
+    env.hull(&["create", "--bundle", env.bundle.to_str().unwrap(), &id])
+        .ok();
+    env.hull(&["pause", &id]).ok();
+    let mut start = env.cmd();
+    start
+        .args(["start", &id])
+        .stdout(std::process::Stdio::null());
+    let mut start = start.spawn().unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let t = Instant::now();
+    let mut resume = env.cmd();
+    resume.args(["resume", &id]);
+    let mut resume = resume.spawn().unwrap();
+    let wait = |c: &mut std::process::Child, what: &str| {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(s) = c.try_wait().unwrap() {
+                return s;
+            }
+            if Instant::now() > deadline {
+                // Only the hull command this test spawned, by its pid.
+                let _ = c.kill();
+                let _ = c.wait();
+                panic!("{what} hung");
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    };
+    let resumed = wait(&mut resume, "resume");
+    let started = wait(&mut start, "start");
+    assert!(resumed.success() && started.success());
+    assert!(
+        t.elapsed() < Duration::from_secs(5),
+        "took {:?}",
+        t.elapsed()
+    );
+    assert_eq!(env.wait_status(&id, "running")["status"], "running");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !env.rootfs.join("started").exists() {
+        assert!(Instant::now() < deadline, "the container never ran");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}

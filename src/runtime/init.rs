@@ -185,10 +185,11 @@ fn init(args: &InitArgs) -> Result<std::convert::Infallible> {
         // SAFETY: leaving the forked child without running hull's destructors.
         unsafe { libc::_exit(127) }
     };
-    if let Err(e) = hooks::run(
+    if let Err(e) = hooks::run_in_container(
         "startContainer",
         hooks_cfg.and_then(|h| h.start_container().as_ref()),
         &state_json(args, "created"),
+        &env,
     ) {
         fail(&mut conn, e);
     }

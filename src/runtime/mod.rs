@@ -5,6 +5,7 @@ pub mod checkpoint;
 pub mod console;
 pub mod create;
 pub mod exec;
+pub mod exec_cgroup;
 pub mod fds;
 pub mod features;
 pub mod finish;
