@@ -223,27 +223,6 @@ fn every_advertised_capability_is_granted() {
 }
 
 #[test]
-fn systemd_cgroup_driver_is_refused_as_advertised() {
-    if !require_root() {
-        return;
-    }
-    assert_eq!(features()["linux"]["cgroup"]["systemd"], false);
-    let env = Env::new();
-    env.set_args(&["true"]);
-    let mut c = env.cmd();
-    c.args([
-        "--systemd-cgroup",
-        "run",
-        "--bundle",
-        env.bundle.to_str().unwrap(),
-        &unique_id(),
-    ]);
-    let out = c.output().unwrap();
-    assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("systemd"));
-}
-
-#[test]
 fn personality_linux32_shows_a_32_bit_machine() {
     if !require_root() {
         return;

@@ -109,7 +109,7 @@ pub fn detect(mount_root: &Path) -> Layout {
 fn statfs_type(path: &Path) -> Option<i64> {
     nix::sys::statfs::statfs(path)
         .ok()
-        .map(|st| st.filesystem_type().0 as i64)
+        .map(|st| st.filesystem_type().0)
 }
 
 /// The cgroup path a container gets: `cgroupsPath` if set (absolute, or relative to hull's own
