@@ -7,3 +7,4 @@ pub mod log;
 pub mod network;
 pub mod runtime;
 pub mod seccomp;
+pub mod sys;

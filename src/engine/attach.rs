@@ -77,7 +77,7 @@ fn winsize() -> Option<(u16, u16)> {
 }
 
 pub fn connect(sock: &Path) -> Result<UnixStream> {
-    let short = super::fsutil::sock_path(sock)?;
+    let short = crate::sys::sock_path(sock)?;
     UnixStream::connect(&short.path).with_context(|| format!("attaching to {}", sock.display()))
 }
 

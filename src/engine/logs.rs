@@ -68,7 +68,7 @@ impl Writer {
         let rec = Line {
             log: String::from_utf8_lossy(line).into_owned(),
             stream: if stream == 0 { "stdout" } else { "stderr" }.into(),
-            time: super::fsutil::now_rfc3339(),
+            time: crate::sys::now_rfc3339(),
         };
         let Ok(mut enc) = serde_json::to_vec(&rec) else {
             return;

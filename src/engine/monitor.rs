@@ -12,14 +12,16 @@ use std::os::unix::net::{UnixListener, UnixStream};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use super::attach::{self, read_frame, write_frame};
-use super::container::{Container, State};
-use super::fsutil::now_rfc3339;
+use super::container::{Container, State, Status};
+use super::lifecycle::{self, cleanup, runtime_of};
 use super::logs;
-use super::runtime;
+use super::runtime::Runtime;
+use crate::sys::now_rfc3339;
 
 const READY_FD: RawFd = 3;
 
@@ -179,7 +181,7 @@ fn create(root: &Path, c: &Container, hub: &Arc<Hub>) -> Result<Launch> {
     let rt = &c.config.runtime;
     let pidfile = c.dir.join("init.pid");
     let _ = std::fs::remove_file(&pidfile);
-    let mut cmd = runtime::cmd(rt, root);
+    let mut cmd = runtime_of(root, c).command();
     cmd.arg("create").arg("--bundle").arg(c.bundle());
     cmd.arg("--pid-file").arg(&pidfile);
     let mut pumps = Vec::new();
@@ -187,7 +189,7 @@ fn create(root: &Path, c: &Container, hub: &Arc<Hub>) -> Result<Launch> {
     if c.config.tty {
         let sock = c.dir.join("console.sock");
         let _ = std::fs::remove_file(&sock);
-        let short = super::fsutil::sock_path(&sock)?;
+        let short = crate::sys::sock_path(&sock)?;
         let l = UnixListener::bind(&short.path)
             .with_context(|| format!("binding {}", sock.display()))?;
         cmd.arg("--console-socket").arg(&short.path);
@@ -285,19 +287,60 @@ fn wait_pid(pid: i32) -> i32 {
     }
 }
 
-fn oom_killed(id: &str) -> bool {
-    let v1 = format!("/sys/fs/cgroup/memory/berth/{id}/memory.oom_control");
-    let v2 = format!("/sys/fs/cgroup/berth/{id}/memory.events");
-    for p in [v1, v2] {
-        if let Ok(t) = std::fs::read_to_string(&p) {
-            return t.lines().any(|l| {
-                l.strip_prefix("oom_kill ")
-                    .and_then(|n| n.trim().parse::<u64>().ok())
-                    .is_some_and(|n| n > 0)
-            });
+/// Watches for OOM kills through `<runtime> events` (not cgroupfs), for
+/// containers with a memory limit.
+struct OomWatch {
+    child: std::process::Child,
+    seen: Arc<AtomicBool>,
+    reader: std::thread::JoinHandle<()>,
+}
+
+fn watch_oom(rt: &Runtime, id: &str) -> Option<OomWatch> {
+    let mut child = rt
+        .command()
+        .args(["events", "--interval", "1h", id])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .ok()?;
+    let out = child.stdout.take()?;
+    let seen = Arc::new(AtomicBool::new(false));
+    let s = seen.clone();
+    let reader = std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(out).lines().map_while(|l| l.ok()) {
+            if line.contains("\"type\":\"oom\"") {
+                s.store(true, Ordering::SeqCst);
+            }
         }
+    });
+    Some(OomWatch {
+        child,
+        seen,
+        reader,
+    })
+}
+
+impl OomWatch {
+    /// Whether an OOM kill was reported; gives a killed (137) container's
+    /// runtime a moment to deliver the event.
+    fn finish(mut self, code: i32) -> bool {
+        let end = Instant::now() + Duration::from_millis(1000);
+        while code == 137
+            && !self.seen.load(Ordering::SeqCst)
+            && !self.reader.is_finished()
+            && Instant::now() < end
+        {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        // The subreaper's wait may already have reaped it: no kill then.
+        if !self.reader.is_finished() {
+            let _ = self.child.kill();
+        }
+        let _ = self.reader.join();
+        self.seen.load(Ordering::SeqCst)
     }
-    false
 }
 
 fn save_state(c: &mut Container, f: impl FnOnce(&mut State)) {
@@ -339,19 +382,20 @@ pub fn main(root: &Path, id: &str, wait_attach: bool) -> i32 {
             return 1;
         }
     };
+    let rt = runtime_of(root, &c);
     let mut first = true;
     let final_code;
     loop {
         let launch = match create(root, &c, &hub) {
             Ok(l) => l,
             Err(e) => {
-                runtime::delete(&c.config.runtime, root, id);
+                rt.delete(id);
                 if first {
                     cleanup(root, &c);
                     save_state(&mut c, |s| {
                         s.error = format!("{e:#}");
                         s.monitor_pid = 0;
-                        s.status = "created".into();
+                        s.status = Status::Created;
                     });
                     report(&mut ready, &format!("error: {e:#}"));
                     return 1;
@@ -367,8 +411,8 @@ pub fn main(root: &Path, id: &str, wait_attach: bool) -> i32 {
                 let _ = cv.wait_timeout_while(g, Duration::from_secs(30), |a| !*a);
             }
         }
-        if let Err(e) = runtime::run(&c.config.runtime, root, &["start", id]) {
-            runtime::delete(&c.config.runtime, root, id);
+        if let Err(e) = rt.start(id) {
+            rt.delete(id);
             for p in launch.pumps {
                 let _ = p.join();
             }
@@ -377,7 +421,7 @@ pub fn main(root: &Path, id: &str, wait_attach: bool) -> i32 {
                 save_state(&mut c, |s| {
                     s.error = format!("{e:#}");
                     s.monitor_pid = 0;
-                    s.status = "created".into();
+                    s.status = Status::Created;
                 });
                 report(&mut ready, &format!("error: {e:#}"));
                 return 1;
@@ -386,7 +430,7 @@ pub fn main(root: &Path, id: &str, wait_attach: bool) -> i32 {
             break;
         }
         save_state(&mut c, |s| {
-            s.status = "running".into();
+            s.status = Status::Running;
             s.pid = launch.pid;
             s.started_at = now_rfc3339();
             s.error.clear();
@@ -395,6 +439,7 @@ pub fn main(root: &Path, id: &str, wait_attach: bool) -> i32 {
             report(&mut ready, "ok");
             first = false;
         }
+        let oom_watch = c.config.memory.and_then(|_| watch_oom(&rt, id));
         let code = wait_pid(launch.pid);
         for p in launch.pumps {
             let _ = p.join();
@@ -403,19 +448,19 @@ pub fn main(root: &Path, id: &str, wait_attach: bool) -> i32 {
             l.flush();
         }
         hub.master.lock().map(|mut m| m.take()).ok();
-        let oom = code == 137 && oom_killed(id);
-        runtime::delete(&c.config.runtime, root, id);
-        let stopped = c.stop_marker().exists();
-        let pol = c.config.restart.clone();
+        let oom = oom_watch.is_some_and(|w| w.finish(code)) && code == 137;
+        rt.delete(id);
         let restarts = c.state.restart_count;
-        let again = !stopped
-            && match pol.name.as_str() {
-                "always" | "unless-stopped" => true,
-                "on-failure" => code != 0 && (pol.max_retries == 0 || restarts < pol.max_retries),
-                _ => false,
-            };
+        let again = c
+            .config
+            .restart
+            .should_restart(code, restarts, c.stop_marker().exists());
         save_state(&mut c, |s| {
-            s.status = if again { "restarting" } else { "exited" }.into();
+            s.status = if again {
+                Status::Restarting
+            } else {
+                Status::Exited
+            };
             s.exit_code = code;
             s.finished_at = now_rfc3339();
             s.oom_killed = oom;
@@ -432,7 +477,7 @@ pub fn main(root: &Path, id: &str, wait_attach: bool) -> i32 {
         std::thread::sleep(Duration::from_millis(100u64 << restarts.min(6)));
     }
     if c.config.auto_remove {
-        let _ = super::cli::remove_files(root, &c, true);
+        let _ = lifecycle::remove_files(root, &c, true);
     } else {
         cleanup(root, &c);
         save_state(&mut c, |s| s.monitor_pid = 0);
@@ -449,7 +494,7 @@ pub fn main(root: &Path, id: &str, wait_attach: bool) -> i32 {
 
 fn prepare(root: &Path, c: &mut Container) -> Result<Arc<Hub>> {
     c.state.monitor_pid = std::process::id() as i32;
-    c.state.status = "created".into();
+    c.state.status = Status::Created;
     let _ = std::fs::remove_file(c.stop_marker());
     c.save_state()?;
     super::rootfs::mount_rootfs(&c.dir)?;
@@ -463,7 +508,7 @@ fn prepare(root: &Path, c: &mut Container) -> Result<Arc<Hub>> {
             )?;
         }
     }
-    let eps = crate::network::setup(root, c)?;
+    let eps = crate::network::setup(root, &c.net_member())?;
     c.reload_state();
     c.state.endpoints = eps;
     c.save_state()?;
@@ -479,7 +524,7 @@ fn prepare(root: &Path, c: &mut Container) -> Result<Arc<Hub>> {
     });
     let sock = c.attach_sock();
     let _ = std::fs::remove_file(&sock);
-    let short = super::fsutil::sock_path(&sock)?;
+    let short = crate::sys::sock_path(&sock)?;
     let l =
         UnixListener::bind(&short.path).with_context(|| format!("binding {}", sock.display()))?;
     let h = hub.clone();
@@ -510,12 +555,6 @@ fn write_etc_files(c: &Container) -> Result<()> {
     }
     std::fs::write(c.dir.join("hosts"), hosts).context("writing hosts")?;
     Ok(())
-}
-
-/// Undoes what `prepare` set up; safe to call more than once.
-pub fn cleanup(root: &Path, c: &Container) {
-    crate::network::teardown(root, c);
-    super::rootfs::unmount_rootfs(&c.dir);
 }
 
 pub fn monitor_log(c: &Container) -> PathBuf {
