@@ -7,6 +7,7 @@ mod format;
 mod images;
 mod io;
 mod networks;
+mod progress;
 mod query;
 mod volumes;
 
@@ -273,6 +274,7 @@ fn run(cli: Cli) -> Result<i32> {
 }
 
 fn run_image(root: &Path, cmd: Cmd) -> Result<()> {
+    progress::install();
     match cmd {
         Cmd::Pull(a) => images::pull(root, a),
         Cmd::Push(a) => images::push(root, a),
