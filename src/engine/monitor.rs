@@ -349,6 +349,29 @@ fn save_state(c: &mut Container, f: impl FnOnce(&mut State)) {
     let _ = c.save_state();
 }
 
+/// The ready pipe to `spawn`: one line, "ok" or "error: ...", sent once.
+struct Ready(Option<File>);
+
+impl Ready {
+    fn report(&mut self, msg: &str) {
+        if let Some(mut f) = self.0.take() {
+            let _ = f.write_all(format!("{msg}\n").as_bytes());
+        }
+    }
+
+    /// The first start failed: undo, record and tell `spawn`.
+    fn fail(&mut self, root: &Path, c: &mut Container, e: &anyhow::Error) -> i32 {
+        cleanup(root, c);
+        save_state(c, |s| {
+            s.error = format!("{e:#}");
+            s.monitor_pid = 0;
+            s.status = Status::Created;
+        });
+        self.report(&format!("error: {e:#}"));
+        1
+    }
+}
+
 /// The hidden `__monitor` subcommand.
 pub fn main(root: &Path, id: &str, wait_attach: bool) -> i32 {
     let _ = prctl::set_child_subreaper(true);
@@ -357,16 +380,11 @@ pub fn main(root: &Path, id: &str, wait_attach: bool) -> i32 {
     // SAFETY: setting FD_CLOEXEC on our fd 3.
     unsafe { libc::fcntl(READY_FD, libc::F_SETFD, libc::FD_CLOEXEC) };
     // SAFETY: fd 3 was set up by `spawn` for us alone.
-    let mut ready = Some(unsafe { File::from_raw_fd(READY_FD) });
-    let report = |ready: &mut Option<File>, msg: &str| {
-        if let Some(mut f) = ready.take() {
-            let _ = f.write_all(format!("{msg}\n").as_bytes());
-        }
-    };
+    let mut ready = Ready(Some(unsafe { File::from_raw_fd(READY_FD) }));
     let mut c = match Container::load_dir(&super::container::containers_dir(root).join(id)) {
         Ok(c) => c,
         Err(e) => {
-            report(&mut ready, &format!("error: {e:#}"));
+            ready.report(&format!("error: {e:#}"));
             return 1;
         }
     };
@@ -378,104 +396,14 @@ pub fn main(root: &Path, id: &str, wait_attach: bool) -> i32 {
                 s.error = format!("{e:#}");
                 s.monitor_pid = 0;
             });
-            report(&mut ready, &format!("error: {e:#}"));
+            ready.report(&format!("error: {e:#}"));
             return 1;
         }
     };
-    let rt = runtime_of(root, &c);
-    let mut first = true;
-    let final_code;
-    loop {
-        let launch = match create(root, &c, &hub) {
-            Ok(l) => l,
-            Err(e) => {
-                rt.delete(id);
-                if first {
-                    cleanup(root, &c);
-                    save_state(&mut c, |s| {
-                        s.error = format!("{e:#}");
-                        s.monitor_pid = 0;
-                        s.status = Status::Created;
-                    });
-                    report(&mut ready, &format!("error: {e:#}"));
-                    return 1;
-                }
-                final_code = 127;
-                break;
-            }
-        };
-        if first && wait_attach {
-            report(&mut ready, "ok");
-            let (m, cv) = &hub.attached;
-            if let Ok(g) = m.lock() {
-                let _ = cv.wait_timeout_while(g, Duration::from_secs(30), |a| !*a);
-            }
-        }
-        if let Err(e) = rt.start(id) {
-            rt.delete(id);
-            for p in launch.pumps {
-                let _ = p.join();
-            }
-            if first {
-                cleanup(root, &c);
-                save_state(&mut c, |s| {
-                    s.error = format!("{e:#}");
-                    s.monitor_pid = 0;
-                    s.status = Status::Created;
-                });
-                report(&mut ready, &format!("error: {e:#}"));
-                return 1;
-            }
-            final_code = 127;
-            break;
-        }
-        save_state(&mut c, |s| {
-            s.status = Status::Running;
-            s.pid = launch.pid;
-            s.started_at = now_rfc3339();
-            s.error.clear();
-        });
-        if first {
-            report(&mut ready, "ok");
-            first = false;
-        }
-        let oom_watch = c.config.memory.and_then(|_| watch_oom(&rt, id));
-        let code = wait_pid(launch.pid);
-        for p in launch.pumps {
-            let _ = p.join();
-        }
-        if let Ok(mut l) = hub.log.lock() {
-            l.flush();
-        }
-        hub.master.lock().map(|mut m| m.take()).ok();
-        let oom = oom_watch.is_some_and(|w| w.finish(code)) && code == 137;
-        rt.delete(id);
-        let restarts = c.state.restart_count;
-        let again = c
-            .config
-            .restart
-            .should_restart(code, restarts, c.stop_marker().exists());
-        save_state(&mut c, |s| {
-            s.status = if again {
-                Status::Restarting
-            } else {
-                Status::Exited
-            };
-            s.exit_code = code;
-            s.finished_at = now_rfc3339();
-            s.oom_killed = oom;
-            s.pid = 0;
-            if again {
-                s.restart_count += 1;
-            }
-        });
-        if !again {
-            final_code = code;
-            break;
-        }
-        // docker's backoff starts at 100ms and doubles.
-        std::thread::sleep(Duration::from_millis(100u64 << restarts.min(6)));
-    }
+    let final_code = match supervise(root, &mut c, &hub, &mut ready, wait_attach) {
+        Ok(code) => code,
+        Err(failed) => return failed,
+    };
     if c.config.auto_remove {
         let _ = lifecycle::remove_files(root, &c, true);
     } else {
@@ -490,6 +418,97 @@ pub fn main(root: &Path, id: &str, wait_attach: bool) -> i32 {
         }
     }
     0
+}
+
+/// Creates and starts the container, waits for it, and restarts it as
+/// its policy says. The last exit code, or Err(status) if the first start
+/// failed (already reported).
+fn supervise(
+    root: &Path,
+    c: &mut Container,
+    hub: &Arc<Hub>,
+    ready: &mut Ready,
+    wait_attach: bool,
+) -> Result<i32, i32> {
+    let rt = runtime_of(root, c);
+    let id = c.id().to_string();
+    let mut first = true;
+    loop {
+        let launch = match create(root, c, hub) {
+            Ok(l) => l,
+            Err(e) => {
+                rt.delete(&id);
+                return if first {
+                    Err(ready.fail(root, c, &e))
+                } else {
+                    Ok(127)
+                };
+            }
+        };
+        if first && wait_attach {
+            ready.report("ok");
+            let (m, cv) = &hub.attached;
+            if let Ok(g) = m.lock() {
+                let _ = cv.wait_timeout_while(g, Duration::from_secs(30), |a| !*a);
+            }
+        }
+        if let Err(e) = rt.start(&id) {
+            rt.delete(&id);
+            for p in launch.pumps {
+                let _ = p.join();
+            }
+            return if first {
+                Err(ready.fail(root, c, &e))
+            } else {
+                Ok(127)
+            };
+        }
+        save_state(c, |s| {
+            s.status = Status::Running;
+            s.pid = launch.pid;
+            s.started_at = now_rfc3339();
+            s.error.clear();
+        });
+        if first {
+            ready.report("ok");
+            first = false;
+        }
+        let oom_watch = c.config.memory.and_then(|_| watch_oom(&rt, &id));
+        let code = wait_pid(launch.pid);
+        for p in launch.pumps {
+            let _ = p.join();
+        }
+        if let Ok(mut l) = hub.log.lock() {
+            l.flush();
+        }
+        hub.master.lock().map(|mut m| m.take()).ok();
+        let oom = oom_watch.is_some_and(|w| w.finish(code)) && code == 137;
+        rt.delete(&id);
+        let restarts = c.state.restart_count;
+        let again = c
+            .config
+            .restart
+            .should_restart(code, restarts, c.stop_marker().exists());
+        save_state(c, |s| {
+            s.status = if again {
+                Status::Restarting
+            } else {
+                Status::Exited
+            };
+            s.exit_code = code;
+            s.finished_at = now_rfc3339();
+            s.oom_killed = oom;
+            s.pid = 0;
+            if again {
+                s.restart_count += 1;
+            }
+        });
+        if !again {
+            return Ok(code);
+        }
+        // docker's backoff starts at 100ms and doubles.
+        std::thread::sleep(Duration::from_millis(100u64 << restarts.min(6)));
+    }
 }
 
 fn prepare(root: &Path, c: &mut Container) -> Result<Arc<Hub>> {

@@ -314,53 +314,61 @@ fn mem_total() -> u64 {
 /// Samples usage through `<runtime> events --stats` twice, `interval` apart.
 /// Stopped containers read as zeros.
 pub fn stats(root: &Path, list: &[Container], interval: Duration) -> Result<Vec<Usage>> {
+    // Each sample is timed on its own: one runtime call per container
+    // takes a while, and CPU % must not count that against the others.
     let sample = |c: &Container| {
         if c.is_running() {
-            runtime_of(root, c).stats(c.id()).ok()
+            runtime_of(root, c)
+                .stats(c.id())
+                .ok()
+                .map(|s| (Instant::now(), s))
         } else {
             None
         }
     };
     let first: Vec<_> = list.iter().map(sample).collect();
-    let t0 = Instant::now();
     std::thread::sleep(interval);
-    let mut out = Vec::new();
-    for (c, s0) in list.iter().zip(first) {
-        let el = t0.elapsed().as_nanos().max(1) as f64;
-        let s1 = sample(c);
-        let mut u = Usage {
-            id: c.short_id().to_string(),
-            name: c.config.name.clone(),
-            ..Default::default()
-        };
-        if let (Some(s0), Some(s1)) = (s0, &s1) {
-            u.cpu_percent =
-                s1.cpu.usage.total.saturating_sub(s0.cpu.usage.total) as f64 / el * 100.0;
-        }
-        if let Some(s) = &s1 {
-            u.mem = s.memory.usage.usage;
-            u.mem_limit = s.memory.usage.limit;
-            u.pids = s.pids.current;
-            for b in &s.blkio.io_service_bytes {
-                match b.op.as_str() {
-                    "Read" | "read" => u.blk_read += b.value,
-                    "Write" | "write" => u.blk_write += b.value,
-                    _ => {}
-                }
+    Ok(list
+        .iter()
+        .zip(first)
+        .map(|(c, s0)| usage(c, s0, sample(c)))
+        .collect())
+}
+
+type Sample = Option<(Instant, super::runtime::Stats)>;
+
+fn usage(c: &Container, s0: Sample, s1: Sample) -> Usage {
+    let mut u = Usage {
+        id: c.short_id().to_string(),
+        name: c.config.name.clone(),
+        ..Default::default()
+    };
+    if let (Some((t0, s0)), Some((t1, s1))) = (&s0, &s1) {
+        let el = t1.duration_since(*t0).as_nanos().max(1) as f64;
+        u.cpu_percent = s1.cpu.usage.total.saturating_sub(s0.cpu.usage.total) as f64 / el * 100.0;
+    }
+    if let Some((_, s)) = &s1 {
+        u.mem = s.memory.usage.usage;
+        u.mem_limit = s.memory.usage.limit;
+        u.pids = s.pids.current;
+        for b in &s.blkio.io_service_bytes {
+            match b.op.as_str() {
+                "Read" | "read" => u.blk_read += b.value,
+                "Write" | "write" => u.blk_write += b.value,
+                _ => {}
             }
         }
-        if u.mem_limit == 0 || u.mem_limit > 1 << 50 {
-            u.mem_limit = mem_total();
-        }
-        // The host end of a veth sees the container's rx as tx.
-        for ep in c.state.endpoints.values() {
-            let st = format!("/sys/class/net/{}/statistics", ep.host_veth);
-            u.net_rx += read_num(&format!("{st}/tx_bytes"));
-            u.net_tx += read_num(&format!("{st}/rx_bytes"));
-        }
-        out.push(u);
     }
-    Ok(out)
+    if u.mem_limit == 0 || u.mem_limit > 1 << 50 {
+        u.mem_limit = mem_total();
+    }
+    // The host end of a veth sees the container's rx as tx.
+    for ep in c.state.endpoints.values() {
+        let st = format!("/sys/class/net/{}/statistics", ep.host_veth);
+        u.net_rx += read_num(&format!("{st}/tx_bytes"));
+        u.net_tx += read_num(&format!("{st}/rx_bytes"));
+    }
+    u
 }
 
 /// `stats`'s selection: named containers, or all running (`all`: all).

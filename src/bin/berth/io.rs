@@ -62,7 +62,7 @@ pub fn proxy_signals(root: &Path, c: &Container) {
 /// Relays stdio until the container exits; its exit code.
 pub fn attach_and_wait(c: &Container, stdin: bool, tty: bool) -> Result<i32> {
     let s = attach::connect(&c.attach_sock())?;
-    match attach::client(s, stdin, tty)? {
+    match crate::attach::client(s, stdin, tty)? {
         Some(code) => Ok(code),
         // Detached with Ctrl-P Ctrl-Q, or the monitor went away.
         None => Ok(run::exit_code_after_detach(c)),
@@ -94,7 +94,7 @@ pub fn attach(root: &Path, no_stdin: bool, name: &str) -> Result<i32> {
         return Err(EngineError::not_running(name, Op::Attach).into());
     }
     let s = attach::connect(&c.attach_sock())?;
-    Ok(attach::client(s, !no_stdin, c.config.tty)?.unwrap_or(0))
+    Ok(crate::attach::client(s, !no_stdin, c.config.tty)?.unwrap_or(0))
 }
 
 pub fn cp(root: &Path, src: &str, dst: &str) -> Result<i32> {

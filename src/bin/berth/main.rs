@@ -2,6 +2,7 @@
 //! engine's typed options, calls `hull::engine`, prints what comes back.
 //! One file per command group; `format.rs` holds the output helpers.
 
+mod attach;
 mod containers;
 mod format;
 mod images;

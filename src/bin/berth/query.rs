@@ -3,6 +3,7 @@
 use anyhow::{Context, Result};
 use clap::Args;
 use serde_json::json;
+use std::io::Write;
 use std::path::Path;
 use std::time::Duration;
 
@@ -136,12 +137,31 @@ pub fn logs(root: &Path, a: LogsArgs) -> Result<i32> {
         Some(n) => Some(n.parse().with_context(|| format!("invalid --tail {n:?}"))?),
     };
     let dir = c.dir.clone();
-    logs::show(&c.log_path(), tail, a.timestamps, a.follow, &|| {
+    let running = || {
         Container::load_dir(&dir)
             .map(|c| c.monitor_alive())
             .unwrap_or(false)
+    };
+    logs::show(&c.log_path(), tail, a.follow, &running, &mut |l| {
+        print_line(l, a.timestamps)
     })?;
     Ok(0)
+}
+
+fn print_line(l: &logs::Line, timestamps: bool) {
+    let mut s = String::new();
+    if timestamps {
+        s.push_str(&l.time);
+        s.push(' ');
+    }
+    s.push_str(&l.log);
+    if l.stream == "stderr" {
+        let _ = std::io::stderr().write_all(s.as_bytes());
+    } else {
+        let mut o = std::io::stdout();
+        let _ = o.write_all(s.as_bytes());
+        let _ = o.flush();
+    }
 }
 
 /// Container inspect (the CLI falls back to images for other names).
