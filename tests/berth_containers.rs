@@ -808,6 +808,8 @@ fn stats_show_usage(rt: Rt, idx: u32) {
     let Some(e) = env(idx, rt) else { return };
     e.ok(&e.run_args(&[
         "-d",
+        "--network",
+        "none",
         "--name",
         "busy",
         "busybox",
