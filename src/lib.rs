@@ -9,3 +9,4 @@ pub mod log;
 pub mod network;
 pub mod runtime;
 pub mod seccomp;
+pub mod sys;
