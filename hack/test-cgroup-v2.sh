@@ -6,22 +6,32 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 cargo build
-bin=$(cargo test --test cgroups --no-run --message-format=json 2>/dev/null |
-    sed -n 's/.*"executable":"\([^"]*\/cgroups-[^"]*\)".*/\1/p' | tail -1)
+test_bin() {
+    cargo test --test "$1" --no-run --message-format=json 2>/dev/null |
+        sed -n "s/.*\"executable\":\"\([^\"]*\/$1-[^\"]*\)\".*/\1/p" | tail -1
+}
+bin=$(test_bin cgroups)
+berth_bin=$(test_bin berth_containers)
 [ -x "$bin" ] || { echo "test-cgroup-v2.sh: could not find the cgroups test binary" >&2; exit 1; }
+[ -x "$berth_bin" ] || { echo "test-cgroup-v2.sh: could not find the berth_containers test binary" >&2; exit 1; }
 # The tests' busybox rootfs template is built on the host, where busybox is installed.
 rootfs=target/tmp/busybox-rootfs
 [ -x "$rootfs/bin/busybox" ] || sh hack/mkrootfs.sh "$rootfs"
 
 # The guest runs binaries from the shared tree, which a concurrent `cargo build` on the host may
-# replace mid-run; run private copies instead, the hull copy bound over the path the tests have
-# compiled in.
+# replace mid-run; run private copies instead, bound over the paths the tests have compiled in.
 mkdir -p target/vm
 snap=$(mktemp -d "$PWD/target/vm/snap.XXXXXX")
 trap 'rm -rf "$snap"' EXIT
 cp target/debug/hull "$snap/hull"
+cp target/debug/berth "$snap/berth"
 cp "$bin" "$snap/cgroups-test"
+cp "$berth_bin" "$snap/berth-test"
 
-hack/vm-test.sh sh -c 'mount --bind "$1" "$2" && shift 2 && exec "$@"' sh \
-    "$snap/hull" "$PWD/target/debug/hull" \
-    "$snap/cgroups-test" --color never --test-threads="${HULL_TEST_THREADS:-2}" "$@"
+# The cgroup suite, then berth's stats (CPU and memory through the runtime, issue 10) on v2.
+hack/vm-test.sh sh -c '
+    mount --bind "$1/hull" "$2/hull" && mount --bind "$1/berth" "$2/berth" || exit 125
+    snap=$1; shift 2
+    "$snap/cgroups-test" --color never --test-threads="${HULL_TEST_THREADS:-2}" "$@" || exit
+    "$snap/berth-test" --color never --test-threads=1 "$@" stats_show_usage
+' sh "$snap" "$PWD/target/debug" "$@"

@@ -42,7 +42,7 @@ if [ ! -f "$initrd" ] || [ "$0" -nt "$initrd" ]; then
         mkdir -p "$ird"/{bin,proc,sys,dev,host,mods}
         cp "$(dpkg -L busybox-static | grep -m1 '/bin/busybox$')" "$ird/bin/busybox"
         moddir=$(ls -d "$cache"/kernel/lib/modules/* | head -1)
-        for m in virtio virtio_ring virtio_mmio netfs fscache 9pnet 9pnet_virtio 9p; do
+        for m in virtio virtio_ring virtio_mmio netfs fscache 9pnet 9pnet_virtio 9p overlay; do
             f=$(find "$moddir" -name "$m.ko" | head -1)
             [ -n "$f" ] && cp "$f" "$ird/mods/"
         done
@@ -54,7 +54,7 @@ mount -t sysfs sys /sys
 mount -t devtmpfs dev /dev
 # Dependencies first; a second pass picks up any whose dependency came later in the list.
 for pass in 1 2; do
-    for m in virtio_ring virtio virtio_mmio netfs fscache 9pnet 9pnet_virtio 9p; do
+    for m in virtio_ring virtio virtio_mmio netfs fscache 9pnet 9pnet_virtio 9p overlay; do
         [ -f /mods/$m.ko ] && ! grep -q "^$m " /proc/modules && insmod /mods/$m.ko 2>/dev/null
     done
 done
