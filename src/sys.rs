@@ -1,6 +1,6 @@
 //! Small low-level helpers shared by the engine, network and image code:
 //! flock, JSON records, ids, RFC 3339 time, tree copies, pid liveness,
-//! unix-socket path shortening, mount checks.
+//! unix-socket path shortening, mount checks, Go durations.
 
 use anyhow::{Context, Result};
 use serde::{de::DeserializeOwned, Serialize};
@@ -8,6 +8,43 @@ use std::fs::{self, File, OpenOptions};
 use std::io;
 use std::os::fd::AsRawFd;
 use std::path::Path;
+
+/// Go's `time.ParseDuration` for values that are not negative (`300ms`, `1h2m3.5s`, `0`), the
+/// syntax docker, compose and runc use for intervals and timeouts.
+pub fn go_duration(s: &str) -> Option<std::time::Duration> {
+    if s == "0" {
+        return Some(std::time::Duration::ZERO);
+    }
+    let mut rest = s;
+    if rest.is_empty() {
+        return None;
+    }
+    let mut nanos = 0f64;
+    while !rest.is_empty() {
+        // A number with no unit after it is no duration (only "0" is).
+        let num_end = rest.find(|c: char| !(c.is_ascii_digit() || c == '.'))?;
+        if num_end == 0 {
+            return None;
+        }
+        let n: f64 = rest[..num_end].parse().ok()?;
+        rest = &rest[num_end..];
+        let unit_end = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
+        let scale = match &rest[..unit_end] {
+            "ns" => 1.0,
+            "us" | "µs" | "μs" => 1e3,
+            "ms" => 1e6,
+            "s" => 1e9,
+            "m" => 60e9,
+            "h" => 3600e9,
+            _ => return None,
+        };
+        nanos += n * scale;
+        rest = &rest[unit_end..];
+    }
+    (nanos <= u64::MAX as f64).then(|| std::time::Duration::from_nanos(nanos.round() as u64))
+}
 
 /// An exclusive flock held until drop.
 pub struct FileLock {

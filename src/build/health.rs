@@ -83,43 +83,9 @@ fn flag_title(name: &str) -> &'static str {
 
 /// Go's `time.ParseDuration` (nanoseconds): `300ms`, `1h2m3.5s`, `0`.
 pub fn parse_duration(s: &str) -> Result<i64, String> {
-    let bad = || format!("time: invalid duration {s:?}");
-    if s == "0" {
-        return Ok(0);
-    }
-    let mut rest = s;
-    if rest.is_empty() {
-        return Err(bad());
-    }
-    let mut total: f64 = 0.0;
-    while !rest.is_empty() {
-        let num_end = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .ok_or_else(bad)?;
-        if num_end == 0 {
-            return Err(bad());
-        }
-        let n: f64 = rest[..num_end].parse().map_err(|_| bad())?;
-        rest = &rest[num_end..];
-        let unit_end = rest
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(rest.len());
-        let scale = match &rest[..unit_end] {
-            "ns" => 1.0,
-            "us" | "µs" | "μs" => 1e3,
-            "ms" => 1e6,
-            "s" => 1e9,
-            "m" => 60e9,
-            "h" => 3600e9,
-            _ => return Err(bad()),
-        };
-        total += n * scale;
-        rest = &rest[unit_end..];
-    }
-    if total > i64::MAX as f64 {
-        return Err(bad());
-    }
-    Ok(total.round() as i64)
+    crate::sys::go_duration(s)
+        .and_then(|d| i64::try_from(d.as_nanos()).ok())
+        .ok_or_else(|| format!("time: invalid duration {s:?}"))
 }
 
 #[cfg(test)]

@@ -158,42 +158,11 @@ pub fn duration(n: &Node, path: &str) -> Result<Duration, ComposeError> {
 
 pub fn parse_duration(s: &str) -> Option<Duration> {
     let s = s.trim();
-    if s == "0" {
-        return Some(Duration::ZERO);
-    }
+    // A bare number of seconds, as compose takes it.
     if let Ok(secs) = s.parse::<u64>() {
         return Some(Duration::from_secs(secs));
     }
-    let mut total = 0f64;
-    let mut rest = s;
-    if rest.is_empty() {
-        return None;
-    }
-    while !rest.is_empty() {
-        let num_len = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .unwrap_or(rest.len());
-        if num_len == 0 {
-            return None;
-        }
-        let value: f64 = rest[..num_len].parse().ok()?;
-        rest = &rest[num_len..];
-        let unit_len = rest
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(rest.len());
-        let scale = match &rest[..unit_len] {
-            "ns" => 1e-9,
-            "us" | "µs" => 1e-6,
-            "ms" => 1e-3,
-            "s" => 1.0,
-            "m" => 60.0,
-            "h" => 3600.0,
-            _ => return None,
-        };
-        rest = &rest[unit_len..];
-        total += value * scale;
-    }
-    Some(Duration::from_secs_f64(total))
+    crate::sys::go_duration(s)
 }
 
 /// Byte sizes as docker reads them (`512m`, `1g`, `1.5GiB`, `1024`): binary multiples.

@@ -59,37 +59,12 @@ pub fn parse_size(flag: &str, s: &str) -> Result<i64> {
 
 /// A Go-style duration for `--interval`: "5s", "100ms", "1m30s", "2h".
 pub fn parse_duration(s: &str) -> Result<Duration> {
-    let bad = || anyhow::anyhow!("--interval: invalid duration {s:?}");
-    let mut total = 0f64;
-    let mut rest = s.trim();
-    if rest.is_empty() {
-        return Err(bad());
-    }
-    while !rest.is_empty() {
-        let n_end = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .ok_or_else(bad)?;
-        let n: f64 = rest[..n_end].parse().map_err(|_| bad())?;
-        rest = &rest[n_end..];
-        let u_end = rest
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(rest.len());
-        let secs = match &rest[..u_end] {
-            "ns" => 1e-9,
-            "us" | "µs" => 1e-6,
-            "ms" => 1e-3,
-            "s" => 1.0,
-            "m" => 60.0,
-            "h" => 3600.0,
-            _ => return Err(bad()),
-        };
-        total += n * secs;
-        rest = &rest[u_end..];
-    }
-    if total <= 0.0 {
+    let d = crate::sys::go_duration(s.trim())
+        .ok_or_else(|| anyhow::anyhow!("--interval: invalid duration {s:?}"))?;
+    if d.is_zero() {
         bail!("--interval: duration must be positive, got {s:?}");
     }
-    Ok(Duration::from_secs_f64(total))
+    Ok(d)
 }
 
 /// The resources an update asks for: `--resources` JSON (a file or "-" for stdin), then the
