@@ -181,6 +181,8 @@ pub fn exec(opts: &ExecOptions) -> Result<i32> {
     if process.args().as_ref().is_none_or(|a| a.is_empty()) {
         bail!("process.args: must name the program to run");
     }
+    super::affinity::validate(&process)?;
+    super::mempolicy::prepare_for_exec(&spec)?;
     let terminal = process.terminal() == Some(true);
     // The container's filter applies to every process in it; compiled (or read from the cache)
     // here, before the fork.
@@ -253,6 +255,10 @@ pub fn exec(opts: &ExecOptions) -> Result<i32> {
         libc::kill(pid, libc::SIGKILL);
         libc::waitpid(pid, std::ptr::null_mut(), 0);
     };
+    if let Err(e) = super::affinity::apply_initial(intermediate, &process) {
+        cleanup_kill(intermediate);
+        return Err(e);
+    }
     if let Err(e) = cg.add_pid(intermediate) {
         cleanup_kill(intermediate);
         return Err(e);
@@ -372,6 +378,8 @@ fn exec_process(
     let env = process.env().clone().unwrap_or_default();
     let exe = process::find_executable(&args[0], &env)?;
     crate::seccomp::privileges::check_lsm(process)?;
+    super::mempolicy::apply_for_exec()?;
+    super::affinity::apply_cpu_affinity(process)?;
     super::finish::become_user(process, seccomp.is_some())?;
     let mut announce = |a: &crate::seccomp::notify::Announce| {
         chan.send(&Msg::SeccompNotify {

@@ -61,15 +61,41 @@ pub fn parse(text: &str) -> Result<Spec> {
         )
     })?;
     precheck(&value)?;
-    let spec: Spec = serde_json::from_str(text).map_err(|e| {
+    let invalid = |e: serde_json::Error| {
         anyhow::anyhow!(
             "invalid config at line {} column {}: {}",
             e.line(),
             e.column(),
             e
         )
-    })?;
-    Ok(spec)
+    };
+    if let Some(value) = without_empty_affinity(&value) {
+        // Only here is the config re-read from the value (its positions are lost).
+        return serde_json::from_value(value).map_err(|e| anyhow::anyhow!("invalid config: {e}"));
+    }
+    serde_json::from_str(text).map_err(invalid)
+}
+
+/// An empty execCPUAffinity list means "unchanged" (config.md), but oci-spec refuses "":
+/// the config without those entries, when it has any.
+fn without_empty_affinity(value: &serde_json::Value) -> Option<serde_json::Value> {
+    let a = value.pointer("/process/execCPUAffinity")?.as_object()?;
+    let empty = |k: &str| {
+        a.get(k)
+            .and_then(|v| v.as_str())
+            .is_some_and(|s| s.trim().is_empty())
+    };
+    if !empty("initial") && !empty("final") {
+        return None;
+    }
+    let mut value = value.clone();
+    if let Some(a) = value
+        .pointer_mut("/process/execCPUAffinity")
+        .and_then(|a| a.as_object_mut())
+    {
+        a.retain(|_, v| !v.as_str().is_some_and(|s| s.trim().is_empty()));
+    }
+    Some(value)
 }
 
 fn precheck(value: &serde_json::Value) -> Result<()> {
@@ -89,7 +115,44 @@ fn precheck(value: &serde_json::Value) -> Result<()> {
             }
         }
     }
-    Ok(())
+    precheck_extras(value)
+}
+
+/// The 1.2/1.3 fields serde would refuse vaguely: checked on the raw value to name them.
+fn precheck_extras(value: &serde_json::Value) -> Result<()> {
+    use crate::runtime::mempolicy::{FLAGS, MODES};
+    if let Some(mp) = value.pointer("/linux/memoryPolicy") {
+        match mp.get("mode").and_then(|m| m.as_str()) {
+            Some(m) if MODES.contains(&m) => {}
+            Some(m) => bail!("linux.memoryPolicy.mode: unknown mode {m:?}"),
+            None => bail!("linux.memoryPolicy.mode: missing"),
+        }
+        for (i, f) in mp
+            .get("flags")
+            .and_then(|f| f.as_array())
+            .into_iter()
+            .flatten()
+            .enumerate()
+        {
+            if !f.as_str().is_some_and(|f| FLAGS.contains(&f)) {
+                bail!("linux.memoryPolicy.flags[{i}]: unknown flag {f}");
+            }
+        }
+    }
+    if let Some(a) = value.pointer("/process/execCPUAffinity") {
+        for k in ["initial", "final"] {
+            match a.get(k) {
+                None | Some(serde_json::Value::Null) => {}
+                Some(serde_json::Value::String(s)) if s.trim().is_empty() => {}
+                Some(serde_json::Value::String(s)) => {
+                    crate::runtime::idlist::parse(s, nix::sched::CpuSet::count() as u32)
+                        .with_context(|| format!("process.execCPUAffinity.{k}"))?;
+                }
+                Some(other) => bail!("process.execCPUAffinity.{k}: {other} is not a string"),
+            }
+        }
+    }
+    crate::runtime::rdt::validate(value)
 }
 
 fn check_version(version: &str) -> Result<()> {
@@ -183,6 +246,11 @@ fn validate(spec: &Spec) -> Result<()> {
             }
         }
     }
+    if let Some(p) = linux.memory_policy() {
+        crate::runtime::mempolicy::parse(p)?;
+    }
+    crate::runtime::netdev::validate(spec)?;
+    crate::runtime::rdt::require_resctrl(spec)?;
     if let Some(sysctl) = linux.sysctl() {
         for key in sysctl.keys() {
             if key.is_empty()
