@@ -313,3 +313,28 @@ fn intel_rdt_without_resctrl_is_refused() {
     env.edit(|c| c["linux"]["intelRdt"] = json!({"closID": "hull-test"}));
     refused(&env, "linux.intelRdt: no resctrl filesystem is mounted");
 }
+
+#[test]
+fn net_device_reaches_a_container_with_its_own_user_namespace() {
+    if !require_root() {
+        return;
+    }
+    let Some(v) = veth::Veth::new() else { return };
+    v.addr("192.0.2.20/24", &[]);
+    let env = Env::new();
+    // The init runs as host uid 100000 and must traverse the bundle path.
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(env.tmp.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    env.edit(|c| {
+        c["linux"]["namespaces"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"type": "user"}));
+        c["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+        c["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+        c["linux"]["netDevices"] = json!({&v.a: {"name": "ctr0"}});
+    });
+    let out = env.sh("ip -o addr show dev ctr0; cat /sys/class/net/ctr0/flags");
+    assert!(out.contains("inet 192.0.2.20/24"), "{out}");
+    assert!(v.gone_from_host());
+}

@@ -260,7 +260,7 @@ pub fn create(opts: &CreateOptions) -> Result<Created> {
     if init_pid == 0 {
         bail!("container init reported ready before its pid");
     }
-    super::rdt::join(&spec, &bundle, &opts.id, init_pid)?;
+    super::rdt::join(&spec, &bundle, &opts.id, init_pid, &dir)?;
     drop(start_listener);
     if let Some(fd) = console.filter(|_| opts.console_fd.is_none()) {
         // SAFETY: our copy of the connected console socket; the init has its own.

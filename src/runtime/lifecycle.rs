@@ -223,7 +223,7 @@ fn destroy(c: Container, status: Status) -> Result<()> {
         std::thread::sleep(Duration::from_millis(5));
     }
     cg.destroy()?;
-    super::rdt::remove(&c.state.bundle, &c.state.id);
+    super::rdt::remove(&c.dir);
     let hooks = c.state.hooks.as_ref().and_then(|h| h.poststop().as_ref());
     hooks::run_warning("poststop", hooks, &state_json(&c, Status::Stopped));
     c.remove_dir()

@@ -102,9 +102,13 @@ fn schema_lines(rdt: &IntelRdt) -> Vec<String> {
     lines
 }
 
+/// Where the state dir records a group hull made, for delete (the config may be gone by then).
+const MADE_FILE: &str = "resctrl-group";
+
 /// Puts `pid` (the init) into the container's resctrl group. Called with the bundle's
-/// config only when `linux.intelRdt` is set; a group made here is removed again on error.
-pub fn join(spec: &Spec, bundle: &Path, id: &str, pid: i32) -> Result<()> {
+/// config only when `linux.intelRdt` is set; a group made here is removed again on error, and
+/// recorded in `state_dir` for delete when it was made under the container's id.
+pub fn join(spec: &Spec, bundle: &Path, id: &str, pid: i32, state_dir: &Path) -> Result<()> {
     if spec
         .linux()
         .as_ref()
@@ -154,8 +158,17 @@ pub fn join(spec: &Spec, bundle: &Path, id: &str, pid: i32) -> Result<()> {
                 }
             }
         }
-        std::fs::write(group.join("tasks"), pid.to_string())
-            .with_context(|| format!("linux.intelRdt: add the init to {}/tasks", group.display()))
+        std::fs::write(group.join("tasks"), pid.to_string()).with_context(|| {
+            format!("linux.intelRdt: add the init to {}/tasks", group.display())
+        })?;
+        if made && rdt.clos_id.is_none() {
+            std::fs::write(
+                state_dir.join(MADE_FILE),
+                group.as_os_str().as_encoded_bytes(),
+            )
+            .context("linux.intelRdt: record the group")?;
+        }
+        Ok(())
     })();
     if res.is_err() && made {
         let _ = std::fs::remove_dir(&group);
@@ -163,16 +176,12 @@ pub fn join(spec: &Spec, bundle: &Path, id: &str, pid: i32) -> Result<()> {
     res
 }
 
-/// On delete: removes the group hull made under the container's id (never a `closID`).
-pub fn remove(bundle: &Path, id: &str) {
-    let Some(mount) = resctrl_mount() else { return };
-    let Ok(config) = config_of(bundle) else {
-        return;
-    };
-    if let Ok(Some(rdt)) = from_config(&config) {
-        if rdt.clos_id.is_none() {
-            let _ = std::fs::remove_dir(mount.join(id));
-        }
+/// On delete: removes the group hull made under the container's id (never a `closID`). One
+/// failed open when there is none.
+pub fn remove(state_dir: &Path) {
+    if let Ok(group) = std::fs::read(state_dir.join(MADE_FILE)) {
+        use std::os::unix::ffi::OsStrExt;
+        let _ = std::fs::remove_dir(std::ffi::OsStr::from_bytes(&group));
     }
 }
 
