@@ -78,6 +78,11 @@ pub fn validate(spec: &Spec) -> Result<()> {
     if shared {
         bail!("linux.netDevices: the container must have a network namespace other than the runtime's");
     }
+    // Asked of the kernel: /sys/class/net shows the namespace sysfs was mounted from, which
+    // need not be hull's.
+    let host_links = Rtnl::open()
+        .and_then(|mut nl| links(&mut nl))
+        .context("linux.netDevices: list the runtime's network devices")?;
     let mut targets = std::collections::HashSet::new();
     let mut keys: Vec<&String> = devs.keys().collect();
     keys.sort();
@@ -88,7 +93,7 @@ pub fn validate(spec: &Spec) -> Result<()> {
         if !target.contains('%') && !targets.insert(target.clone()) {
             bail!("{}.name: {target:?} is given to two devices", field(host));
         }
-        if !std::path::Path::new("/sys/class/net").join(host).exists() && !link_exists(host) {
+        if !host_links.iter().any(|(_, n, _)| n == host) {
             bail!(
                 "{}: no such network device in the runtime's network namespace",
                 field(host)
@@ -96,13 +101,6 @@ pub fn validate(spec: &Spec) -> Result<()> {
         }
     }
     Ok(())
-}
-
-/// Whether the runtime's namespace has link `name` (for hosts without sysfs at /sys).
-fn link_exists(name: &str) -> bool {
-    Rtnl::open()
-        .and_then(|mut nl| links(&mut nl))
-        .is_ok_and(|l| l.iter().any(|(_, n, _)| n == name))
 }
 
 /// One address of a link, as the kernel reported it.
