@@ -29,7 +29,7 @@ fn numa_node() -> Option<u32> {
     }
     let has = std::fs::read_to_string("/sys/devices/system/node/has_memory").unwrap_or_default();
     first_id(&has).or_else(|| {
-        eprintln!("SKIP: no memory node listed in /sys/devices/system/node/has_memory");
+        eprintln!("SKIP: the kernel has no NUMA support (no memory node in /sys/devices/system/node/has_memory)");
         None
     })
 }
@@ -128,7 +128,7 @@ fn own_cpus() -> Option<(String, u32, u32)> {
     match (two.next(), two.next()) {
         (Some(a), Some(b)) => Some((list, a as u32, b as u32)),
         _ => {
-            eprintln!("SKIP: execCPUAffinity needs two CPUs allowed to the test");
+            eprintln!("SKIP: fewer than two CPUs allowed to the test (execCPUAffinity needs two)");
             None
         }
     }

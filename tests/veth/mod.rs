@@ -23,7 +23,8 @@ pub fn exists(name: &str) -> bool {
 }
 
 impl Veth {
-    /// A fresh pair, or None (with the SKIP reason printed) when the host cannot make one.
+    /// A fresh pair, or None (with the SKIP reason printed) when the kernel cannot make one.
+    /// `ip` (iproute2) is a dependency hack/deps.sh installs: its absence is a failure.
     pub fn new() -> Option<Veth> {
         use std::sync::atomic::{AtomicU32, Ordering};
         static N: AtomicU32 = AtomicU32::new(0);
@@ -36,8 +37,15 @@ impl Veth {
             a: format!("{tag}a"),
             b: format!("{tag}b"),
         };
-        if !ip(&["link", "add", &v.a, "type", "veth", "peer", "name", &v.b]) {
-            eprintln!("SKIP: cannot create a veth pair (no `ip` or no veth support)");
+        let out = Command::new("ip")
+            .args(["link", "add", &v.a, "type", "veth", "peer", "name", &v.b])
+            .output()
+            .expect("run ip (iproute2, installed by hack/deps.sh)");
+        if !out.status.success() {
+            eprintln!(
+                "SKIP: the kernel has no veth support ({})",
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
             return None;
         }
         Some(v)
