@@ -7,6 +7,8 @@
 # cgroup2 mount at /sys/fs/cgroup/unified hidden — for every runtime alike.
 #
 # Usage: hack/bench.sh [--runs N]     (set HULL_BENCH_INNER=1 only internally)
+#   HULL_BENCH_BASE=PATH  also times another hull binary (e.g. a release build of an earlier
+#                         commit) as "hull-base", for before/after ratios in the same run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=50
@@ -22,8 +24,14 @@ fi
 if mountpoint -q /sys/fs/cgroup/unified; then umount /sys/fs/cgroup/unified; fi
 
 work=$(mktemp -d /tmp/hull-bench.XXXXXX)
-trap 'for r in hull runc crun; do for id in $(ls "$work/state-$r" 2>/dev/null); do "$(bin_of $r)" --root "$work/state-$r" delete -f "$id" >/dev/null 2>&1 || true; done; done; rm -rf "$work"' EXIT
-bin_of() { case $1 in hull) echo "$PWD/target/release/hull" ;; *) command -v "$1" ;; esac; }
+trap 'for r in hull hull-base runc crun; do for id in $(ls "$work/state-$r" 2>/dev/null); do "$(bin_of $r)" --root "$work/state-$r" delete -f "$id" >/dev/null 2>&1 || true; done; done; rm -rf "$work"' EXIT
+bin_of() {
+    case $1 in
+    hull) echo "$PWD/target/release/hull" ;;
+    hull-base) echo "$HULL_BENCH_BASE" ;;
+    *) command -v "$1" ;;
+    esac
+}
 
 bundle=$work/bundle
 mkdir -p "$bundle"
@@ -33,6 +41,7 @@ jq '.ociVersion = "1.0.2" | .process.terminal = false | .process.args = ["/bin/t
 mv "$bundle/c.json" "$bundle/config.json"
 
 runtimes=(hull runc crun)
+[[ -n "${HULL_BENCH_BASE:-}" ]] && runtimes+=(hull-base)
 declare -A run_median seq_median rss
 for r in "${runtimes[@]}"; do
     b=$(bin_of "$r")
@@ -60,11 +69,11 @@ ms() { awk -v s="$1" 'BEGIN { printf "%.2f", s * 1000 }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else printf "-" }'; }
 printf '\n%-8s %14s %22s %14s\n' runtime "run (ms)" "create/start/state/delete (ms)" "peak RSS (KiB)"
 for r in "${runtimes[@]}"; do
-    [[ -n "${run_median[$r]:-}" ]] || { printf '%-8s %14s\n' "$r" "unavailable"; continue; }
-    printf '%-8s %14s %22s %14s\n' "$r" "$(ms "${run_median[$r]}")" "$(ms "${seq_median[$r]}")" "${rss[$r]}"
+    [[ -n "${run_median[$r]:-}" ]] || { printf '%-9s %14s\n' "$r" "unavailable"; continue; }
+    printf '%-9s %14s %22s %14s\n' "$r" "$(ms "${run_median[$r]}")" "$(ms "${seq_median[$r]}")" "${rss[$r]}"
 done
 echo
-for peer in runc crun; do
+for peer in runc crun hull-base; do
     [[ -n "${run_median[$peer]:-}" && -n "${run_median[hull]:-}" ]] || continue
     echo "hull/$peer: run $(ratio "${run_median[hull]}" "${run_median[$peer]}"), sequence $(ratio "${seq_median[hull]}" "${seq_median[$peer]}"), peak RSS $(ratio "${rss[hull]}" "${rss[$peer]}")"
 done

@@ -28,13 +28,15 @@ logged cargo test --no-fail-fast -- --test-threads="${HULL_TEST_THREADS:-4}" --n
 # A short bounded fuzzing run of config.json parsing and seccomp translation.
 FUZZ_SECONDS=${FUZZ_SECONDS:-20} logged hack/fuzz.sh || status=1
 
-# About 2 minutes; HULL_SKIP_VM=1 skips it.
+# The VMs take a few minutes; HULL_SKIP_VM=1 skips them.
 if [ "${HULL_SKIP_VM:-}" = 1 ]; then
     echo "SKIP: cgroup v2 VM tests (HULL_SKIP_VM=1)" | tee -a "$log"
 elif [ "$(id -u)" != 0 ]; then
     echo "SKIP: cgroup v2 VM tests need root" | tee -a "$log"
 else
     logged hack/test-cgroup-v2.sh --nocapture || status=1
+    # The systemd cgroup driver, in a VM whose PID 1 is systemd.
+    logged hack/test-systemd.sh --nocapture || status=1
 fi
 
 hack/check-skips.sh "$log" || status=1

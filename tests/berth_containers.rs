@@ -689,9 +689,7 @@ fn network_modes_and_flags(rt: Rt, idx: u32) {
             "{out}"
         );
     } else {
-        eprintln!(
-            "SKIP: --init: /usr/bin/tini-static not installed (hack/deps.sh)"
-        );
+        eprintln!("SKIP: --init: /usr/bin/tini-static not installed (hack/deps.sh)");
     }
 }
 both!(network_modes_and_flags, 13);
@@ -801,3 +799,57 @@ fn signals_reach_foreground_run(rt: Rt, idx: u32) {
     assert_eq!(e.container_count(), 0);
 }
 both!(signals_reach_foreground_run, 15);
+
+/// `stats` reads usage through the runtime (`<runtime> events --stats`),
+/// not cgroupfs: a busy container shows CPU and memory above zero.
+fn stats_show_usage(rt: Rt, idx: u32) {
+    let Some(e) = env(idx, rt) else { return };
+    e.ok(&e.run_args(&[
+        "-d",
+        "--network",
+        "none",
+        "--name",
+        "busy",
+        "busybox",
+        "sh",
+        "-c",
+        "x=; while :; do x=$x.; [ ${#x} -gt 20000 ] && x=; done",
+    ]));
+    // Let the loop run before sampling.
+    std::thread::sleep(Duration::from_millis(300));
+    let out = e.ok(&["stats", "--no-stream", "busy"]);
+    let row = out
+        .lines()
+        .find(|l| l.contains("busy"))
+        .unwrap_or_else(|| panic!("no row for busy: {out}"));
+    let f: Vec<&str> = row.split_whitespace().collect();
+    let cpu: f64 = f[2].trim_end_matches('%').parse().expect("cpu %");
+    let mem: f64 = f[3].trim_end_matches("MiB").parse().expect("mem usage");
+    let pids: u64 = f.last().expect("pids").parse().expect("pids");
+    assert!(cpu > 1.0, "CPU % not above zero: {row}");
+    assert!(mem > 0.0, "memory not above zero: {row}");
+    assert!(pids >= 1, "no pids: {row}");
+    e.ok(&["rm", "-f", "busy"]);
+}
+both!(stats_show_usage, 16);
+
+/// Input docker refuses: one error line, and no container written.
+fn refused_run_flags(rt: Rt, idx: u32) {
+    let Some(e) = env(idx, rt) else { return };
+    e.err(&e.run_args(&["--cpus", "-1", "busybox", "true"]), "--cpus");
+    e.err(&e.run_args(&["-e", "=value", "busybox", "true"]), "=value");
+    e.err(
+        &e.run_args(&["--network-alias", "web", "busybox", "true"]),
+        "--network-alias",
+    );
+    e.err(
+        &["create", "--network-alias", "web", "busybox", "true"],
+        "user-defined networks",
+    );
+    assert_eq!(e.container_count(), 0);
+    let dirs = std::fs::read_dir(e.root.join("containers"))
+        .map(|d| d.count())
+        .unwrap_or(0);
+    assert_eq!(dirs, 0, "a refused run left a container directory");
+}
+both!(refused_run_flags, 17);

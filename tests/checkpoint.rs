@@ -71,6 +71,50 @@ fn checkpoint_with_missing_criu_is_one_clear_error_and_leaves_the_container_runn
 }
 
 #[test]
+fn checkpoint_refuses_an_absolute_parent_path_before_touching_anything() {
+    if !require_root() {
+        return;
+    }
+    let env = Env::new();
+    let (id, pid) = running(&env);
+    let images = env.tmp.path().join("images");
+    let r = env.hull(&[
+        "checkpoint",
+        "--image-path",
+        images.to_str().unwrap(),
+        "--parent-path",
+        "/abs/pre-dump",
+        &id,
+    ]);
+    assert_one_clear_line(&r, "--parent-path: /abs/pre-dump");
+    assert!(!images.exists(), "the image directory was made");
+    assert_intact(&env, &id, pid);
+}
+
+/// `--link-remap` is a checkpoint flag (the unit test in checkpoint.rs shows it reaches CRIU's
+/// command line): with no CRIU, the error is CRIU's absence, not the flag.
+#[test]
+fn checkpoint_takes_link_remap() {
+    if !require_root() {
+        return;
+    }
+    let env = Env::new();
+    let (id, pid) = running(&env);
+    let images = env.tmp.path().join("images");
+    let r = env.hull(&[
+        "--criu",
+        "/nonexistent/criu",
+        "checkpoint",
+        "--link-remap",
+        "--image-path",
+        images.to_str().unwrap(),
+        &id,
+    ]);
+    assert_one_clear_line(&r, "not found");
+    assert_intact(&env, &id, pid);
+}
+
+#[test]
 fn checkpoint_with_broken_criu_is_criu_error_and_leaves_the_container_running() {
     if !require_root() {
         return;

@@ -315,6 +315,7 @@ impl Drop for Daemon {
             std::thread::sleep(Duration::from_millis(100));
         }
         eprintln!("{} did not stop on SIGTERM; killing it", self.name);
+        // SAFETY: the daemon is our own child, not yet reaped, so the pid is still its own.
         unsafe { libc::kill(pid, libc::SIGKILL) };
         let _ = self.child.wait();
     }

@@ -148,7 +148,68 @@ fn invalid_json_gives_line_and_column() {
     // Well-formed JSON of the wrong shape still says where.
     env.write_config(&env.default_config());
     env.edit(|v| v["process"]["user"]["uid"] = json!("root"));
-    create_fails(&env, &["line", "column"]);
+    create_fails(&env, &["process.user.uid: invalid type", "line", "column"]);
+    env.write_config(&env.default_config());
+    env.edit(|v| v["mounts"][2]["options"] = json!("nosuid"));
+    create_fails(&env, &["mounts[2].options: invalid type"]);
+}
+
+/// Each bad field is one error line naming it, and the create leaves nothing behind.
+#[test]
+fn config_validation_names_the_field() {
+    if !require_root() {
+        return;
+    }
+    let env = Env::new();
+    let fresh = || env.write_config(&env.default_config());
+    env.set_args(&["echo", "a\u{0}b"]);
+    create_fails(&env, &["process.args[1]: contains a NUL byte"]);
+    fresh();
+    env.edit(|v| v["process"]["env"] = json!(["A=1", "B=2", "C=3", "NOEQUALS"]));
+    create_fails(&env, &["process.env[3]: \"NOEQUALS\" is not NAME=VALUE"]);
+    env.edit(|v| v["process"]["env"] = json!(["A=1", "B=\u{0}x"]));
+    create_fails(&env, &["process.env[1]: contains a NUL byte"]);
+    fresh();
+    env.edit(|v| v["hooks"] = json!({"prestart": [{"path": "/bin/true", "timeout": -5}]}));
+    create_fails(
+        &env,
+        &["hooks.prestart[0].timeout: -5 must be greater than zero"],
+    );
+    fresh();
+    let n = env.default_config()["mounts"].as_array().unwrap().len();
+    for (dest, needle) in [
+        ("", "must not be empty"),
+        ("tmp/x", "must be an absolute path"),
+    ] {
+        fresh();
+        env.edit(|v| {
+            v["mounts"]
+                .as_array_mut()
+                .unwrap()
+                .push(json!({"destination": dest, "type": "tmpfs", "source": "tmpfs"}))
+        });
+        create_fails(&env, &[&format!("mounts[{n}].destination: "), needle]);
+    }
+    // A namespace file of another type, and a file that is no namespace at all.
+    let fifo = env.tmp.path().join("fifo");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    for (path, needle) in [
+        (
+            "/proc/self/ns/ipc",
+            "is a namespace of type ipc, not network",
+        ),
+        (fifo.to_str().unwrap(), "not a namespace file"),
+    ] {
+        fresh();
+        env.edit(|v| {
+            for ns in v["linux"]["namespaces"].as_array_mut().unwrap() {
+                if ns["type"] == "network" {
+                    ns["path"] = json!(path);
+                }
+            }
+        });
+        create_fails(&env, &["linux.namespaces[", "].path: ", needle]);
+    }
 }
 
 #[test]
@@ -322,6 +383,7 @@ fn hull_binary_cannot_be_written_from_a_container() {
     // SAFETY: fstatvfs fills a zeroed struct we own.
     let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
     assert_eq!(
+        // SAFETY: fstatvfs fills the struct we own, from a file we hold open.
         unsafe { libc::fstatvfs(std::os::fd::AsRawFd::as_raw_fd(&exe), &mut st) },
         0
     );

@@ -339,3 +339,80 @@ fn a_missing_hook_binary_fails_create_naming_it() {
         assert_nothing_left(&env, &id);
     }
 }
+
+/// The NUL-separated environ a hook wrote, sorted.
+fn environ(path: &Path) -> Vec<String> {
+    let raw = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let mut v: Vec<String> = raw
+        .split(|b| *b == 0)
+        .filter(|s| !s.is_empty())
+        .map(|s| String::from_utf8_lossy(s).into_owned())
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn start_container_hooks_without_env_get_the_process_env() {
+    if !require_root() {
+        return;
+    }
+    let env = Env::new();
+    // startContainer runs in the container: the paths are the container's. No shell: it would
+    // add PWD and SHLVL of its own.
+    let dump = |file: &str| json!(["cp", "/proc/self/environ", format!("/{file}")]);
+    env.edit(|v| {
+        v["process"]["env"] = json!(["PATH=/usr/bin:/bin", "FROM_PROCESS=two words"]);
+        v["hooks"] = json!({"startContainer": [
+            {"path": "/bin/cp", "args": dump("env-default")},
+            {"path": "/bin/cp", "args": dump("env-own"), "env": ["OWN=1"]},
+            {"path": "/bin/cp", "args": dump("env-empty"), "env": []},
+        ]});
+    });
+    env.run(&["true"]).ok();
+    assert_eq!(
+        environ(&env.rootfs.join("env-default")),
+        ["FROM_PROCESS=two words", "PATH=/usr/bin:/bin"]
+    );
+    assert_eq!(environ(&env.rootfs.join("env-own")), ["OWN=1"]);
+    assert!(environ(&env.rootfs.join("env-empty")).is_empty());
+}
+
+/// start and delete run poststart and poststop without the state lock, so a hook may call hull
+/// on its own container (engines' hooks do); a regression hangs the hook until its timeout.
+#[test]
+fn poststart_and_poststop_hooks_may_call_hull() {
+    if !require_root() {
+        return;
+    }
+    let env = Env::new();
+    let out = env.tmp.path().join("out");
+    std::fs::create_dir(&out).unwrap();
+    let id = unique_id();
+    let state = |file: &str| {
+        json!({"path": "/bin/sh", "timeout": 10, "args": ["sh", "-c", format!(
+            "{HULL} --root {} state {id} > {}/{file} 2>&1; true",
+            env.root.display(),
+            out.display()
+        )]})
+    };
+    env.edit(|v| {
+        v["hooks"] = json!({"poststart": [state("poststart")], "poststop": [state("poststop")]})
+    });
+    env.set_args(&["sleep", "1000"]);
+    env.hull(&["create", "--bundle", env.bundle.to_str().unwrap(), &id])
+        .ok();
+    let t = Instant::now();
+    env.hull(&["start", &id]).ok();
+    env.hull(&["delete", "--force", &id]).ok();
+    assert!(
+        t.elapsed() < Duration::from_secs(8),
+        "took {:?}",
+        t.elapsed()
+    );
+    let poststart = std::fs::read_to_string(out.join("poststart")).unwrap();
+    assert!(poststart.contains("\"running\""), "{poststart}");
+    // As runc: poststop runs once the container is deleted.
+    let poststop = std::fs::read_to_string(out.join("poststop")).unwrap();
+    assert!(poststop.contains("does not exist"), "{poststop}");
+}

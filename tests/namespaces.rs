@@ -1,7 +1,11 @@
 //! Linux namespaces as the container sees them: new ones of every type, user namespace id maps,
-//! time offsets, joining another container's namespaces by path, and bad namespace configs.
+//! time offsets, joining another container's namespaces by path, bad namespace configs, and
+//! namespace types left out of the config, which the container shares with its caller.
 
+#[path = "common/caller_ns.rs"]
+mod caller_ns;
 mod common;
+use caller_ns::{assert_host_untouched, host_mounts, run_from_own_mountns, sh_in_own_mountns};
 use common::*;
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
@@ -89,6 +93,7 @@ fn ipc_namespace_hides_host_shm() {
     assert!(shmid >= 0);
     let env = Env::new();
     let out = env.sh("cat /proc/sysvipc/shm | tail -n +2 | wc -l");
+    // SAFETY: removing the segment this test created; IPC_RMID takes no buffer.
     unsafe { libc::shmctl(shmid, libc::IPC_RMID, std::ptr::null_mut()) };
     assert_eq!(out.trim(), "0");
 }
@@ -440,4 +445,200 @@ fn user_namespace_with_time_namespace_readonly_root_and_oom_score() {
         ["Groups:", "5", "10"]
     );
     assert_eq!(lines[4], "done", "{out}");
+}
+
+/// Leaves namespace `typ` out of the config, with what only makes sense with it.
+fn drop_namespace(v: &mut Value, typ: &str) {
+    v["linux"]["namespaces"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|n| n["type"] != typ);
+    match typ {
+        "uts" => {
+            let o = v.as_object_mut().unwrap();
+            o.remove("hostname");
+            o.remove("domainname");
+        }
+        "mount" => {
+            let l = v["linux"].as_object_mut().unwrap();
+            l.remove("maskedPaths");
+            l.remove("readonlyPaths");
+        }
+        _ => {}
+    }
+}
+
+/// /proc/self/ns file names, by config type.
+const NS_FILES: &[(&str, &str)] = &[
+    ("pid", "pid"),
+    ("network", "net"),
+    ("ipc", "ipc"),
+    ("uts", "uts"),
+    ("cgroup", "cgroup"),
+    ("user", "user"),
+    ("time", "time"),
+    ("mount", "mnt"),
+];
+
+#[test]
+fn each_namespace_left_out_is_the_callers() {
+    if !require_root() {
+        return;
+    }
+    // user and time are not in the default config: a container without them shares ours.
+    for typ in ["pid", "network", "ipc", "uts", "cgroup", "user"] {
+        let env = Env::new();
+        let before = host_mounts(env.tmp.path());
+        env.edit(|v| drop_namespace(v, typ));
+        let files: Vec<&(&str, &str)> = NS_FILES
+            .iter()
+            .filter(|(_, f)| std::path::Path::new(&format!("/proc/self/ns/{f}")).exists())
+            .collect();
+        let script = files
+            .iter()
+            .map(|(_, f)| format!("readlink /proc/self/ns/{f};"))
+            .collect::<String>()
+            + "echo $$";
+        let out = env.sh(&script);
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(lines.len(), files.len() + 1, "{typ}: {out}");
+        for ((t, f), got) in files.iter().zip(&lines) {
+            let ours = host_ns("self", f);
+            // Left out (or never in the default config): ours. Listed: a new one.
+            let shared = *t == typ || matches!(*t, "user" | "time");
+            assert_eq!(
+                *got == ours,
+                shared,
+                "{typ} left out: {t} is {got}, ours {ours}"
+            );
+        }
+        // Without a pid namespace of its own the shell is not pid 1.
+        assert_eq!(lines[files.len()] == "1", typ != "pid", "{typ}: {out}");
+        assert_host_untouched(&before, env.tmp.path());
+    }
+    if !std::path::Path::new("/proc/self/ns/time").exists() {
+        eprintln!("SKIP (time part): the kernel has no time namespaces");
+    }
+}
+
+#[test]
+fn without_a_mount_namespace_the_container_shares_its_callers() {
+    if !require_root() {
+        return;
+    }
+    // The caller is a mount namespace of the test's own, so the config mounts hull makes there
+    // (as runc and crun do) die with it; the host's table must not change at all.
+    let env = Env::new();
+    let before = host_mounts(env.tmp.path());
+    env.edit(|v| drop_namespace(v, "mount"));
+    let caller = env.tmp.path().join("caller-mnt");
+    let setup = format!("readlink /proc/self/ns/mnt > {}", caller.display());
+    let id = unique_id();
+    let out = run_from_own_mountns(
+        &env,
+        &id,
+        "private",
+        &setup,
+        &[
+            "sh",
+            "-c",
+            "readlink /proc/self/ns/mnt; grep -c ' /proc ' /proc/self/mountinfo; ls /bin/busybox",
+        ],
+    );
+    let out = out.ok();
+    let lines: Vec<&str> = out.lines().collect();
+    let caller = std::fs::read_to_string(&caller).unwrap();
+    assert_eq!(lines[0], caller.trim(), "{out}");
+    assert_ne!(lines[0], host_ns("self", "mnt"), "{out}");
+    // chroot'ed into the rootfs: its /proc mount is there, the host's is out of sight.
+    assert_eq!(lines[1], "1", "{out}");
+    assert_eq!(lines[2], "/bin/busybox", "{out}");
+    assert_nothing_left(&env, &id);
+    assert_host_untouched(&before, env.tmp.path());
+}
+
+#[test]
+fn without_a_mount_namespace_nothing_is_mounted_on_the_host() {
+    if !require_root() {
+        return;
+    }
+    // Straight from the host's mount namespace, without config mounts: hull must neither bind
+    // the rootfs nor change /'s propagation (that would be the host's), only chroot.
+    let env = Env::new();
+    let before = host_mounts(env.tmp.path());
+    std::fs::write(env.rootfs.join("marker"), "in-rootfs\n").unwrap();
+    env.edit(|v| {
+        drop_namespace(v, "mount");
+        v["mounts"] = json!([]);
+    });
+    let out = env.sh("cat /marker; test -c /dev/null && echo null-ok");
+    assert_eq!(out, "in-rootfs\nnull-ok\n");
+    assert_host_untouched(&before, env.tmp.path());
+}
+
+#[test]
+fn root_level_mount_work_without_a_mount_namespace_is_refused() {
+    if !require_root() {
+        return;
+    }
+    for (field, edit) in [
+        ("linux.maskedPaths", json!({"maskedPaths": ["/proc/kcore"]})),
+        (
+            "linux.readonlyPaths",
+            json!({"readonlyPaths": ["/proc/sys"]}),
+        ),
+        (
+            "linux.rootfsPropagation",
+            json!({"rootfsPropagation": "private"}),
+        ),
+        ("root.readonly", json!({})),
+    ] {
+        let env = Env::new();
+        let before = host_mounts(env.tmp.path());
+        env.edit(|v| {
+            drop_namespace(v, "mount");
+            for (k, val) in edit.as_object().unwrap() {
+                v["linux"][k] = val.clone();
+            }
+            if field == "root.readonly" {
+                v["root"]["readonly"] = json!(true);
+            }
+        });
+        let id = unique_id();
+        let ran = env.hull(&["run", "--bundle", env.bundle.to_str().unwrap(), &id]);
+        ran.fails_with(&format!("{field}: needs a mount namespace"));
+        assert_eq!(ran.stderr.trim().lines().count(), 1, "{}", ran.stderr);
+        assert_nothing_left(&env, &id);
+        assert_host_untouched(&before, env.tmp.path());
+    }
+}
+
+#[test]
+fn exec_without_a_mount_namespace_enters_the_containers_root() {
+    if !require_root() {
+        return;
+    }
+    // The init only chroot'ed into its rootfs: an exec must land there too, not in the caller's
+    // /. Run from a mount namespace of the test's own, which gets the container's /proc.
+    let env = Env::new();
+    let before = host_mounts(env.tmp.path());
+    std::fs::write(env.rootfs.join("marker"), "in-rootfs\n").unwrap();
+    env.edit(|v| {
+        drop_namespace(v, "mount");
+        v["process"]["args"] = json!(["sleep", "30"]);
+    });
+    let id = unique_id();
+    let script = format!(
+        "$HULL run -d --bundle \"$BUNDLE\" {id}\n\
+         $HULL exec {id} sh -c 'cat /marker; pwd; ls /bin/busybox; readlink /proc/1/root' || true\n\
+         $HULL delete --force {id}"
+    );
+    let ran = sh_in_own_mountns(&env, "private", &script);
+    assert_eq!(
+        ran.ok(),
+        "in-rootfs\n/\n/bin/busybox\n/\n",
+        "{}",
+        ran.stderr
+    );
+    assert_host_untouched(&before, env.tmp.path());
 }

@@ -268,6 +268,7 @@ fn read_pty(master: &OwnedFd, deadline: Instant) -> String {
             continue;
         }
         let mut buf = [0u8; 4096];
+        // SAFETY: reading into our own buffer, within its length, from an fd we hold.
         let r = unsafe { libc::read(master.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
         if r <= 0 {
             break;

@@ -214,3 +214,28 @@ fn rootless_maps_subordinate_ids_through_newuidmap() {
     use std::os::unix::fs::MetadataExt;
     assert_eq!(meta.uid(), start + 4);
 }
+
+/// issue 15.8 without a cgroup: a create that died before writing its state leaves the init
+/// waiting for start; the intent record names it, so `delete --force` still finds it.
+#[test]
+fn delete_force_finds_the_init_of_a_dead_create_without_a_cgroup() {
+    let Some(r) = Rootless::new() else { return };
+    r.spec(|v| v["process"]["args"] = json!(["sleep", "1000"]));
+    let id = "rl-remnant";
+    r.hull(&["create", "-b", ".", id]).ok();
+    let st: serde_json::Value = serde_json::from_str(r.hull(&["state", id]).ok()).unwrap();
+    let pid = st["pid"].as_i64().unwrap();
+    std::fs::remove_file(r.state_root().join(id).join("state.json")).unwrap();
+    r.hull(&["delete", id]).fails_with("processes still run");
+    r.hull(&["delete", "--force", id]).ok();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+    let alive = || {
+        std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .is_ok_and(|s| !s.contains(") Z") && !s.contains(") X"))
+    };
+    while alive() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    assert!(!alive(), "init {pid} survived");
+    assert!(!r.state_root().join(id).exists());
+}

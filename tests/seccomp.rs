@@ -312,7 +312,7 @@ fn unsupported_features_fail_with_the_field_and_leave_nothing() {
         ]}),
     );
     env.run(&["true"])
-        .fails_with("linux.seccomp.syscalls[1].action: SCMP_ACT_NOTIFY is unsupported");
+        .fails_with("linux.seccomp.listenerPath: required when SCMP_ACT_NOTIFY is used");
     assert!(env.ids().is_empty(), "{:?}", env.ids());
     with_seccomp(
         &env,
@@ -324,10 +324,24 @@ fn unsupported_features_fail_with_the_field_and_leave_nothing() {
         .fails_with("linux.seccomp.syscalls[0].args[0].index");
     with_seccomp(
         &env,
-        json!({"defaultAction": "SCMP_ACT_ALLOW", "listenerPath": "/run/agent.sock"}),
+        json!({"defaultAction": "SCMP_ACT_ALLOW", "listenerMetadata": "m"}),
     );
-    env.run(&["true"]).fails_with("linux.seccomp.listenerPath");
+    env.run(&["true"])
+        .fails_with("linux.seccomp.listenerMetadata: must not be set without listenerPath");
+    with_seccomp(
+        &env,
+        json!({"defaultAction": "SCMP_ACT_ALLOW", "listenerPath": "agent.sock",
+            "syscalls": [{"names": ["getcwd"], "action": "SCMP_ACT_NOTIFY"}]}),
+    );
+    env.run(&["true"])
+        .fails_with("linux.seccomp.listenerPath: agent.sock is not absolute");
     assert!(env.ids().is_empty(), "{:?}", env.ids());
+    // The spec: without SCMP_ACT_NOTIFY, listenerPath is ignored.
+    with_seccomp(
+        &env,
+        json!({"defaultAction": "SCMP_ACT_ALLOW", "listenerPath": "/run/nobody-listens.sock"}),
+    );
+    env.run(&["true"]).ok();
 }
 
 #[test]

@@ -109,6 +109,9 @@ struct ExecArgs {
     /// Exec even if the container is paused
     #[arg(long = "ignore-paused")]
     ignore_paused: bool,
+    /// Run in an existing sub-cgroup: [CONTROLLER[,CONTROLLER]:]PATH, repeatable
+    #[arg(long = "cgroup")]
+    cgroup: Vec<String>,
     /// Container id
     id: String,
     /// Command and arguments
@@ -298,6 +301,9 @@ struct CriuCli {
 struct CheckpointCli {
     #[command(flatten)]
     criu: CriuCli,
+    /// Let CRIU link open but deleted files back (CRIU's --link-remap)
+    #[arg(long = "link-remap")]
+    link_remap: bool,
     id: String,
 }
 
@@ -337,6 +343,7 @@ fn criu_options(c: CriuCli, criu: Option<PathBuf>) -> checkpoint::CriuOptions {
         empty_ns: c.empty_ns,
         lazy_pages: c.lazy_pages,
         status_fd: c.status_fd,
+        link_remap: false,
     }
 }
 
@@ -448,12 +455,8 @@ fn run(cli: Cli) -> Result<i32> {
         no_pivot: a.no_pivot,
         no_new_keyring: a.no_new_keyring,
         preserve_fds: a.preserve_fds,
+        systemd_cgroup: cli.systemd_cgroup,
     };
-    if cli.systemd_cgroup && matches!(command, Command::Create(_) | Command::Run { .. }) {
-        bail!(
-            "--systemd-cgroup: the systemd cgroup driver is not supported yet (use cgroupfs paths)"
-        );
-    }
     match command {
         Command::Create(a) => {
             create::create(&make_opts(&a))?;
@@ -484,6 +487,7 @@ fn run(cli: Cli) -> Result<i32> {
                 process_label: a.process_label,
                 preserve_fds: a.preserve_fds,
                 ignore_paused: a.ignore_paused,
+                cgroup: a.cgroup,
             };
             return hull::runtime::exec::exec(&opts);
         }
@@ -534,7 +538,11 @@ fn run(cli: Cli) -> Result<i32> {
             cgroup_cmds::events(&root, &id, stats, interval)?;
         }
         Command::Checkpoint(a) => {
-            checkpoint::checkpoint(&root, &a.id, &criu_options(a.criu, cli.criu.clone()))?;
+            let opts = checkpoint::CriuOptions {
+                link_remap: a.link_remap,
+                ..criu_options(a.criu, cli.criu.clone())
+            };
+            checkpoint::checkpoint(&root, &a.id, &opts)?;
         }
         Command::Restore(a) => {
             let opts = checkpoint::RestoreOptions {

@@ -11,11 +11,33 @@ pub fn read(path: &Path) -> Result<String> {
     std::fs::read_to_string(path).with_context(|| format!("read {}", path.display()))
 }
 
+/// The pids in `path` (a `cgroup.procs`) and in the same file of every cgroup below it, as
+/// runc's GetAllPids: `exec --cgroup` puts processes in sub-cgroups, which `ps`, `kill --all`
+/// and delete must still reach.
 pub fn read_pids(path: &Path) -> Result<Vec<i32>> {
-    Ok(read(path)?
+    let mut pids: Vec<i32> = read(path)?
         .lines()
         .filter_map(|l| l.trim().parse().ok())
-        .collect())
+        .collect();
+    if let (Some(dir), Some(file)) = (path.parent(), path.file_name()) {
+        for sub in sub_cgroups(dir) {
+            // A sub-cgroup removed meanwhile has no processes left to report.
+            pids.extend(read_pids(&sub.join(file)).unwrap_or_default());
+        }
+    }
+    Ok(pids)
+}
+
+/// The cgroups directly below `dir` (in cgroupfs, every directory is one).
+fn sub_cgroups(dir: &Path) -> Vec<std::path::PathBuf> {
+    std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.filter_map(|e| e.ok())
+                .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+                .map(|e| e.path())
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// Creates `dir` and its parents, giving each new level the mode cgroupfs would.
@@ -23,9 +45,13 @@ pub fn mkdir_all(dir: &Path) -> Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("create cgroup {}", dir.display()))
 }
 
-/// Removes a cgroup directory. cgroupfs refuses rmdir while the last process is still exiting,
-/// so EBUSY is retried for a short while.
+/// Removes a cgroup directory and the cgroups below it (deepest first, as runc's RemovePath:
+/// `exec --cgroup` sub-cgroups go with the container). cgroupfs refuses rmdir while the last
+/// process is still exiting, so EBUSY is retried for a short while.
 pub fn rmdir(dir: &Path) -> Result<()> {
+    for sub in sub_cgroups(dir) {
+        rmdir(&sub)?;
+    }
     for attempt in 0..50 {
         match std::fs::remove_dir(dir) {
             Ok(()) => return Ok(()),

@@ -6,6 +6,7 @@
 pub mod devices;
 mod fsutil;
 pub mod stats;
+pub mod systemd;
 pub mod v1;
 pub mod v2;
 
@@ -106,10 +107,9 @@ pub fn detect(mount_root: &Path) -> Layout {
 }
 
 fn statfs_type(path: &Path) -> Option<i64> {
-    let c = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).ok()?;
-    // SAFETY: statfs fills the zeroed struct we own.
-    let mut st: libc::statfs = unsafe { std::mem::zeroed() };
-    (unsafe { libc::statfs(c.as_ptr(), &mut st) } == 0).then_some(st.f_type)
+    nix::sys::statfs::statfs(path)
+        .ok()
+        .map(|st| st.filesystem_type().0)
 }
 
 /// The cgroup path a container gets: `cgroupsPath` if set (absolute, or relative to hull's own

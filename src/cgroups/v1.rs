@@ -42,7 +42,10 @@ pub fn parse_mountinfo(text: &str) -> (Vec<(Vec<String>, PathBuf)>, Option<PathB
                     })
                     .map(str::to_string)
                     .collect();
-                if !ctrls.is_empty() {
+                // The first mount of a hierarchy is the host's: a later one (a container's
+                // cgroup mount made in this namespace, when it has no mount namespace of its
+                // own) shows another root of it.
+                if !ctrls.is_empty() && !hierarchies.iter().any(|(c, _)| *c == ctrls) {
                     hierarchies.push((ctrls, mount_point));
                 }
             }
@@ -715,9 +718,11 @@ mod tests {
 31 25 0:27 / /sys/fs/cgroup/cpu,cpuacct rw - cgroup cgroup rw,cpu,cpuacct
 32 25 0:28 / /sys/fs/cgroup/systemd rw - cgroup cgroup rw,xattr,name=systemd
 33 25 0:29 / /sys/fs/cgroup/unified rw - cgroup2 cgroup2 rw
-34 25 0:30 / /proc rw - proc proc rw";
+34 25 0:30 / /proc rw - proc proc rw
+35 25 0:26 / /tmp/b/rootfs/sys/fs/cgroup/memory rw - cgroup cgroup rw,memory";
         let (h, u) = parse_mountinfo(text);
         assert_eq!(h.len(), 3);
+        assert_eq!(h[0].1, PathBuf::from("/sys/fs/cgroup/memory"));
         assert_eq!(h[1].0, vec!["cpu", "cpuacct"]);
         assert_eq!(h[2].0, vec!["name=systemd"]);
         assert_eq!(u, Some(PathBuf::from("/sys/fs/cgroup/unified")));

@@ -1,12 +1,14 @@
 //! Container records on disk: `<root>/containers/<id>/{config.json,state.json}`.
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use super::fsutil::{read_json, write_json};
-use super::opts::{MountSpec, PortMap, RestartPolicy, Ulimit};
+use super::error::EngineError;
+use super::opts::{MountSpec, RestartPolicy, Ulimit};
+use crate::network::{Endpoint, Member, NetworkMode, PortMap};
+use crate::sys::{read_json, write_json};
 
 /// What the user asked for, fixed at create time.
 #[derive(Debug, Clone, Serialize, Deserialize, Default)]
@@ -28,8 +30,7 @@ pub struct Config {
     pub ports: Vec<PortMap>,
     pub exposed: Vec<String>,
     pub mounts: Vec<MountSpec>,
-    /// bridge (default), host, none, container:<id>, or a user network.
-    pub network: String,
+    pub network: NetworkMode,
     #[serde(default)]
     pub networks: Vec<String>,
     #[serde(default)]
@@ -59,8 +60,7 @@ pub struct Config {
 /// for pause/unpause and start, by the CLI.
 #[derive(Debug, Clone, Serialize, Deserialize, Default)]
 pub struct State {
-    /// created, running, paused, restarting, exited, dead
-    pub status: String,
+    pub status: Status,
     pub pid: i32,
     pub monitor_pid: i32,
     pub exit_code: i32,
@@ -74,13 +74,60 @@ pub struct State {
     pub endpoints: std::collections::BTreeMap<String, Endpoint>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, Default)]
-pub struct Endpoint {
-    pub ip: String,
-    pub prefix: u8,
-    pub gateway: String,
-    pub mac: String,
-    pub host_veth: String,
+/// The lifecycle state as recorded (docker's State.Status words).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(from = "String", into = "String")]
+pub enum Status {
+    #[default]
+    Created,
+    Running,
+    Paused,
+    Restarting,
+    Exited,
+    Dead,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Created => "created",
+            Status::Running => "running",
+            Status::Paused => "paused",
+            Status::Restarting => "restarting",
+            Status::Exited => "exited",
+            Status::Dead => "dead",
+        }
+    }
+
+    /// States in which the container's process is meant to exist.
+    pub fn is_live(self) -> bool {
+        matches!(self, Status::Running | Status::Paused | Status::Restarting)
+    }
+}
+
+impl From<String> for Status {
+    fn from(s: String) -> Status {
+        match s.as_str() {
+            "running" => Status::Running,
+            "paused" => Status::Paused,
+            "restarting" => Status::Restarting,
+            "exited" => Status::Exited,
+            "dead" => Status::Dead,
+            _ => Status::Created,
+        }
+    }
+}
+
+impl From<Status> for String {
+    fn from(s: Status) -> String {
+        s.as_str().to_string()
+    }
+}
+
+impl std::fmt::Display for Status {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -133,15 +180,24 @@ impl Container {
 
     /// Running as far as the records and the monitor process tell.
     pub fn is_running(&self) -> bool {
-        matches!(
-            self.state.status.as_str(),
-            "running" | "paused" | "restarting"
-        ) && super::fsutil::pid_alive(self.state.monitor_pid)
+        self.state.status.is_live() && crate::sys::pid_alive(self.state.monitor_pid)
+    }
+
+    /// The fields the network code needs.
+    pub fn net_member(&self) -> Member<'_> {
+        Member {
+            id: &self.config.id,
+            name: &self.config.name,
+            mode: &self.config.network,
+            networks: &self.config.networks,
+            aliases: &self.config.aliases,
+            ports: &self.config.ports,
+        }
     }
 
     /// The monitor is alive (created-and-waiting or running).
     pub fn monitor_alive(&self) -> bool {
-        super::fsutil::pid_alive(self.state.monitor_pid)
+        crate::sys::pid_alive(self.state.monitor_pid)
     }
 
     pub fn bundle(&self) -> PathBuf {
@@ -165,39 +221,41 @@ impl Container {
 
     /// docker's STATUS column.
     pub fn status_text(&self) -> String {
-        let st = &self.state;
-        let ago = |t: &str| human_duration(t);
-        if self.is_running() {
-            let mut s = format!("Up {}", ago(&st.started_at));
-            if st.status == "paused" {
-                s.push_str(" (Paused)");
-            }
-            if st.status == "restarting" {
-                return format!("Restarting ({}) {} ago", st.exit_code, ago(&st.finished_at));
-            }
-            return s;
-        }
-        match st.status.as_str() {
-            "created" | "" => "Created".into(),
-            _ if st.finished_at.is_empty() => "Created".into(),
-            _ => format!("Exited ({}) {} ago", st.exit_code, ago(&st.finished_at)),
-        }
+        status_text(&self.state, self.is_running())
     }
 
     /// docker's State.Status.
-    pub fn docker_status(&self) -> &str {
-        if self.is_running() {
-            return match self.state.status.as_str() {
-                "paused" => "paused",
-                "restarting" => "restarting",
-                _ => "running",
-            };
-        }
-        match self.state.status.as_str() {
-            "created" | "" => "created",
-            "running" | "paused" | "restarting" | "exited" => "exited",
-            s => s,
-        }
+    pub fn docker_status(&self) -> Status {
+        docker_status(self.state.status, self.is_running())
+    }
+}
+
+/// docker's STATUS column for a record, given whether its monitor lives.
+pub fn status_text(st: &State, running: bool) -> String {
+    let ago = |t: &str| human_duration(t);
+    if running {
+        return match st.status {
+            Status::Restarting => {
+                format!("Restarting ({}) {} ago", st.exit_code, ago(&st.finished_at))
+            }
+            Status::Paused => format!("Up {} (Paused)", ago(&st.started_at)),
+            _ => format!("Up {}", ago(&st.started_at)),
+        };
+    }
+    match st.status {
+        Status::Created => "Created".into(),
+        _ if st.finished_at.is_empty() => "Created".into(),
+        _ => format!("Exited ({}) {} ago", st.exit_code, ago(&st.finished_at)),
+    }
+}
+
+/// docker's State.Status: a live state whose monitor died reads as exited.
+pub fn docker_status(recorded: Status, running: bool) -> Status {
+    match recorded {
+        Status::Paused | Status::Restarting if running => recorded,
+        _ if running => Status::Running,
+        Status::Running | Status::Paused | Status::Restarting => Status::Exited,
+        s => s,
     }
 }
 
@@ -242,7 +300,7 @@ pub fn list(root: &Path) -> Result<Vec<Container>> {
 pub fn find(root: &Path, key: &str) -> Result<Container> {
     let key = key.trim_start_matches('/');
     if key.is_empty() {
-        bail!("No such container: {key:?}");
+        return Err(EngineError::NoSuchContainer(format!("{key:?}")).into());
     }
     let all = list(root)?;
     if let Some(c) = all
@@ -257,8 +315,8 @@ pub fn find(root: &Path, key: &str) -> Result<Container> {
         .collect();
     match hits.len() {
         1 => Ok(hits[0].clone()),
-        0 => bail!("No such container: {key}"),
-        _ => bail!("multiple containers match ID prefix {key}"),
+        0 => Err(EngineError::NoSuchContainer(key.to_string()).into()),
+        _ => Err(EngineError::AmbiguousId(key.to_string()).into()),
     }
 }
 
@@ -294,7 +352,7 @@ pub fn random_name(root: &Path) -> String {
         "pike", "ritchie", "thompson", "torvalds", "wozniak", "yalow", "zuse",
     ];
     loop {
-        let id = super::fsutil::random_id();
+        let id = crate::sys::random_id();
         let b = hex::decode(&id[..4]).unwrap_or_else(|_| vec![0, 0]);
         let n = format!(
             "{}_{}",
@@ -317,7 +375,10 @@ pub fn valid_name(name: &str) -> Result<()> {
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
     if !ok {
-        bail!("Invalid container name ({name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed");
+        return Err(EngineError::Invalid(format!(
+            "Invalid container name ({name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
+        ))
+        .into());
     }
     Ok(())
 }
@@ -325,4 +386,35 @@ pub fn valid_name(name: &str) -> Result<()> {
 /// Reads the exit code etc. from disk, waiting for the monitor to settle.
 pub fn reload(c: &Container) -> Result<Container> {
     Container::load_dir(&c.dir).with_context(|| format!("container {}", c.config.name))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_words() {
+        let mut st = State::default();
+        assert_eq!(status_text(&st, false), "Created");
+        st.status = Status::Exited;
+        st.exit_code = 3;
+        st.finished_at = crate::sys::now_rfc3339();
+        assert_eq!(status_text(&st, false), "Exited (3) Less than a second ago");
+        st.status = Status::Paused;
+        st.started_at = crate::sys::now_rfc3339();
+        assert!(status_text(&st, true).ends_with("(Paused)"));
+        assert_eq!(docker_status(Status::Running, false), Status::Exited);
+        assert_eq!(docker_status(Status::Paused, true), Status::Paused);
+        assert_eq!(docker_status(Status::Created, false), Status::Created);
+        let j = serde_json::to_string(&Status::Restarting).unwrap();
+        assert_eq!(j, "\"restarting\"");
+        assert_eq!(Status::from(String::new()), Status::Created);
+    }
+
+    #[test]
+    fn names() {
+        assert!(valid_name("web-1.a_b").is_ok());
+        assert!(valid_name("-web").is_err());
+        assert!(valid_name("").is_err());
+    }
 }

@@ -68,7 +68,7 @@ impl Writer {
         let rec = Line {
             log: String::from_utf8_lossy(line).into_owned(),
             stream: if stream == 0 { "stdout" } else { "stderr" }.into(),
-            time: super::fsutil::now_rfc3339(),
+            time: crate::sys::now_rfc3339(),
         };
         let Ok(mut enc) = serde_json::to_vec(&rec) else {
             return;
@@ -117,30 +117,14 @@ pub fn files(path: &Path) -> Vec<PathBuf> {
     v
 }
 
-pub fn print_line(l: &Line, timestamps: bool) {
-    let mut s = String::new();
-    if timestamps {
-        s.push_str(&l.time);
-        s.push(' ');
-    }
-    s.push_str(&l.log);
-    if l.stream == "stderr" {
-        let _ = std::io::stderr().write_all(s.as_bytes());
-    } else {
-        let mut o = std::io::stdout();
-        let _ = o.write_all(s.as_bytes());
-        let _ = o.flush();
-    }
-}
-
-/// `logs [--tail N] [--timestamps] [-f]`; `running` is polled to know
-/// when to stop following.
+/// `logs [--tail N] [-f]`: hands each record to `emit`; `running` is
+/// polled to know when to stop following.
 pub fn show(
     path: &Path,
     tail: Option<usize>,
-    timestamps: bool,
     follow: bool,
     running: &dyn Fn() -> bool,
+    emit: &mut dyn FnMut(&Line),
 ) -> Result<()> {
     let mut lines: Vec<Line> = Vec::new();
     for f in files(path) {
@@ -153,7 +137,7 @@ pub fn show(
     }
     let skip = tail.map(|n| lines.len().saturating_sub(n)).unwrap_or(0);
     for l in &lines[skip..] {
-        print_line(l, timestamps);
+        emit(l);
     }
     if !follow {
         return Ok(());
@@ -180,7 +164,7 @@ pub fn show(
                 partial.push_str(&buf);
                 if partial.ends_with('\n') {
                     if let Ok(rec) = serde_json::from_str::<Line>(partial.trim_end()) {
-                        print_line(&rec, timestamps);
+                        emit(&rec);
                     }
                     partial.clear();
                 }

@@ -12,14 +12,16 @@ use std::os::unix::net::{UnixListener, UnixStream};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use super::attach::{self, read_frame, write_frame};
-use super::container::{Container, State};
-use super::fsutil::now_rfc3339;
+use super::container::{Container, State, Status};
+use super::lifecycle::{self, cleanup, runtime_of};
 use super::logs;
-use super::runtime;
+use super::runtime::Runtime;
+use crate::sys::now_rfc3339;
 
 const READY_FD: RawFd = 3;
 
@@ -179,7 +181,7 @@ fn create(root: &Path, c: &Container, hub: &Arc<Hub>) -> Result<Launch> {
     let rt = &c.config.runtime;
     let pidfile = c.dir.join("init.pid");
     let _ = std::fs::remove_file(&pidfile);
-    let mut cmd = runtime::cmd(rt, root);
+    let mut cmd = runtime_of(root, c).command();
     cmd.arg("create").arg("--bundle").arg(c.bundle());
     cmd.arg("--pid-file").arg(&pidfile);
     let mut pumps = Vec::new();
@@ -187,7 +189,7 @@ fn create(root: &Path, c: &Container, hub: &Arc<Hub>) -> Result<Launch> {
     if c.config.tty {
         let sock = c.dir.join("console.sock");
         let _ = std::fs::remove_file(&sock);
-        let short = super::fsutil::sock_path(&sock)?;
+        let short = crate::sys::sock_path(&sock)?;
         let l = UnixListener::bind(&short.path)
             .with_context(|| format!("binding {}", sock.display()))?;
         cmd.arg("--console-socket").arg(&short.path);
@@ -285,25 +287,89 @@ fn wait_pid(pid: i32) -> i32 {
     }
 }
 
-fn oom_killed(id: &str) -> bool {
-    let v1 = format!("/sys/fs/cgroup/memory/berth/{id}/memory.oom_control");
-    let v2 = format!("/sys/fs/cgroup/berth/{id}/memory.events");
-    for p in [v1, v2] {
-        if let Ok(t) = std::fs::read_to_string(&p) {
-            return t.lines().any(|l| {
-                l.strip_prefix("oom_kill ")
-                    .and_then(|n| n.trim().parse::<u64>().ok())
-                    .is_some_and(|n| n > 0)
-            });
+/// Watches for OOM kills through `<runtime> events` (not cgroupfs), for
+/// containers with a memory limit.
+struct OomWatch {
+    child: std::process::Child,
+    seen: Arc<AtomicBool>,
+    reader: std::thread::JoinHandle<()>,
+}
+
+fn watch_oom(rt: &Runtime, id: &str) -> Option<OomWatch> {
+    let mut child = rt
+        .command()
+        .args(["events", "--interval", "1h", id])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .ok()?;
+    let out = child.stdout.take()?;
+    let seen = Arc::new(AtomicBool::new(false));
+    let s = seen.clone();
+    let reader = std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(out).lines().map_while(|l| l.ok()) {
+            if line.contains("\"type\":\"oom\"") {
+                s.store(true, Ordering::SeqCst);
+            }
         }
+    });
+    Some(OomWatch {
+        child,
+        seen,
+        reader,
+    })
+}
+
+impl OomWatch {
+    /// Whether an OOM kill was reported; gives a killed (137) container's
+    /// runtime a moment to deliver the event.
+    fn finish(mut self, code: i32) -> bool {
+        let end = Instant::now() + Duration::from_millis(1000);
+        while code == 137
+            && !self.seen.load(Ordering::SeqCst)
+            && !self.reader.is_finished()
+            && Instant::now() < end
+        {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        // The subreaper's wait may already have reaped it: no kill then.
+        if !self.reader.is_finished() {
+            let _ = self.child.kill();
+        }
+        let _ = self.reader.join();
+        self.seen.load(Ordering::SeqCst)
     }
-    false
 }
 
 fn save_state(c: &mut Container, f: impl FnOnce(&mut State)) {
     c.reload_state();
     f(&mut c.state);
     let _ = c.save_state();
+}
+
+/// The ready pipe to `spawn`: one line, "ok" or "error: ...", sent once.
+struct Ready(Option<File>);
+
+impl Ready {
+    fn report(&mut self, msg: &str) {
+        if let Some(mut f) = self.0.take() {
+            let _ = f.write_all(format!("{msg}\n").as_bytes());
+        }
+    }
+
+    /// The first start failed: undo, record and tell `spawn`.
+    fn fail(&mut self, root: &Path, c: &mut Container, e: &anyhow::Error) -> i32 {
+        cleanup(root, c);
+        save_state(c, |s| {
+            s.error = format!("{e:#}");
+            s.monitor_pid = 0;
+            s.status = Status::Created;
+        });
+        self.report(&format!("error: {e:#}"));
+        1
+    }
 }
 
 /// The hidden `__monitor` subcommand.
@@ -314,16 +380,11 @@ pub fn main(root: &Path, id: &str, wait_attach: bool) -> i32 {
     // SAFETY: setting FD_CLOEXEC on our fd 3.
     unsafe { libc::fcntl(READY_FD, libc::F_SETFD, libc::FD_CLOEXEC) };
     // SAFETY: fd 3 was set up by `spawn` for us alone.
-    let mut ready = Some(unsafe { File::from_raw_fd(READY_FD) });
-    let report = |ready: &mut Option<File>, msg: &str| {
-        if let Some(mut f) = ready.take() {
-            let _ = f.write_all(format!("{msg}\n").as_bytes());
-        }
-    };
+    let mut ready = Ready(Some(unsafe { File::from_raw_fd(READY_FD) }));
     let mut c = match Container::load_dir(&super::container::containers_dir(root).join(id)) {
         Ok(c) => c,
         Err(e) => {
-            report(&mut ready, &format!("error: {e:#}"));
+            ready.report(&format!("error: {e:#}"));
             return 1;
         }
     };
@@ -335,104 +396,16 @@ pub fn main(root: &Path, id: &str, wait_attach: bool) -> i32 {
                 s.error = format!("{e:#}");
                 s.monitor_pid = 0;
             });
-            report(&mut ready, &format!("error: {e:#}"));
+            ready.report(&format!("error: {e:#}"));
             return 1;
         }
     };
-    let mut first = true;
-    let final_code;
-    loop {
-        let launch = match create(root, &c, &hub) {
-            Ok(l) => l,
-            Err(e) => {
-                runtime::delete(&c.config.runtime, root, id);
-                if first {
-                    cleanup(root, &c);
-                    save_state(&mut c, |s| {
-                        s.error = format!("{e:#}");
-                        s.monitor_pid = 0;
-                        s.status = "created".into();
-                    });
-                    report(&mut ready, &format!("error: {e:#}"));
-                    return 1;
-                }
-                final_code = 127;
-                break;
-            }
-        };
-        if first && wait_attach {
-            report(&mut ready, "ok");
-            let (m, cv) = &hub.attached;
-            if let Ok(g) = m.lock() {
-                let _ = cv.wait_timeout_while(g, Duration::from_secs(30), |a| !*a);
-            }
-        }
-        if let Err(e) = runtime::run(&c.config.runtime, root, &["start", id]) {
-            runtime::delete(&c.config.runtime, root, id);
-            for p in launch.pumps {
-                let _ = p.join();
-            }
-            if first {
-                cleanup(root, &c);
-                save_state(&mut c, |s| {
-                    s.error = format!("{e:#}");
-                    s.monitor_pid = 0;
-                    s.status = "created".into();
-                });
-                report(&mut ready, &format!("error: {e:#}"));
-                return 1;
-            }
-            final_code = 127;
-            break;
-        }
-        save_state(&mut c, |s| {
-            s.status = "running".into();
-            s.pid = launch.pid;
-            s.started_at = now_rfc3339();
-            s.error.clear();
-        });
-        if first {
-            report(&mut ready, "ok");
-            first = false;
-        }
-        let code = wait_pid(launch.pid);
-        for p in launch.pumps {
-            let _ = p.join();
-        }
-        if let Ok(mut l) = hub.log.lock() {
-            l.flush();
-        }
-        hub.master.lock().map(|mut m| m.take()).ok();
-        let oom = code == 137 && oom_killed(id);
-        runtime::delete(&c.config.runtime, root, id);
-        let stopped = c.stop_marker().exists();
-        let pol = c.config.restart.clone();
-        let restarts = c.state.restart_count;
-        let again = !stopped
-            && match pol.name.as_str() {
-                "always" | "unless-stopped" => true,
-                "on-failure" => code != 0 && (pol.max_retries == 0 || restarts < pol.max_retries),
-                _ => false,
-            };
-        save_state(&mut c, |s| {
-            s.status = if again { "restarting" } else { "exited" }.into();
-            s.exit_code = code;
-            s.finished_at = now_rfc3339();
-            s.oom_killed = oom;
-            s.pid = 0;
-            if again {
-                s.restart_count += 1;
-            }
-        });
-        if !again {
-            final_code = code;
-            break;
-        }
-        // docker's backoff starts at 100ms and doubles.
-        std::thread::sleep(Duration::from_millis(100u64 << restarts.min(6)));
-    }
+    let final_code = match supervise(root, &mut c, &hub, &mut ready, wait_attach) {
+        Ok(code) => code,
+        Err(failed) => return failed,
+    };
     if c.config.auto_remove {
-        let _ = super::cli::remove_files(root, &c, true);
+        let _ = lifecycle::remove_files(root, &c, true);
     } else {
         cleanup(root, &c);
         save_state(&mut c, |s| s.monitor_pid = 0);
@@ -447,9 +420,100 @@ pub fn main(root: &Path, id: &str, wait_attach: bool) -> i32 {
     0
 }
 
+/// Creates and starts the container, waits for it, and restarts it as
+/// its policy says. The last exit code, or Err(status) if the first start
+/// failed (already reported).
+fn supervise(
+    root: &Path,
+    c: &mut Container,
+    hub: &Arc<Hub>,
+    ready: &mut Ready,
+    wait_attach: bool,
+) -> Result<i32, i32> {
+    let rt = runtime_of(root, c);
+    let id = c.id().to_string();
+    let mut first = true;
+    loop {
+        let launch = match create(root, c, hub) {
+            Ok(l) => l,
+            Err(e) => {
+                rt.delete(&id);
+                return if first {
+                    Err(ready.fail(root, c, &e))
+                } else {
+                    Ok(127)
+                };
+            }
+        };
+        if first && wait_attach {
+            ready.report("ok");
+            let (m, cv) = &hub.attached;
+            if let Ok(g) = m.lock() {
+                let _ = cv.wait_timeout_while(g, Duration::from_secs(30), |a| !*a);
+            }
+        }
+        if let Err(e) = rt.start(&id) {
+            rt.delete(&id);
+            for p in launch.pumps {
+                let _ = p.join();
+            }
+            return if first {
+                Err(ready.fail(root, c, &e))
+            } else {
+                Ok(127)
+            };
+        }
+        save_state(c, |s| {
+            s.status = Status::Running;
+            s.pid = launch.pid;
+            s.started_at = now_rfc3339();
+            s.error.clear();
+        });
+        if first {
+            ready.report("ok");
+            first = false;
+        }
+        let oom_watch = c.config.memory.and_then(|_| watch_oom(&rt, &id));
+        let code = wait_pid(launch.pid);
+        for p in launch.pumps {
+            let _ = p.join();
+        }
+        if let Ok(mut l) = hub.log.lock() {
+            l.flush();
+        }
+        hub.master.lock().map(|mut m| m.take()).ok();
+        let oom = oom_watch.is_some_and(|w| w.finish(code)) && code == 137;
+        rt.delete(&id);
+        let restarts = c.state.restart_count;
+        let again = c
+            .config
+            .restart
+            .should_restart(code, restarts, c.stop_marker().exists());
+        save_state(c, |s| {
+            s.status = if again {
+                Status::Restarting
+            } else {
+                Status::Exited
+            };
+            s.exit_code = code;
+            s.finished_at = now_rfc3339();
+            s.oom_killed = oom;
+            s.pid = 0;
+            if again {
+                s.restart_count += 1;
+            }
+        });
+        if !again {
+            return Ok(code);
+        }
+        // docker's backoff starts at 100ms and doubles.
+        std::thread::sleep(Duration::from_millis(100u64 << restarts.min(6)));
+    }
+}
+
 fn prepare(root: &Path, c: &mut Container) -> Result<Arc<Hub>> {
     c.state.monitor_pid = std::process::id() as i32;
-    c.state.status = "created".into();
+    c.state.status = Status::Created;
     let _ = std::fs::remove_file(c.stop_marker());
     c.save_state()?;
     super::rootfs::mount_rootfs(&c.dir)?;
@@ -463,7 +527,7 @@ fn prepare(root: &Path, c: &mut Container) -> Result<Arc<Hub>> {
             )?;
         }
     }
-    let eps = crate::network::setup(root, c)?;
+    let eps = crate::network::setup(root, &c.net_member())?;
     c.reload_state();
     c.state.endpoints = eps;
     c.save_state()?;
@@ -479,7 +543,7 @@ fn prepare(root: &Path, c: &mut Container) -> Result<Arc<Hub>> {
     });
     let sock = c.attach_sock();
     let _ = std::fs::remove_file(&sock);
-    let short = super::fsutil::sock_path(&sock)?;
+    let short = crate::sys::sock_path(&sock)?;
     let l =
         UnixListener::bind(&short.path).with_context(|| format!("binding {}", sock.display()))?;
     let h = hub.clone();
@@ -510,12 +574,6 @@ fn write_etc_files(c: &Container) -> Result<()> {
     }
     std::fs::write(c.dir.join("hosts"), hosts).context("writing hosts")?;
     Ok(())
-}
-
-/// Undoes what `prepare` set up; safe to call more than once.
-pub fn cleanup(root: &Path, c: &Container) {
-    crate::network::teardown(root, c);
-    super::rootfs::unmount_rootfs(&c.dir);
 }
 
 pub fn monitor_log(c: &Container) -> PathBuf {

@@ -1,26 +1,12 @@
-//! Parsing of docker's run flags (-p, -v, --mount, --restart, sizes).
+//! Parsing of docker's run flags (-p, -v, --mount, --restart, --cpus, -e,
+//! sizes) into the typed values `CreateOptions` holds. Front ends (the CLI,
+//! a compose file reader) call these; none of them knows about clap.
 
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use std::net::Ipv4Addr;
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct PortMap {
-    pub host_ip: String,
-    pub host_port: u16,
-    pub container_port: u16,
-    pub proto: String,
-}
-
-impl std::fmt::Display for PortMap {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "{}:{}->{}/{}",
-            self.host_ip, self.host_port, self.container_port, self.proto
-        )
-    }
-}
+pub use crate::network::PortMap;
 
 fn port(s: &str, what: &str, spec: &str) -> Result<u16> {
     s.parse::<u16>()
@@ -145,31 +131,194 @@ pub fn parse_mount(spec: &str) -> Result<MountSpec> {
     Ok(m)
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
-pub struct RestartPolicy {
-    /// no, on-failure, always, unless-stopped
-    pub name: String,
-    pub max_retries: u32,
+/// docker's restart policies. Stored as `{"name", "max_retries"}`.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(from = "RestartRecord", into = "RestartRecord")]
+pub enum RestartPolicy {
+    #[default]
+    No,
+    /// Restart after a non-zero exit; 0 retries = no limit.
+    OnFailure(u32),
+    Always,
+    UnlessStopped,
+}
+
+#[derive(Serialize, Deserialize, Default)]
+struct RestartRecord {
+    name: String,
+    #[serde(default)]
+    max_retries: u32,
+}
+
+impl From<RestartRecord> for RestartPolicy {
+    fn from(r: RestartRecord) -> RestartPolicy {
+        match r.name.as_str() {
+            "on-failure" => RestartPolicy::OnFailure(r.max_retries),
+            "always" => RestartPolicy::Always,
+            "unless-stopped" => RestartPolicy::UnlessStopped,
+            _ => RestartPolicy::No,
+        }
+    }
+}
+
+impl From<RestartPolicy> for RestartRecord {
+    fn from(p: RestartPolicy) -> RestartRecord {
+        RestartRecord {
+            name: p.name().to_string(),
+            max_retries: p.max_retries(),
+        }
+    }
+}
+
+impl RestartPolicy {
+    pub fn name(self) -> &'static str {
+        match self {
+            RestartPolicy::No => "no",
+            RestartPolicy::OnFailure(_) => "on-failure",
+            RestartPolicy::Always => "always",
+            RestartPolicy::UnlessStopped => "unless-stopped",
+        }
+    }
+
+    pub fn max_retries(self) -> u32 {
+        match self {
+            RestartPolicy::OnFailure(n) => n,
+            _ => 0,
+        }
+    }
+
+    /// The monitor's decision after the container exited with `code`,
+    /// having been restarted `restarts` times; `stopped`: a user asked it to stop.
+    pub fn should_restart(self, code: i32, restarts: u32, stopped: bool) -> bool {
+        if stopped {
+            return false;
+        }
+        match self {
+            RestartPolicy::Always | RestartPolicy::UnlessStopped => true,
+            RestartPolicy::OnFailure(max) => code != 0 && (max == 0 || restarts < max),
+            RestartPolicy::No => false,
+        }
+    }
 }
 
 pub fn parse_restart(s: &str) -> Result<RestartPolicy> {
     let (name, n) = s.split_once(':').unwrap_or((s, ""));
-    let max_retries = if n.is_empty() {
+    let max_retries: u32 = if n.is_empty() {
         0
     } else {
         n.parse()
             .with_context(|| format!("invalid restart count {n:?} in --restart {s}"))?
     };
-    if !["no", "on-failure", "always", "unless-stopped"].contains(&name) {
-        bail!("invalid restart policy {name:?}");
-    }
-    if max_retries > 0 && name != "on-failure" {
+    if max_retries > 0 && name != "on-failure" && ["always", "unless-stopped", "no"].contains(&name)
+    {
         bail!("maximum retry count cannot be used with restart policy {name:?}");
     }
-    Ok(RestartPolicy {
-        name: name.into(),
-        max_retries,
+    Ok(match name {
+        "no" => RestartPolicy::No,
+        "on-failure" => RestartPolicy::OnFailure(max_retries),
+        "always" => RestartPolicy::Always,
+        "unless-stopped" => RestartPolicy::UnlessStopped,
+        _ => bail!("invalid restart policy {name:?}"),
     })
+}
+
+/// `--cpus`: a positive number of CPUs (docker refuses negatives and NaN).
+pub fn parse_cpus(s: &str) -> Result<f64> {
+    let v: f64 = s
+        .trim()
+        .parse()
+        .with_context(|| format!("invalid argument {s:?} for --cpus: not a number"))?;
+    if !v.is_finite() || v < 0.0 {
+        bail!(
+            "invalid argument {s:?} for --cpus: range of CPUs is from 0.01 to the number of CPUs"
+        );
+    }
+    Ok(v)
+}
+
+/// `--tmpfs /dst[:opts]`.
+pub fn parse_tmpfs(spec: &str) -> Result<MountSpec> {
+    let (dst, o) = spec.split_once(':').unwrap_or((spec, ""));
+    if !dst.starts_with('/') {
+        bail!("invalid --tmpfs {spec:?}: {dst:?} is not an absolute path");
+    }
+    Ok(MountSpec {
+        typ: "tmpfs".into(),
+        source: String::new(),
+        target: dst.into(),
+        readonly: false,
+        anonymous: false,
+        options: o
+            .split(',')
+            .filter(|s| !s.is_empty())
+            .map(String::from)
+            .collect(),
+    })
+}
+
+/// `-e KEY=VALUE` / `-e KEY` (taken from berth's environment; dropped if unset).
+/// An empty key (`-e =value`) is refused, as docker does.
+pub fn parse_env(kv: &str) -> Result<Option<String>> {
+    if kv.is_empty() || kv.starts_with('=') {
+        bail!("invalid environment variable: {kv:?} (empty name)");
+    }
+    Ok(expand_env(kv))
+}
+
+/// `--security-opt`: the seccomp profile (a path or "unconfined"), if any.
+pub fn parse_security_opts(opts: &[String]) -> Result<Option<String>> {
+    let mut seccomp = None;
+    for s in opts {
+        match s.split_once(['=', ':']) {
+            Some(("seccomp", v)) => {
+                if v != "unconfined" && !std::path::Path::new(v).exists() {
+                    bail!("opening seccomp profile {v}: no such file");
+                }
+                seccomp = Some(v.to_string());
+            }
+            Some(("no-new-privileges", _)) | Some(("label", _)) | Some(("apparmor", _)) => {}
+            _ => bail!("invalid --security-opt: {s:?}"),
+        }
+    }
+    Ok(seccomp)
+}
+
+/// `--log-opt max-size=SIZE,max-file=N` for the json-file log.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LogOptions {
+    pub max_size: Option<u64>,
+    pub max_file: u32,
+}
+
+impl Default for LogOptions {
+    fn default() -> Self {
+        LogOptions {
+            max_size: None,
+            max_file: 1,
+        }
+    }
+}
+
+pub fn parse_log_opts(opts: &[String]) -> Result<LogOptions> {
+    let mut l = LogOptions::default();
+    for o in opts {
+        match o.split_once('=') {
+            Some(("max-size", v)) => l.max_size = Some(parse_size(v)? as u64),
+            Some(("max-file", v)) => {
+                l.max_file = v
+                    .parse()
+                    .with_context(|| format!("invalid --log-opt {o}"))?
+            }
+            _ => bail!("unknown log opt {o:?}"),
+        }
+    }
+    Ok(l)
+}
+
+/// `--label k=v` / `--label k`.
+pub fn parse_label(l: &str) -> (String, String) {
+    let (k, v) = l.split_once('=').unwrap_or((l, ""));
+    (k.to_string(), v.to_string())
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -223,7 +372,10 @@ pub fn parse_env_file(path: &str) -> Result<Vec<String>> {
         .lines()
         .map(str::trim)
         .filter(|l| !l.is_empty() && !l.starts_with('#'))
-        .filter_map(expand_env)
+        .map(|l| parse_env(l).with_context(|| format!("in --env-file {path}")))
+        .collect::<Result<Vec<_>>>()?
+        .into_iter()
+        .flatten()
         .collect())
 }
 
@@ -267,7 +419,95 @@ mod tests {
         assert!(parse_volume("/b").unwrap().anonymous);
         assert!(parse_volume("a:b").is_err());
         assert_eq!(parse_size("64m").unwrap(), 64 << 20);
-        assert_eq!(parse_restart("on-failure:2").unwrap().max_retries, 2);
+        assert_eq!(parse_restart("on-failure:2").unwrap().max_retries(), 2);
         assert!(parse_restart("always:3").is_err());
+    }
+
+    #[test]
+    fn ports_more() {
+        let p = parse_port("8080:80").unwrap();
+        assert_eq!(p.host_ip, "0.0.0.0");
+        assert_eq!(p.to_string(), "0.0.0.0:8080->80/tcp");
+        assert_eq!(parse_port("80").unwrap().host_port, 0);
+        assert_eq!(parse_port("127.0.0.1::80").unwrap().host_port, 0);
+        assert!(parse_port("0").is_err());
+        assert!(parse_port("1:2:3:4").is_err());
+        assert!(parse_port("70000:80").is_err());
+    }
+
+    #[test]
+    fn volumes_more() {
+        let v = parse_volume("./d:/x:rw").unwrap();
+        assert_eq!((v.typ.as_str(), v.readonly), ("bind", false));
+        assert!(parse_volume("/a:/b:rx").is_err());
+        assert!(parse_volume("/a:/b:ro:x").is_err());
+        let m = parse_mount("type=bind,source=/a,target=/b,readonly").unwrap();
+        assert_eq!((m.typ.as_str(), m.readonly), ("bind", true));
+        let m = parse_mount("type=tmpfs,dst=/t,tmpfs-size=1m").unwrap();
+        assert_eq!(m.options, vec!["size=1m".to_string()]);
+        assert!(parse_mount("type=volume,target=/v").unwrap().anonymous);
+        assert!(parse_mount("type=bind,target=/b").is_err());
+        assert!(parse_mount("type=nfs,target=/b").is_err());
+        assert!(parse_mount("type=bind,src=/a,target=rel").is_err());
+        assert!(parse_mount("type=bind,src=/a,dst=/b,bogus=1").is_err());
+        assert_eq!(
+            parse_tmpfs("/run:size=1m").unwrap().options,
+            vec!["size=1m"]
+        );
+        assert!(parse_tmpfs("run").is_err());
+    }
+
+    #[test]
+    fn restart_policies() {
+        assert_eq!(parse_restart("no").unwrap(), RestartPolicy::No);
+        assert_eq!(parse_restart("always").unwrap(), RestartPolicy::Always);
+        assert_eq!(
+            parse_restart("on-failure").unwrap(),
+            RestartPolicy::OnFailure(0)
+        );
+        assert!(parse_restart("sometimes").is_err());
+        assert!(parse_restart("on-failure:x").is_err());
+        let r = serde_json::to_value(RestartPolicy::OnFailure(3)).unwrap();
+        assert_eq!(
+            r,
+            serde_json::json!({"name": "on-failure", "max_retries": 3})
+        );
+        let back: RestartPolicy = serde_json::from_value(r).unwrap();
+        assert_eq!(back, RestartPolicy::OnFailure(3));
+    }
+
+    #[test]
+    fn restart_decisions() {
+        use RestartPolicy::*;
+        assert!(!No.should_restart(1, 0, false));
+        assert!(Always.should_restart(0, 9, false));
+        assert!(!Always.should_restart(1, 0, true));
+        assert!(UnlessStopped.should_restart(0, 0, false));
+        assert!(OnFailure(0).should_restart(1, 100, false));
+        assert!(!OnFailure(0).should_restart(0, 0, false));
+        assert!(OnFailure(2).should_restart(1, 1, false));
+        assert!(!OnFailure(2).should_restart(1, 2, false));
+    }
+
+    #[test]
+    fn cpus_env_sizes() {
+        assert_eq!(parse_cpus("1.5").unwrap(), 1.5);
+        assert!(parse_cpus("-1").is_err());
+        assert!(parse_cpus("NaN").is_err());
+        assert!(parse_cpus("two").is_err());
+        assert!(parse_env("=value").is_err());
+        assert!(parse_env("").is_err());
+        assert_eq!(parse_env("A=1").unwrap().as_deref(), Some("A=1"));
+        assert_eq!(parse_size("1g").unwrap(), 1 << 30);
+        assert_eq!(parse_size("100").unwrap(), 100);
+        assert!(parse_size("-5m").is_err());
+        assert!(parse_size("lots").is_err());
+        assert_eq!(
+            merge_env(&["A=1".into(), "B=2".into()], &["A=3".into()]),
+            vec!["B=2".to_string(), "A=3".to_string()]
+        );
+        assert!(parse_ulimit("nofile=10:20").is_ok());
+        assert!(parse_ulimit("nofile").is_err());
+        assert_eq!(parse_label("a=b=c"), ("a".into(), "b=c".into()));
     }
 }

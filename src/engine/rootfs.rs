@@ -10,12 +10,7 @@ pub fn lowerdirs_path(cdir: &Path) -> PathBuf {
     cdir.join("lowerdirs")
 }
 
-pub fn is_mounted(target: &Path) -> bool {
-    let t = target.to_string_lossy();
-    fs::read_to_string("/proc/self/mountinfo")
-        .map(|m| m.lines().any(|l| l.split(' ').nth(4) == Some(&*t)))
-        .unwrap_or(false)
-}
+pub use crate::sys::is_mounted;
 
 /// Mounts overlay(lowerdirs, upper, work) on `<cdir>/bundle/rootfs`.
 pub fn mount_rootfs(cdir: &Path) -> Result<()> {

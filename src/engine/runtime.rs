@@ -1,6 +1,9 @@
-//! The OCI runtime, driven only through its command line (runc's CLI).
+//! The OCI runtime, driven only through its command line (runc's CLI):
+//! the one seam between berth and hull/runc/crun. berth never touches
+//! cgroupfs itself; stats, top, pause and OOM go through here.
 
 use anyhow::{bail, Context, Result};
+use serde::Deserialize;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -48,43 +51,199 @@ pub fn state_root(root: &Path) -> PathBuf {
     PathBuf::from("/run/berth").join(&hex::encode(h)[..12])
 }
 
-pub fn cmd(runtime: &str, root: &Path) -> Command {
-    let mut c = Command::new(runtime);
-    c.arg("--root").arg(state_root(root));
-    c
+/// One runtime binary with berth's state root for it.
+pub struct Runtime {
+    pub bin: String,
+    pub state: PathBuf,
 }
 
-/// Runs a runtime subcommand, returning a one-line error with its stderr.
-pub fn run(runtime: &str, root: &Path, args: &[&str]) -> Result<()> {
-    let out = cmd(runtime, root)
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .with_context(|| format!("running {runtime}"))?;
-    if !out.status.success() {
-        let err = String::from_utf8_lossy(&out.stderr);
-        let err = err.trim().lines().last().unwrap_or("").to_string();
-        bail!(
-            "{} {}: {}",
-            Path::new(runtime)
-                .file_name()
-                .map(|s| s.to_string_lossy().into_owned())
-                .unwrap_or_default(),
-            args.first().copied().unwrap_or(""),
-            err
-        );
+/// What `<runtime> events --stats` reports (runc's JSON; unknown fields ignored).
+#[derive(Debug, Default, Deserialize)]
+pub struct Stats {
+    #[serde(default)]
+    pub cpu: CpuStats,
+    #[serde(default)]
+    pub memory: MemoryStats,
+    #[serde(default)]
+    pub pids: PidsStats,
+    #[serde(default)]
+    pub blkio: BlkioStats,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct CpuStats {
+    #[serde(default)]
+    pub usage: CpuUsage,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct CpuUsage {
+    /// Nanoseconds of CPU time, all CPUs.
+    #[serde(default)]
+    pub total: u64,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct MemoryStats {
+    #[serde(default)]
+    pub usage: MemoryEntry,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct MemoryEntry {
+    #[serde(default)]
+    pub usage: u64,
+    #[serde(default)]
+    pub limit: u64,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct PidsStats {
+    #[serde(default)]
+    pub current: u64,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct BlkioStats {
+    #[serde(default, rename = "ioServiceBytesRecursive")]
+    pub io_service_bytes: Vec<BlkioEntry>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct BlkioEntry {
+    #[serde(default)]
+    pub op: String,
+    #[serde(default)]
+    pub value: u64,
+}
+
+#[derive(Deserialize)]
+struct Event {
+    #[serde(rename = "type")]
+    kind: String,
+    #[serde(default)]
+    data: Option<serde_json::Value>,
+}
+
+/// Parses one `events --stats` line (`{"type":"stats","id":..,"data":{..}}`).
+pub fn parse_stats(line: &str) -> Result<Stats> {
+    let ev: Event = serde_json::from_str(line.trim()).context("parsing runtime stats")?;
+    if ev.kind != "stats" {
+        bail!("runtime sent a {:?} event, not stats", ev.kind);
     }
-    Ok(())
+    let data = ev.data.unwrap_or_default();
+    serde_json::from_value(data).context("parsing runtime stats")
 }
 
-pub fn kill(runtime: &str, root: &Path, id: &str, sig: &str, all: bool) -> Result<()> {
-    if all {
-        run(runtime, root, &["kill", "--all", id, sig])
-    } else {
-        run(runtime, root, &["kill", id, sig])
+impl Runtime {
+    pub fn new(bin: &str, root: &Path) -> Runtime {
+        Runtime {
+            bin: bin.to_string(),
+            state: state_root(root),
+        }
+    }
+
+    fn name(&self) -> String {
+        Path::new(&self.bin)
+            .file_name()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    }
+
+    /// A runtime command with `--root` set, for callers that wire stdio.
+    pub fn command(&self) -> Command {
+        let mut c = Command::new(&self.bin);
+        c.arg("--root").arg(&self.state);
+        c
+    }
+
+    /// Runs a subcommand; returns stdout, or a one-line error with its stderr.
+    pub fn output(&self, args: &[&str]) -> Result<String> {
+        let out = self
+            .command()
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .with_context(|| format!("running {}", self.bin))?;
+        if !out.status.success() {
+            let err = String::from_utf8_lossy(&out.stderr);
+            let err = err.trim().lines().last().unwrap_or("").to_string();
+            bail!(
+                "{} {}: {}",
+                self.name(),
+                args.first().copied().unwrap_or(""),
+                err
+            );
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
+    pub fn run(&self, args: &[&str]) -> Result<()> {
+        self.output(args).map(drop)
+    }
+
+    pub fn start(&self, id: &str) -> Result<()> {
+        self.run(&["start", id])
+    }
+
+    pub fn kill(&self, id: &str, sig: &str, all: bool) -> Result<()> {
+        if all {
+            self.run(&["kill", "--all", id, sig])
+        } else {
+            self.run(&["kill", id, sig])
+        }
+    }
+
+    /// `delete --force`; errors are not interesting (already gone).
+    pub fn delete(&self, id: &str) {
+        let _ = self.run(&["delete", "--force", id]);
+    }
+
+    pub fn pause(&self, id: &str) -> Result<()> {
+        self.run(&["pause", id])
+    }
+
+    pub fn resume(&self, id: &str) -> Result<()> {
+        self.run(&["resume", id])
+    }
+
+    /// The container's processes (`ps --format json`).
+    pub fn ps(&self, id: &str) -> Result<Vec<i32>> {
+        let out = self.output(&["ps", "--format", "json", id])?;
+        let pids: Option<Vec<i32>> = serde_json::from_str(out.trim())
+            .with_context(|| format!("parsing {} ps output", self.name()))?;
+        Ok(pids.unwrap_or_default())
+    }
+
+    /// One stats sample (`events --stats`).
+    pub fn stats(&self, id: &str) -> Result<Stats> {
+        let out = self.output(&["events", "--stats", id])?;
+        let line = out.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
+        parse_stats(line)
+    }
+
+    /// `update --memory ...` etc.: resource changes on a live container.
+    pub fn update(&self, id: &str, args: &[&str]) -> Result<()> {
+        let mut a = vec!["update"];
+        a.extend_from_slice(args);
+        a.push(id);
+        self.run(&a)
     }
 }
 
-pub fn delete(runtime: &str, root: &Path, id: &str) {
-    let _ = run(runtime, root, &["delete", "--force", id]);
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn runc_stats_shape() {
+        let line = r#"{"type":"stats","id":"x","data":{"cpu":{"usage":{"total":1500,"kernel":3},"throttling":{}},"memory":{"usage":{"limit":9223372036854771712,"usage":4096,"max":0,"failcnt":0},"raw":{"cache":1}},"pids":{"current":2},"blkio":{"ioServiceBytesRecursive":[{"major":8,"minor":0,"op":"Read","value":512}]},"hugetlb":{},"intel_rdt":{},"network_interfaces":null}}"#;
+        let s = parse_stats(line).unwrap();
+        assert_eq!(s.cpu.usage.total, 1500);
+        assert_eq!(s.memory.usage.usage, 4096);
+        assert_eq!(s.pids.current, 2);
+        assert_eq!(s.blkio.io_service_bytes[0].value, 512);
+        assert!(parse_stats(r#"{"type":"oom","id":"x"}"#).is_err());
+        assert!(parse_stats("garbage").is_err());
+    }
 }

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use super::fsutil::{now_rfc3339, read_json, write_json};
+use crate::sys::{now_rfc3339, read_json, write_json};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Volume {
@@ -62,7 +62,7 @@ pub fn get(root: &Path, name: &str) -> Result<Volume> {
 /// Creates the volume if missing (docker's create is idempotent).
 pub fn create(root: &Path, name: &str, anonymous: bool) -> Result<Volume> {
     valid_name(name)?;
-    let _l = super::fsutil::lock(&root.join("volumes.lock"))?;
+    let _l = crate::sys::lock(&root.join("volumes.lock"))?;
     if let Ok(v) = get(root, name) {
         return Ok(v);
     }
@@ -125,7 +125,7 @@ pub fn remove(root: &Path, name: &str, force: bool) -> Result<()> {
 /// First use of an empty volume copies the image's content at the mount
 /// point into it, as docker does.
 pub fn populate(root: &Path, name: &str, image_dir: &Path) -> Result<()> {
-    let _l = super::fsutil::lock(&root.join("volumes.lock"))?;
+    let _l = crate::sys::lock(&root.join("volumes.lock"))?;
     let mut v = get(root, name)?;
     if v.populated {
         return Ok(());
@@ -139,9 +139,22 @@ pub fn populate(root: &Path, name: &str, image_dir: &Path) -> Result<()> {
             .with_context(|| format!("listing {}", image_dir.display()))?
             .flatten()
         {
-            super::fsutil::copy_tree(&e.path(), &data.join(e.file_name()))?;
+            crate::sys::copy_tree(&e.path(), &data.join(e.file_name()))?;
         }
     }
     v.populated = true;
     write_json(&meta(root, name), &v)
+}
+
+/// Removes volumes no container uses: anonymous ones, or all with `all`.
+/// Returns the names removed.
+pub fn prune(root: &Path, all: bool) -> Result<Vec<String>> {
+    let mut gone = Vec::new();
+    for v in list(root) {
+        if (all || v.anonymous) && users(root, &v.name).is_empty() {
+            remove(root, &v.name, false)?;
+            gone.push(v.name);
+        }
+    }
+    Ok(gone)
 }

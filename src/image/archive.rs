@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use super::digest::Digest;
 use super::layer::{decompress, sniff_compression};
 use super::reference::Reference;
+use super::sizelimit::SizeLimit;
 use super::store::{Image, Store, TempPath, Txn};
 use super::types::*;
 
@@ -47,12 +48,21 @@ fn read_head(p: &Path) -> Result<Vec<u8>> {
     Ok(head)
 }
 
-/// Copies a reader (stdin or a file) into a temp file in the store.
-fn spool<R: Read>(store: &Store, mut r: R, what: &str) -> Result<TempPath> {
+/// Copies a reader (stdin or a file) into a temp file in the store; the
+/// archive itself may not be larger than the limit either.
+fn spool<R: Read>(store: &Store, r: R, what: &str, limit: &SizeLimit) -> Result<TempPath> {
     let tmp = store.temp_path("in");
     let mut f =
         File::create(tmp.path()).with_context(|| format!("creating {}", tmp.path().display()))?;
-    io::copy(&mut r, &mut f).with_context(|| format!("reading {what}"))?;
+    let n = io::copy(&mut r.take(limit.max().saturating_add(1)), &mut f)
+        .with_context(|| format!("reading {what}"))?;
+    if n > limit.max() {
+        bail!(
+            "{what}: archive is larger than the size limit of {} bytes (--max-size or {})",
+            limit.max(),
+            super::sizelimit::ENV
+        );
+    }
     Ok(tmp)
 }
 
@@ -62,15 +72,17 @@ pub fn import<R: Read>(
     input: R,
     what: &str,
     name: Option<&Reference>,
+    limit: &SizeLimit,
 ) -> Result<Image> {
+    store.clean_temps_on_signal()?;
     let _l = store.lock_shared()?;
     let txn = Txn::new(store);
-    let raw = spool(store, input, what)?;
+    let raw = spool(store, input, what, limit)?;
     // Unpacking first validates the tar and yields the DiffID before any
     // blob becomes part of the store.
     let f = File::open(raw.path()).with_context(|| format!("opening {}", raw.path().display()))?;
     let (snap, diff_id) = store
-        .unpack_to_temp(BufReader::new(f))
+        .unpack_to_temp(BufReader::new(f), limit)
         .with_context(|| format!("{what}: not a valid tar archive"))?;
     let f = File::open(raw.path()).with_context(|| format!("opening {}", raw.path().display()))?;
     let gz =
@@ -291,11 +303,16 @@ pub fn save<W: Write>(
 
 /// Extracts an archive into a temp dir. Only regular files, directories and
 /// (docker's layer-dedupe) symlinks are accepted; names are kept inside.
-fn extract(store: &Store, input: &Path, what: &str) -> Result<(TempPath, HashMap<String, String>)> {
+fn extract(
+    store: &Store,
+    input: &Path,
+    what: &str,
+    limit: &SizeLimit,
+) -> Result<(TempPath, HashMap<String, String>)> {
     let dir = store.temp_path("load");
     fs::create_dir_all(dir.path()).with_context(|| format!("creating {}", dir.path().display()))?;
     let f = File::open(input).with_context(|| format!("opening {what}"))?;
-    let mut ar = tar::Archive::new(decompress(BufReader::new(f))?);
+    let mut ar = tar::Archive::new(limit.reader(decompress(BufReader::new(f))?, what));
     let mut links = HashMap::new();
     let mut count = 0;
     for e in ar
@@ -316,6 +333,7 @@ fn extract(store: &Store, input: &Path, what: &str) -> Result<(TempPath, HashMap
                 fs::create_dir_all(&dst).with_context(|| format!("creating {}", dst.display()))?;
             }
             tar::EntryType::Regular | tar::EntryType::Continuous => {
+                limit.charge(e.size(), &format!("{what}: {name:?}"))?;
                 if let Some(p) = dst.parent() {
                     fs::create_dir_all(p).with_context(|| format!("creating {}", p.display()))?;
                 }
@@ -393,10 +411,16 @@ impl Extracted {
 
 /// `berth load`: reads a docker-archive or OCI-archive. Returns the loaded
 /// image names (or IDs for untagged images).
-pub fn load<R: Read>(store: &Store, input: R, what: &str) -> Result<Vec<String>> {
+pub fn load<R: Read>(
+    store: &Store,
+    input: R,
+    what: &str,
+    limit: &SizeLimit,
+) -> Result<Vec<String>> {
+    store.clean_temps_on_signal()?;
     let _l = store.lock_shared()?;
-    let spooled = spool(store, input, what)?;
-    let (dir, links) = extract(store, spooled.path(), what)?;
+    let spooled = spool(store, input, what, limit)?;
+    let (dir, links) = extract(store, spooled.path(), what, limit)?;
     drop(spooled);
     let x = Extracted { dir, links };
     let txn = Txn::new(store);
@@ -427,7 +451,7 @@ pub fn load<R: Read>(store: &Store, input: R, what: &str) -> Result<Vec<String>>
                 let head = read_head(&p)?;
                 let f = File::open(&p).with_context(|| format!("opening {}", p.display()))?;
                 let (d, size) = txn.ingest(BufReader::new(f), None, None)?;
-                txn.unpack_snapshot(&d, &config.rootfs.diff_ids[i], &chains[i])
+                txn.unpack_snapshot(&d, &config.rootfs.diff_ids[i], &chains[i], limit)
                     .with_context(|| format!("{what}: layer {lname}"))?;
                 layers.push(Descriptor {
                     media_type: layer_media_type(&head).into(),
@@ -505,7 +529,7 @@ pub fn load<R: Read>(store: &Store, input: R, what: &str) -> Result<Vec<String>>
             }
             for (i, l) in m.layers.iter().enumerate() {
                 load_blob_file(&x, &txn, &l.digest, what)?;
-                txn.unpack_snapshot(&l.digest, &config.rootfs.diff_ids[i], &chains[i])
+                txn.unpack_snapshot(&l.digest, &config.rootfs.diff_ids[i], &chains[i], limit)
                     .with_context(|| format!("{what}: layer {}", l.digest))?;
             }
             let name = top

@@ -119,7 +119,7 @@ pub fn save(root: &Path, domain: &str, c: &Credentials) -> Result<()> {
         v["auths"] = json!({});
     }
     v["auths"][key] = json!({ "auth": enc });
-    std::fs::create_dir_all(root).with_context(|| format!("creating {}", root.display()))?;
+    super::rootdir::ensure(root)?;
     write_atomic(&p, &serde_json::to_vec_pretty(&v)?)?;
     std::fs::set_permissions(&p, std::os::unix::fs::PermissionsExt::from_mode(0o600))
         .with_context(|| format!("chmod {}", p.display()))?;

@@ -4,9 +4,12 @@
 pub mod archive;
 pub mod auth;
 pub mod digest;
+pub mod interrupt;
 pub mod layer;
 pub mod progress;
 pub mod reference;
 pub mod registry;
+pub mod rootdir;
+pub mod sizelimit;
 pub mod store;
 pub mod types;

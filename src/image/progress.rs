@@ -1,102 +1,81 @@
-//! Per-layer progress: indicatif bars on a terminal, plain lines otherwise
-//! (so logs and tests see one line per state change, not redraw noise).
+//! Where pull/push progress goes: a `Sink` the front end installs (berth's
+//! CLI: bars on a terminal, plain lines otherwise; an API server could send
+//! JSON events). The library itself never prints; with no sink installed, or
+//! quiet, progress is dropped.
 
-use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
-use std::io::{IsTerminal, Read};
-use std::sync::Mutex;
+use std::io::Read;
+use std::sync::{Arc, OnceLock};
+
+/// A progress consumer.
+pub trait Sink: Send + Sync {
+    /// A status line ("Digest: ...").
+    fn line(&self, msg: &str);
+    /// A unit of work (one layer) of `total` bytes, starting in state `msg`.
+    fn task(&self, name: &str, total: u64, msg: &str) -> Box<dyn TaskSink>;
+}
+
+/// One layer's progress.
+pub trait TaskSink: Send + Sync {
+    fn set(&self, msg: &str);
+    fn inc(&self, bytes: u64);
+    fn done(&self, msg: &str);
+    fn fail(&self, msg: &str);
+}
+
+static SINK: OnceLock<Arc<dyn Sink>> = OnceLock::new();
+
+/// Installs the process's progress sink (first call wins).
+pub fn set_sink(s: Arc<dyn Sink>) {
+    let _ = SINK.set(s);
+}
 
 pub struct Progress {
-    multi: Option<MultiProgress>,
-    quiet: bool,
-    out: Mutex<()>,
+    sink: Option<Arc<dyn Sink>>,
 }
 
 pub struct Task {
-    bar: Option<ProgressBar>,
-    name: String,
-    quiet: bool,
+    inner: Option<Box<dyn TaskSink>>,
 }
 
 impl Progress {
     pub fn new(quiet: bool) -> Progress {
-        let multi = (!quiet && std::io::stdout().is_terminal())
-            .then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stdout()));
         Progress {
-            multi,
-            quiet,
-            out: Mutex::new(()),
+            sink: if quiet { None } else { SINK.get().cloned() },
         }
     }
 
     pub fn println(&self, msg: &str) {
-        if self.quiet {
-            return;
-        }
-        match &self.multi {
-            Some(m) => {
-                let _ = m.println(msg);
-            }
-            None => {
-                let _g = self.out.lock();
-                println!("{msg}");
-            }
+        if let Some(s) = &self.sink {
+            s.line(msg);
         }
     }
 
     pub fn task(&self, name: &str, total: u64, msg: &str) -> Task {
-        let bar = self.multi.as_ref().map(|m| {
-            let pb = m.add(ProgressBar::new(total));
-            pb.set_style(
-                ProgressStyle::with_template(
-                    "{prefix}: {msg:<18} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec}",
-                )
-                .unwrap_or_else(|_| ProgressStyle::default_bar())
-                .progress_chars("=> "),
-            );
-            pb.set_prefix(name.to_string());
-            pb.set_message(msg.to_string());
-            pb
-        });
-        let t = Task {
-            bar,
-            name: name.to_string(),
-            quiet: self.quiet,
-        };
-        if t.bar.is_none() && !self.quiet {
-            self.println(&format!("{name}: {msg}"));
+        Task {
+            inner: self.sink.as_ref().map(|s| s.task(name, total, msg)),
         }
-        t
     }
 }
 
 impl Task {
     pub fn set(&self, msg: &str) {
-        match &self.bar {
-            Some(b) => b.set_message(msg.to_string()),
-            None if !self.quiet => println!("{}: {msg}", self.name),
-            None => {}
+        if let Some(t) = &self.inner {
+            t.set(msg);
         }
     }
     pub fn inc(&self, n: u64) {
-        if let Some(b) = &self.bar {
-            b.inc(n);
+        if let Some(t) = &self.inner {
+            t.inc(n);
         }
     }
     pub fn done(&self, msg: &str) {
-        match &self.bar {
-            Some(b) => {
-                b.set_position(b.length().unwrap_or(0));
-                b.finish_with_message(msg.to_string());
-            }
-            None if !self.quiet => println!("{}: {msg}", self.name),
-            None => {}
+        if let Some(t) = &self.inner {
+            t.done(msg);
         }
     }
     pub fn fail(&self, msg: &str) {
-        match &self.bar {
-            Some(b) => b.abandon_with_message(msg.to_string()),
-            None if !self.quiet => println!("{}: {msg}", self.name),
-            None => {}
+        if let Some(t) = &self.inner {
+            t.fail(msg);
         }
     }
 }

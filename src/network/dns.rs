@@ -22,7 +22,7 @@ pub fn running(root: &Path, net: &str) -> Option<i32> {
         .trim()
         .parse()
         .ok()?;
-    crate::engine::fsutil::pid_alive(pid).then_some(pid)
+    crate::sys::pid_alive(pid).then_some(pid)
 }
 
 /// Starts the helper unless it runs; waits until it listens.
@@ -69,7 +69,7 @@ pub fn stop(root: &Path, net: &str) {
         // SAFETY: a pid we started and recorded.
         unsafe { libc::kill(pid, libc::SIGTERM) };
         for _ in 0..100 {
-            if !crate::engine::fsutil::pid_alive(pid) {
+            if !crate::sys::pid_alive(pid) {
                 break;
             }
             // Our own child when stopped by the process that started it.
@@ -150,12 +150,13 @@ fn answer(q: &[u8], end: usize, ip: Option<Ipv4Addr>, rcode: u8) -> Vec<u8> {
     r
 }
 
-/// The hidden `__dns` subcommand.
-pub fn serve(root: &Path, net_name: &str) -> i32 {
+/// The hidden `__dns` subcommand: reports "ok" or the error as one line on
+/// `ready` (the parent waits for it), then answers queries until killed.
+pub fn serve(root: &Path, net_name: &str, ready: &mut dyn std::io::Write) -> i32 {
     let net = match ipam::load(root, net_name) {
         Ok(n) => n,
         Err(e) => {
-            println!("{e:#}");
+            let _ = writeln!(ready, "{e:#}");
             return 1;
         }
     };
@@ -167,11 +168,12 @@ pub fn serve(root: &Path, net_name: &str) -> i32 {
     {
         Ok(s) => s,
         Err(e) => {
-            println!("{e:#}");
+            let _ = writeln!(ready, "{e:#}");
             return 1;
         }
     };
-    println!("ok");
+    let _ = writeln!(ready, "ok");
+    let _ = ready.flush();
     let _ = sock.set_read_timeout(Some(Duration::from_secs(2)));
     let ups = upstreams();
     let mut buf = [0u8; 1500];

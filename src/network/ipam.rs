@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 
-use crate::engine::fsutil::{read_json, write_json};
+use crate::sys::{read_json, write_json};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Network {

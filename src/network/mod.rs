@@ -2,12 +2,13 @@
 //! berth-made network namespaces (set up over raw netlink), nftables NAT
 //! and port publishing, and a DNS helper per user-defined network.
 
-pub mod cli;
 pub mod dns;
 pub mod ipam;
 pub mod netlink;
 pub mod netns;
 pub mod nft;
+pub mod ops;
+mod types;
 
 use anyhow::{bail, Context, Result};
 use std::collections::BTreeMap;
@@ -15,24 +16,12 @@ use std::net::{Ipv4Addr, TcpListener, UdpSocket};
 use std::os::fd::AsRawFd;
 use std::path::Path;
 
-use crate::engine::container::{self, Config, Container, Endpoint};
-use crate::engine::fsutil;
-use crate::engine::opts::PortMap;
-use crate::engine::spec::NetNs;
+use crate::sys as fsutil;
 use ipam::Network;
 use netlink::Netlink;
+pub use types::{Endpoint, Member, NetworkMode, PortMap};
 
 pub const DEFAULT: &str = "bridge";
-
-/// Which user network a mode names (None for host/none/container:).
-fn user_network(mode: &str) -> Option<&str> {
-    match mode {
-        "host" | "none" => None,
-        m if m.starts_with("container:") => None,
-        "default" => Some(DEFAULT),
-        m => Some(m),
-    }
-}
 
 /// The default bridge network, made on first use. BERTH_BRIDGE and
 /// BERTH_BRIDGE_SUBNET override its bridge name and subnet (tests run
@@ -76,39 +65,17 @@ pub fn load(root: &Path, name: &str) -> Result<Network> {
     ipam::load(root, name)
 }
 
-pub fn validate(root: &Path, mode: &str) -> Result<()> {
-    if let Some(other) = mode.strip_prefix("container:") {
-        let c = container::find(root, other)?;
-        if !c.is_running() {
-            bail!("cannot join network of a non running container: {other}");
-        }
-        return Ok(());
-    }
-    if let Some(n) = user_network(mode) {
+/// Checks that the network a mode names exists (the default bridge is made on first use).
+pub fn validate(root: &Path, mode: &NetworkMode) -> Result<()> {
+    if let Some(n) = mode.network() {
         load(root, n)?;
     }
     Ok(())
 }
 
-pub fn netns_for(root: &Path, cfg: &Config) -> Result<NetNs> {
-    Ok(match cfg.network.as_str() {
-        "host" => NetNs::Host,
-        m if m.starts_with("container:") => {
-            let other = container::find(root, &m["container:".len()..])?;
-            let p = netns::path(root, other.id());
-            if p.exists() {
-                NetNs::Path(p)
-            } else {
-                NetNs::Path(format!("/proc/{}/ns/net", other.state.pid).into())
-            }
-        }
-        _ => NetNs::Path(netns::path(root, &cfg.id)),
-    })
-}
-
-pub fn resolv_conf(root: &Path, mode: &str) -> String {
+pub fn resolv_conf(root: &Path, mode: &NetworkMode) -> String {
     let host = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
-    match user_network(mode) {
+    match mode.network() {
         Some(n) if n != DEFAULT => match ipam::load(root, n) {
             Ok(net) => format!("nameserver {}\noptions ndots:0\n", net.gateway),
             Err(_) => host,
@@ -117,14 +84,17 @@ pub fn resolv_conf(root: &Path, mode: &str) -> String {
     }
 }
 
-/// Picks host ports for `-p :80`, and refuses ports other containers of
-/// this root publish or that something on the host already listens on.
-pub fn check_ports(root: &Path, ports: &mut [PortMap]) -> Result<()> {
-    let used: Vec<PortMap> = container::list(root)?
-        .into_iter()
-        .filter(|c| c.is_running() || c.config.restart.name != "no")
-        .flat_map(|c| c.config.ports)
-        .collect();
+/// A host port some container or process already holds.
+#[derive(Debug, thiserror::Error)]
+#[error("Bind for {ip}:{port} failed: port is already allocated")]
+pub struct PortInUse {
+    pub ip: String,
+    pub port: u16,
+}
+
+/// Picks host ports for `-p :80`, and refuses ports in `used` (what other
+/// containers of this root publish) or that something on the host listens on.
+pub fn check_ports(ports: &mut [PortMap], used: &[PortMap]) -> Result<()> {
     for p in ports.iter_mut() {
         let ip: Ipv4Addr = p.host_ip.parse().context("host ip")?;
         if p.host_port == 0 {
@@ -148,11 +118,11 @@ pub fn check_ports(root: &Path, ports: &mut [PortMap]) -> Result<()> {
             TcpListener::bind((ip, p.host_port)).is_ok()
         };
         if used.iter().any(clash) || !free {
-            bail!(
-                "Bind for {}:{} failed: port is already allocated",
-                p.host_ip,
-                p.host_port
-            );
+            return Err(PortInUse {
+                ip: p.host_ip.clone(),
+                port: p.host_port,
+            }
+            .into());
         }
     }
     // The same port twice on one command line.
@@ -161,11 +131,11 @@ pub fn check_ports(root: &Path, ports: &mut [PortMap]) -> Result<()> {
             .iter()
             .any(|q| q.host_port == p.host_port && q.proto == p.proto && q.host_ip == p.host_ip)
         {
-            bail!(
-                "Bind for {}:{} failed: port is already allocated",
-                p.host_ip,
-                p.host_port
-            );
+            return Err(PortInUse {
+                ip: p.host_ip.clone(),
+                port: p.host_port,
+            }
+            .into());
         }
     }
     Ok(())
@@ -211,25 +181,25 @@ pub fn teardown_bridge(root: &Path, net: &Network) {
     nft::remove_bridge(root, &net.bridge, &net.subnet, !others);
 }
 
-fn host_veth(id: &str, n: usize) -> String {
+pub(crate) fn host_veth(id: &str, n: usize) -> String {
     format!("vb{}{}", &id[..9], n)
 }
 
 /// Connects the container's netns to `net` as `eth<n>`.
-pub fn attach_endpoint(root: &Path, c: &Container, net: &Network, n: usize) -> Result<Endpoint> {
+pub fn attach_endpoint(root: &Path, c: &Member, net: &Network, n: usize) -> Result<Endpoint> {
     ensure_bridge(root, net)?;
     let lease = ipam::Lease {
-        id: c.config.id.clone(),
-        name: c.config.name.clone(),
-        aliases: c.config.aliases.clone(),
+        id: c.id.to_string(),
+        name: c.name.to_string(),
+        aliases: c.aliases.to_vec(),
     };
     let (ip, prefix) = ipam::allocate(root, net, lease)?;
     let gw: Ipv4Addr = net.gateway.parse().context("gateway")?;
-    let hv = host_veth(c.id(), n);
+    let hv = host_veth(c.id, n);
     let ifname = format!("eth{n}");
     let o = ip.octets();
     let mac = [0x02, 0x42, o[0], o[1], o[2], o[3]];
-    let ns = netns::create(root, c.id())?;
+    let ns = netns::create(root, c.id)?;
     let r = (|| -> Result<()> {
         let nsf = std::fs::File::open(&ns).with_context(|| format!("opening {}", ns.display()))?;
         let mut nl = Netlink::open()?;
@@ -255,9 +225,8 @@ pub fn attach_endpoint(root: &Path, c: &Container, net: &Network, n: usize) -> R
         if let Ok(mut nl) = Netlink::open() {
             let _ = nl.delete_link(&hv);
         }
-        ipam::release(root, &net.name, c.id());
-        return Err(e)
-            .with_context(|| format!("connecting {} to network {}", c.config.name, net.name));
+        ipam::release(root, &net.name, c.id);
+        return Err(e).with_context(|| format!("connecting {} to network {}", c.name, net.name));
     }
     Ok(Endpoint {
         ip: ip.to_string(),
@@ -272,37 +241,20 @@ pub fn attach_endpoint(root: &Path, c: &Container, net: &Network, n: usize) -> R
     })
 }
 
-fn networks_of(c: &Container) -> Vec<String> {
-    let mut v = Vec::new();
-    if let Some(n) = user_network(&c.config.network) {
-        v.push(if n == "default" {
-            DEFAULT.to_string()
-        } else {
-            n.to_string()
-        });
-    }
-    for n in &c.config.networks {
-        if !v.contains(n) {
-            v.push(n.clone());
-        }
-    }
-    v
-}
-
 /// The monitor's network step before `<runtime> create`.
-pub fn setup(root: &Path, c: &Container) -> Result<BTreeMap<String, Endpoint>> {
+pub fn setup(root: &Path, c: &Member) -> Result<BTreeMap<String, Endpoint>> {
     let mut eps = BTreeMap::new();
-    if c.config.network == "none" {
+    if *c.mode == NetworkMode::None {
         // docker's none: a namespace of its own with loopback up.
-        let ns = netns::create(root, c.id())?;
+        let ns = netns::create(root, c.id)?;
         let r = netns::run_in(&ns, || Netlink::open()?.set_up("lo"));
         if let Err(e) = r {
-            netns::remove(root, c.id());
+            netns::remove(root, c.id);
             return Err(e);
         }
         return Ok(eps);
     }
-    let nets = networks_of(c);
+    let nets = c.networks();
     if nets.is_empty() {
         return Ok(eps);
     }
@@ -312,7 +264,7 @@ pub fn setup(root: &Path, c: &Container) -> Result<BTreeMap<String, Endpoint>> {
             let net = load(root, name)?;
             let ep = attach_endpoint(root, c, &net, i)?;
             if i == 0 {
-                nft::publish(root, &c.config.ports, &ep.ip)?;
+                nft::publish(root, c.ports, &ep.ip)?;
             }
             eps.insert(name.clone(), ep);
         }
@@ -337,28 +289,28 @@ pub fn rename(root: &Path, id: &str, new_name: &str) {
 }
 
 /// Undoes `setup`; safe to repeat, and works from the records alone.
-pub fn teardown(root: &Path, c: &Container) {
-    let nets = networks_of(c);
+pub fn teardown(root: &Path, c: &Member) {
+    let nets = c.networks();
     if nets.is_empty() {
-        if c.config.network == "none" {
-            netns::remove(root, c.id());
+        if *c.mode == NetworkMode::None {
+            netns::remove(root, c.id);
         }
         return;
     }
     let _l = fsutil::lock(&ipam::lock_path(root));
-    if !c.config.ports.is_empty() && netns::path(root, c.id()).exists() {
-        nft::unpublish(root, &c.config.ports);
+    if !c.ports.is_empty() && netns::path(root, c.id).exists() {
+        nft::unpublish(root, c.ports);
     }
     if let Ok(mut nl) = Netlink::open() {
         for i in 0..nets.len() {
-            let hv = host_veth(c.id(), i);
+            let hv = host_veth(c.id, i);
             if netlink::ifindex(&hv).is_some() {
                 let _ = nl.delete_link(&hv);
             }
         }
     }
     for n in &nets {
-        ipam::release(root, n, c.id());
+        ipam::release(root, n, c.id);
     }
-    netns::remove(root, c.id());
+    netns::remove(root, c.id);
 }

@@ -13,7 +13,7 @@ pub fn path(root: &Path, id: &str) -> PathBuf {
 
 pub fn create(root: &Path, id: &str) -> Result<PathBuf> {
     let p = path(root, id);
-    if crate::engine::rootfs::is_mounted(&p) {
+    if crate::sys::is_mounted(&p) {
         return Ok(p);
     }
     let dir = root.join("netns");
@@ -44,7 +44,7 @@ pub fn create(root: &Path, id: &str) -> Result<PathBuf> {
 
 pub fn remove(root: &Path, id: &str) {
     let p = path(root, id);
-    while crate::engine::rootfs::is_mounted(&p) {
+    while crate::sys::is_mounted(&p) {
         if umount2(&p, MntFlags::MNT_DETACH).is_err() {
             break;
         }

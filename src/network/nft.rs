@@ -9,7 +9,7 @@ use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use crate::engine::opts::PortMap;
+use super::PortMap;
 
 pub fn table_name(root: &Path) -> String {
     if root == Path::new(crate::image::store::DEFAULT_ROOT) {

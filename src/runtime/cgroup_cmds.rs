@@ -189,6 +189,8 @@ pub fn pause(root: &Path, id: &str) -> Result<()> {
     if status == Status::Paused {
         bail!("container {id} is already paused");
     }
+    // Under the lock, so pause and resume never interleave: the freeze waits (at most a
+    // second) on the kernel only, never on another command.
     cgroup_of(&c)?.freeze()
 }
 

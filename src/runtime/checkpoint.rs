@@ -29,6 +29,8 @@ pub struct CriuOptions {
     pub empty_ns: Vec<String>,
     pub lazy_pages: bool,
     pub status_fd: Option<i32>,
+    /// Checkpoint only: CRIU may link open but unlinked files back (`--link-remap`).
+    pub link_remap: bool,
 }
 
 /// What only `restore` takes.
@@ -225,7 +227,59 @@ fn prepare_dir(path: &Path, what: &str) -> Result<()> {
     std::fs::create_dir_all(path).with_context(|| format!("create {what} {}", path.display()))
 }
 
+/// `--parent-path` is CRIU's `--prev-images-dir`, which CRIU resolves from the image directory
+/// and which must stay relative for the images to be movable (runc documents it so): an
+/// absolute one is refused before anything is touched.
+fn check_parent_path(opts: &CriuOptions) -> Result<()> {
+    match &opts.parent_path {
+        Some(p) if p.is_absolute() => bail!(
+            "--parent-path: {} must be relative to the image path, not absolute",
+            p.display()
+        ),
+        _ => Ok(()),
+    }
+}
+
+/// CRIU's dump (or pre-dump) command line for the container in `st`.
+fn dump_command(
+    st: &ContainerState,
+    spec: &Spec,
+    opts: &CriuOptions,
+    image: &Path,
+    work: &Path,
+) -> Result<Command> {
+    let mut cmd = Command::new(criu_binary(opts));
+    cmd.arg(if opts.pre_dump { "pre-dump" } else { "dump" });
+    cmd.arg("-t").arg(st.pid.to_string());
+    common_args(&mut cmd, opts, image, work)?;
+    cmd.arg("--root").arg(&st.rootfs);
+    if let Some(parent) = &opts.parent_path {
+        cmd.arg("--prev-images-dir").arg(parent);
+    }
+    if opts.pre_dump || opts.parent_path.is_some() {
+        cmd.arg("--track-mem");
+    }
+    if opts.leave_running && !opts.pre_dump {
+        cmd.arg("--leave-running");
+    }
+    if opts.link_remap {
+        cmd.arg("--link-remap");
+    }
+    if let Some(dir) = freezer_dir(&st.cgroup_path) {
+        cmd.arg("--freeze-cgroup").arg(dir);
+    }
+    for ext in external_mounts(spec, &st.rootfs, false) {
+        cmd.arg("--external").arg(ext);
+    }
+    if let Some(ns) = joined_netns(spec) {
+        cmd.arg("--external")
+            .arg(format!("net[{}]:extRootNetNS", ns_inode(&ns)?));
+    }
+    Ok(cmd)
+}
+
 pub fn checkpoint(root: &Path, id: &str, opts: &CriuOptions) -> Result<()> {
+    check_parent_path(opts)?;
     let c = Container::load(root, id)?;
     match super::lifecycle::status_of(&c) {
         Status::Running | Status::Paused => {}
@@ -242,34 +296,9 @@ pub fn checkpoint(root: &Path, id: &str, opts: &CriuOptions) -> Result<()> {
         Some(w) => std::path::absolute(w).context("--work-path")?,
         None => image.clone(),
     };
+    let cmd = dump_command(&c.state, &spec, opts, &image, &work)?;
     prepare_dir(&image, "image directory")?;
     prepare_dir(&work, "work directory")?;
-
-    let mut cmd = Command::new(criu_binary(opts));
-    cmd.arg(if opts.pre_dump { "pre-dump" } else { "dump" });
-    cmd.arg("-t").arg(c.state.pid.to_string());
-    common_args(&mut cmd, opts, &image, &work)?;
-    cmd.arg("--root").arg(&c.state.rootfs);
-    if let Some(parent) = &opts.parent_path {
-        // CRIU resolves it relative to the image directory, as runc documents.
-        cmd.arg("--prev-images-dir").arg(parent);
-    }
-    if opts.pre_dump || opts.parent_path.is_some() {
-        cmd.arg("--track-mem");
-    }
-    if opts.leave_running && !opts.pre_dump {
-        cmd.arg("--leave-running");
-    }
-    if let Some(dir) = freezer_dir(&c.state.cgroup_path) {
-        cmd.arg("--freeze-cgroup").arg(dir);
-    }
-    for ext in external_mounts(&spec, &c.state.rootfs, false) {
-        cmd.arg("--external").arg(ext);
-    }
-    if let Some(ns) = joined_netns(&spec) {
-        cmd.arg("--external")
-            .arg(format!("net[{}]:extRootNetNS", ns_inode(&ns)?));
-    }
     let action = if opts.pre_dump { "pre-dump" } else { "dump" };
     run_criu(cmd, action, &work, &format!("{action}.log"))?;
     // Keep the spec with the image: restore on another bundle path still finds the mounts.
@@ -442,6 +471,7 @@ pub fn restore(root: &Path, id: &str, opts: &RestoreOptions) -> Result<i32> {
                     .any(|n| n.typ() == LinuxNamespaceType::Pid && n.path().is_none())
             }),
         rootless: !nix::unistd::geteuid().is_root(),
+        systemd_unit: None,
     };
     let container = Container::new(dir, st, lock);
     container.save()?;
@@ -482,6 +512,53 @@ mod tests {
             Some("Error (criu/vdso.c:613): vdso: Failed")
         );
         assert_eq!(last_error_line("all fine"), None);
+    }
+
+    fn state(rootfs: &str) -> ContainerState {
+        serde_json::from_value(serde_json::json!({
+            "ociVersion": "1.0.2", "id": "c1", "pid": 4242, "bundle": "/b", "rootfs": rootfs,
+            "created": "", "owner": "", "startTime": 1, "cgroupPath": "/hull-nonexistent/c1"
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn dump_command_carries_link_remap_and_a_relative_parent() {
+        let spec: Spec = serde_json::from_value(serde_json::json!({
+            "ociVersion": "1.0.2", "root": {"path": "/nonexistent-rootfs"}
+        }))
+        .unwrap();
+        let opts = CriuOptions {
+            link_remap: true,
+            parent_path: Some(PathBuf::from("../pre")),
+            ..Default::default()
+        };
+        check_parent_path(&opts).unwrap();
+        let st = state("/nonexistent-rootfs");
+        let cmd = dump_command(&st, &spec, &opts, Path::new("/img"), Path::new("/work")).unwrap();
+        let args: Vec<String> = cmd
+            .get_args()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(args[..3], ["dump", "-t", "4242"]);
+        assert!(args.iter().any(|a| a == "--link-remap"), "{args:?}");
+        let prev = args.iter().position(|a| a == "--prev-images-dir").unwrap();
+        assert_eq!(args[prev + 1], "../pre");
+        let without = dump_command(
+            &st,
+            &spec,
+            &CriuOptions::default(),
+            Path::new("/i"),
+            Path::new("/w"),
+        )
+        .unwrap();
+        assert!(!without.get_args().any(|a| a == "--link-remap"));
+        let abs = CriuOptions {
+            parent_path: Some(PathBuf::from("/abs/pre")),
+            ..Default::default()
+        };
+        let err = check_parent_path(&abs).unwrap_err().to_string();
+        assert!(err.starts_with("--parent-path: /abs/pre"), "{err}");
     }
 
     #[test]

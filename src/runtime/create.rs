@@ -28,6 +28,8 @@ pub struct CreateOptions {
     pub no_pivot: bool,
     pub no_new_keyring: bool,
     pub preserve_fds: u32,
+    /// `--systemd-cgroup`: the cgroup is a systemd unit (cgroups/systemd.rs).
+    pub systemd_cgroup: bool,
 }
 
 /// A container that `create` made; the init pid is a child of this process.
@@ -89,11 +91,19 @@ pub fn create(opts: &CreateOptions) -> Result<Created> {
     } = spec::load(&opts.bundle)?;
     let linux = spec.linux().as_ref();
     let plan = Plan::from_linux(linux);
-    let cgroup_path = cgroups::container_path(
-        linux.and_then(|l| l.cgroups_path().as_deref()),
-        &opts.id,
-        &cgroups::own_cgroup(),
-    )?;
+    let cgroups_path = linux.and_then(|l| l.cgroups_path().as_deref());
+    let unit = match opts.systemd_cgroup {
+        true => Some(cgroups::systemd::parse_path(
+            cgroups_path,
+            &opts.id,
+            !nix::unistd::geteuid().is_root(),
+        )?),
+        false => None,
+    };
+    let cgroup_path = match &unit {
+        Some(u) => u.cgroup_path()?,
+        None => cgroups::container_path(cgroups_path, &opts.id, &cgroups::own_cgroup())?,
+    };
     let terminal = spec.process().as_ref().and_then(|p| p.terminal()) == Some(true);
     let console = match (&opts.console_socket, opts.console_fd, terminal) {
         (_, Some(fd), true) => Some(fd),
@@ -125,6 +135,14 @@ pub fn create(opts: &CreateOptions) -> Result<Created> {
             }),
         armed: true,
     };
+    // Before the cgroup exists: a create killed from here on leaves what delete needs to find it.
+    state::write_intent(
+        &dir,
+        &state::Intent {
+            cgroup_path: cgroup_path.clone(),
+            init: None,
+        },
+    )?;
     // LISTEN_FDS come first (3..), then --preserve-fds, as runc passes them.
     let listen_fds = super::fds::listen_fds_from_env();
     let preserved = super::fds::preserved(listen_fds + opts.preserve_fds);
@@ -162,7 +180,10 @@ pub fn create(opts: &CreateOptions) -> Result<Created> {
     // while we make the cgroup, and is moved in afterwards.
     let resources = linux.and_then(|l| l.resources().as_ref());
     // Registered before create(), so a half-made cgroup is removed on error too.
-    let cg = cleanup.cgroup.insert(cgroups::open(&cgroup_path)?);
+    let cg = cleanup.cgroup.insert(match &unit {
+        Some(u) => Box::new(cgroups::systemd::SystemdCgroup::new(u.clone())?),
+        None => cgroups::open(&cgroup_path)?,
+    });
     let early = cg.can_clone_into();
     let mut use_cgroup = false;
     let mut into = None;
@@ -234,6 +255,16 @@ pub fn create(opts: &CreateOptions) -> Result<Created> {
             }
             Msg::InitPid { pid } => {
                 init_pid = pid;
+                if !use_cgroup {
+                    // No cgroup to find it by: delete needs the init itself.
+                    state::write_intent(
+                        &dir,
+                        &state::Intent {
+                            cgroup_path: cgroup_path.clone(),
+                            init: state::process_start_time(pid).map(|t| (pid, t)),
+                        },
+                    )?;
+                }
                 cleanup.pids.insert(0, pid);
                 // SAFETY: reaping the intermediate child, which exits right after this message.
                 unsafe { libc::waitpid(intermediate, std::ptr::null_mut(), 0) };
@@ -280,6 +311,7 @@ pub fn create(opts: &CreateOptions) -> Result<Created> {
         start_time: state::process_start_time(init_pid)
             .context("container init died during create")?,
         cgroup_path: cgroup_path.clone(),
+        systemd_unit: unit,
         hooks: spec.hooks().clone(),
         own_pid_ns: plan.new.contains(CloneFlags::CLONE_NEWPID),
         rootless: !nix::unistd::geteuid().is_root(),

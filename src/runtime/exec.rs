@@ -6,17 +6,21 @@
 //! capabilities, user, no_new_privs, seccomp, and exec.
 
 use super::console;
-use super::lifecycle::{cgroup_of, status_of};
+use super::exec_cgroup::Placement;
+use super::lifecycle::status_of;
 use super::namespaces::Plan;
 use super::process;
 use super::resolve::openat2;
 use super::state::{Container, StateError, Status};
 use super::sync::{self, Channel, Msg};
 use anyhow::{bail, Context, Result};
-use oci_spec::runtime::{Capabilities, LinuxNamespaceType, Process, Spec};
-use std::os::fd::{AsRawFd, IntoRawFd, RawFd};
+use nix::sys::signal::{SigSet, Signal};
+use nix::sys::signalfd::{SfdFlags, SignalFd};
+use oci_spec::runtime::{Capabilities, Linux, LinuxNamespaceType, Process, Spec};
+use std::os::fd::{AsRawFd, IntoRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 #[derive(Default)]
 pub struct ExecOptions {
@@ -38,6 +42,8 @@ pub struct ExecOptions {
     pub process_label: Option<String>,
     pub preserve_fds: u32,
     pub ignore_paused: bool,
+    /// runc's `--cgroup [CONTROLLERS:]PATH`, repeatable.
+    pub cgroup: Vec<String>,
 }
 
 fn ns_file(t: LinuxNamespaceType) -> &'static str {
@@ -162,8 +168,22 @@ fn build_process(opts: &ExecOptions, spec: &Spec) -> Result<Process> {
     Ok(p)
 }
 
-/// Runs `exec`; returns the exit code to exit with (0 when detached).
-pub fn exec(opts: &ExecOptions) -> Result<i32> {
+/// What exec takes from the container, gathered under its state lock and used without it: the
+/// process may wait on a frozen cgroup (`--ignore-paused`), and `resume` needs that lock.
+struct Target {
+    spec: Spec,
+    process: Process,
+    plan: Plan,
+    /// The init's namespaces, opened while it was verified alive, so a pid recycled after the
+    /// lock is gone cannot swap them; the plan joins them through /proc/self/fd. With no mount
+    /// namespace, the init's root too.
+    _ns_fds: Vec<OwnedFd>,
+    placement: Placement,
+    /// The container's state for a seccomp listener.
+    running: serde_json::Value,
+}
+
+fn prepare(opts: &ExecOptions) -> Result<Target> {
     let c = Container::load(&opts.root, &opts.id)?;
     match status_of(&c) {
         Status::Running => {}
@@ -182,18 +202,12 @@ pub fn exec(opts: &ExecOptions) -> Result<i32> {
         bail!("process.args: must name the program to run");
     }
     super::affinity::validate(&process)?;
-    super::mempolicy::prepare_for_exec(&spec)?;
-    let terminal = process.terminal() == Some(true);
-    // The container's filter applies to every process in it; compiled (or read from the cache)
-    // here, before the fork.
-    let seccomp = match spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
-        Some(s) => Some(crate::seccomp::prepare(s)?),
-        None => None,
-    };
-
+    super::mempolicy::of_linux(spec.linux().as_ref())?;
+    let placement = super::exec_cgroup::placement(&c.state.cgroup_path, &opts.cgroup)?;
     // Join the namespaces the container has, through its init's /proc entries.
     let init = c.state.pid;
     let mut plan = Plan::from_linux(None);
+    let mut ns_fds = Vec::new();
     for ns in spec
         .linux()
         .as_ref()
@@ -201,14 +215,60 @@ pub fn exec(opts: &ExecOptions) -> Result<i32> {
         .into_iter()
         .flatten()
     {
+        let path = format!("/proc/{init}/ns/{}", ns_file(ns.typ()));
+        let fd = OwnedFd::from(std::fs::File::open(&path).with_context(|| format!("open {path}"))?);
         plan.join.push((
             ns.typ(),
-            PathBuf::from(format!("/proc/{init}/ns/{}", ns_file(ns.typ()))),
+            PathBuf::from(format!("/proc/self/fd/{}", fd.as_raw_fd())),
         ));
+        ns_fds.push(fd);
+    }
+    // Without a mount namespace of its own the init only chroot'ed (rootfs.rs): follow it.
+    if !plan.has(LinuxNamespaceType::Mount) {
+        let path = format!("/proc/{init}/root");
+        let root = openat2(
+            libc::AT_FDCWD,
+            Path::new(&path),
+            libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC,
+            0,
+            0,
+        )
+        .with_context(|| format!("open the container's root {path}"))?;
+        plan.enter_root = Some(PathBuf::from(format!("/proc/self/fd/{}", root.as_raw_fd())));
+        ns_fds.push(root);
+    }
+    // Alive after the opens: the fds are the init's, not a recycled pid's.
+    if !c.is_alive() {
+        return Err(StateError::NotRunning.into());
     }
     plan.join
         .sort_by_key(|(t, _)| *t != LinuxNamespaceType::User);
-    let cg = cgroup_of(&c)?;
+    Ok(Target {
+        running: serde_json::to_value(c.oci_state(Status::Running))?,
+        spec,
+        process,
+        plan,
+        _ns_fds: ns_fds,
+        placement,
+    })
+}
+
+/// Runs `exec`; returns the exit code to exit with (0 when detached).
+pub fn exec(opts: &ExecOptions) -> Result<i32> {
+    let target = prepare(opts)?;
+    let process = &target.process;
+    let terminal = process.terminal() == Some(true);
+    // The container's filter applies to every process in it; compiled (or read from the cache)
+    // here, before the fork.
+    let seccomp = match target
+        .spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.seccomp().as_ref())
+    {
+        Some(s) => Some(crate::seccomp::prepare(s)?),
+        None => None,
+    };
     let preserved = super::fds::preserved(opts.preserve_fds);
 
     let mut relay = None;
@@ -234,12 +294,13 @@ pub fn exec(opts: &ExecOptions) -> Result<i32> {
         nix::unistd::ForkResult::Child => {
             drop(parent_end);
             exec_intermediate(
-                &plan,
+                &target.plan,
                 &child_end,
-                &process,
+                process,
                 console_fd,
                 &preserved,
                 seccomp.as_ref(),
+                target.spec.linux().as_ref(),
             )
         }
         nix::unistd::ForkResult::Parent { child } => child.as_raw(),
@@ -251,61 +312,33 @@ pub fn exec(opts: &ExecOptions) -> Result<i32> {
     } else {
         Some(super::supervise::block_signals()?)
     };
-    let cleanup_kill = |pid: i32| unsafe {
-        libc::kill(pid, libc::SIGKILL);
-        libc::waitpid(pid, std::ptr::null_mut(), 0);
+    let sfd = match old_mask {
+        Some(_) => Some(
+            SignalFd::with_flags(&setup_signals(), SfdFlags::SFD_CLOEXEC).context("signalfd")?,
+        ),
+        None => None,
     };
-    if let Err(e) = super::affinity::apply_initial(intermediate, &process) {
-        cleanup_kill(intermediate);
-        return Err(e);
-    }
-    if let Err(e) = cg.add_pid(intermediate) {
-        cleanup_kill(intermediate);
-        return Err(e);
-    }
-    parent_end.send(&Msg::Go)?;
-    let pid = match parent_end.recv() {
-        Ok(Msg::InitPid { pid }) => pid,
-        Ok(Msg::Error { msg }) => {
-            cleanup_kill(intermediate);
-            bail!("{msg}");
-        }
-        Ok(other) => {
-            cleanup_kill(intermediate);
-            bail!("exec channel: unexpected {other:?}");
-        }
+    // execCPUAffinity.initial: on the intermediate, before launch moves it into the cgroup.
+    let launched = super::affinity::apply_initial(intermediate, process)
+        .and_then(|()| launch(&target.placement, &parent_end, intermediate, sfd.as_ref()));
+    let pid = match launched {
+        Ok(pid) => pid,
         Err(e) => {
-            cleanup_kill(intermediate);
+            stop_children(&[intermediate]);
             return Err(e);
         }
     };
-    // SAFETY: reaping the intermediate child, which exits after reporting the pid.
-    unsafe { libc::waitpid(intermediate, std::ptr::null_mut(), 0) };
-    // The process closes its end by exec (close-on-exec); an error arrives as a message first.
-    loop {
-        match parent_end.recv() {
-            Ok(Msg::SeccompNotify { announce }) => {
-                let state = serde_json::to_value(c.oci_state(Status::Running))?;
-                if let Err(e) = crate::seccomp::notify::hand_over(pid, &announce, &state) {
-                    cleanup_kill(pid);
-                    return Err(e);
-                }
-            }
-            Ok(Msg::Error { msg }) => {
-                cleanup_kill(pid);
-                bail!("{msg}");
-            }
-            Ok(other) => {
-                cleanup_kill(pid);
-                bail!("exec channel: unexpected {other:?}");
-            }
-            Err(_) => break,
-        }
+    // The intermediate exits right after reporting the pid; if a pause caught it first, the
+    // reaping in wait_forwarding (or whoever inherits it) gets it later.
+    reap(intermediate, Duration::from_secs(1));
+    if let Err(e) = await_exec(&parent_end, sfd.as_ref(), pid, &target.running) {
+        stop_children(&[pid]);
+        return Err(e);
     }
+    drop(sfd);
     if let Some(path) = &opts.pid_file {
         super::create::write_pid_file(path, pid)?;
     }
-    drop(c);
     if opts.detach {
         return Ok(0);
     }
@@ -319,6 +352,139 @@ pub fn exec(opts: &ExecOptions) -> Result<i32> {
     super::supervise::wait_forwarding(pid, master, old_mask.context("signals were not blocked")?)
 }
 
+/// Places the intermediate child in the cgroup, lets it go, and returns the pid of the process
+/// it cloned. With `sfd` (signals blocked), a terminating signal that comes first ends the wait
+/// with an error: the container may be frozen, and nothing would end the wait then.
+fn launch(
+    placement: &Placement,
+    chan: &Channel,
+    intermediate: i32,
+    sfd: Option<&SignalFd>,
+) -> Result<i32> {
+    placement.add_pid(intermediate)?;
+    chan.send(&Msg::Go)?;
+    match recv_or_signal(chan, sfd)? {
+        Msg::InitPid { pid } => Ok(pid),
+        Msg::Error { msg } => bail!("{msg}"),
+        other => bail!("exec channel: unexpected {other:?}"),
+    }
+}
+
+/// Waits for the process to exec: it closes its end by exec (close-on-exec), and an error
+/// arrives as a message first; a seccomp listener it announces is handed over on the way.
+fn await_exec(
+    chan: &Channel,
+    sfd: Option<&SignalFd>,
+    pid: i32,
+    running: &serde_json::Value,
+) -> Result<()> {
+    loop {
+        match recv_or_signal(chan, sfd) {
+            Ok(Msg::SeccompNotify { announce }) => {
+                crate::seccomp::notify::hand_over(pid, &announce, running)?
+            }
+            Ok(Msg::Error { msg }) => bail!("{msg}"),
+            Ok(other) => bail!("exec channel: unexpected {other:?}"),
+            Err(e) if e.is::<Interrupted>() => return Err(e),
+            Err(_) => return Ok(()),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("exec: stopped by {0} before the process started")]
+struct Interrupted(Signal);
+
+/// The signals that end exec's setup: what would end hull if it were not blocking them.
+fn setup_signals() -> SigSet {
+    let mut set = SigSet::empty();
+    for sig in [
+        Signal::SIGTERM,
+        Signal::SIGINT,
+        Signal::SIGHUP,
+        Signal::SIGQUIT,
+    ] {
+        set.add(sig);
+    }
+    set
+}
+
+/// One message from the channel, unless one of [`setup_signals`] arrives first.
+fn recv_or_signal(chan: &Channel, sfd: Option<&SignalFd>) -> Result<Msg> {
+    let Some(sfd) = sfd else {
+        return chan.recv();
+    };
+    loop {
+        let mut fds = [
+            libc::pollfd {
+                fd: chan.raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            },
+            libc::pollfd {
+                fd: sfd.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            },
+        ];
+        // SAFETY: poll over the array we own.
+        if unsafe { libc::poll(fds.as_mut_ptr(), 2, -1) } < 0 {
+            let err = std::io::Error::last_os_error();
+            if err.raw_os_error() == Some(libc::EINTR) {
+                continue;
+            }
+            return Err(err).context("poll the exec channel");
+        }
+        // The channel first: a signal that comes with the exec is the process's to get.
+        if fds[0].revents != 0 {
+            return chan.recv();
+        }
+        if fds[1].revents & libc::POLLIN != 0 {
+            if let Ok(Some(info)) = sfd.read_signal() {
+                let sig = Signal::try_from(info.ssi_signo as i32).unwrap_or(Signal::SIGTERM);
+                return Err(Interrupted(sig).into());
+            }
+        }
+    }
+}
+
+/// Waits up to `timeout` for `pid` to be reaped, without blocking on one that cannot exit yet
+/// (a frozen cgroup holds even a SIGKILLed process until it is thawed).
+fn reap(pid: i32, timeout: Duration) -> bool {
+    let deadline = Instant::now() + timeout;
+    loop {
+        // SAFETY: reaping our own child.
+        let r = unsafe { libc::waitpid(pid, std::ptr::null_mut(), libc::WNOHANG) };
+        if r != 0 || Instant::now() >= deadline {
+            return r != 0;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+/// Kills `known` (children not reaped yet) and every other child hull has: the process the
+/// intermediate cloned is hull's own child (CLONE_PARENT) and may exist before hull heard its
+/// pid. What cannot die yet (frozen) dies on thaw and is reaped by whoever inherits it.
+fn stop_children(known: &[i32]) {
+    let me = std::process::id();
+    let listed =
+        std::fs::read_to_string(format!("/proc/{me}/task/{me}/children")).unwrap_or_default();
+    let mut pids: Vec<i32> = listed
+        .split_whitespace()
+        .filter_map(|p| p.parse().ok())
+        .chain(known.iter().copied())
+        .collect();
+    pids.sort_unstable();
+    pids.dedup();
+    for &pid in &pids {
+        // SAFETY: unreaped children of this exec: their pids cannot have been recycled.
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+    }
+    for pid in pids {
+        reap(pid, Duration::from_millis(500));
+    }
+}
+
 fn exec_intermediate(
     plan: &Plan,
     chan: &Channel,
@@ -326,6 +492,7 @@ fn exec_intermediate(
     console_fd: Option<RawFd>,
     preserved: &[i32],
     seccomp: Option<&crate::seccomp::Loaded>,
+    linux: Option<&Linux>,
 ) -> ! {
     let res = (|| -> Result<()> {
         // Until exec, /proc/<pid>/exe is the hull binary and the container can see us in its
@@ -336,7 +503,7 @@ fn exec_intermediate(
         plan.join_all()?;
         let pid = super::namespaces::clone_sibling().context("clone the exec process")?;
         if pid == 0 {
-            let res = exec_process(chan, process, console_fd, preserved, seccomp);
+            let res = exec_process(chan, process, console_fd, preserved, seccomp, linux);
             chan.exit_child(res.map(|never| match never {}), 127);
         }
         chan.send(&Msg::InitPid { pid })?;
@@ -351,6 +518,7 @@ fn exec_process(
     console_fd: Option<RawFd>,
     preserved: &[i32],
     seccomp: Option<&crate::seccomp::Loaded>,
+    linux: Option<&Linux>,
 ) -> Result<std::convert::Infallible> {
     let mut keep = vec![chan.raw_fd()];
     keep.extend(console_fd);
@@ -377,9 +545,10 @@ fn exec_process(
     let args = process.args().as_deref().unwrap_or_default();
     let env = process.env().clone().unwrap_or_default();
     let exe = process::find_executable(&args[0], &env)?;
-    crate::seccomp::privileges::check_lsm(process)?;
-    super::mempolicy::apply_for_exec()?;
+    super::mempolicy::apply_of_linux(linux)?;
     super::affinity::apply_cpu_affinity(process)?;
+    crate::seccomp::privileges::set_personality_of(linux)?;
+    crate::seccomp::privileges::check_lsm(process)?;
     super::finish::become_user(process, seccomp.is_some())?;
     let mut announce = |a: &crate::seccomp::notify::Announce| {
         chan.send(&Msg::SeccompNotify {

@@ -17,8 +17,9 @@ pub const HOOKS: &[&str] = &[
     "poststop",
 ];
 
-/// The mount options rootfs::parse_options turns into mount flags or propagation (anything else
-/// is passed to the filesystem as data, which the runtime does not "recognize").
+/// The mount options mount_opts::parse_options turns into mount flags or propagation (anything
+/// else but the attribute options below is passed to the filesystem as data, which the runtime
+/// does not "recognize").
 pub const MOUNT_OPTIONS: &[&str] = &[
     "async",
     "atime",
@@ -54,6 +55,20 @@ pub const MOUNT_OPTIONS: &[&str] = &[
     "unbindable",
 ];
 
+/// Every mount option hull applies on this kernel: the flag and propagation options, plus the
+/// mount-attribute ones (`r*`, `[no]symfollow`) when the kernel's mount_setattr knows them.
+pub fn mount_options() -> Vec<&'static str> {
+    use super::mount_opts::{attr_options_supported, RECURSIVE_OPTIONS, SYMFOLLOW_OPTIONS};
+    let mut all = MOUNT_OPTIONS.to_vec();
+    for entry in RECURSIVE_OPTIONS.iter().chain(SYMFOLLOW_OPTIONS) {
+        if attr_options_supported(std::slice::from_ref(entry)) {
+            all.push(entry.0);
+        }
+    }
+    all.sort_unstable();
+    all
+}
+
 /// The namespace types spec.rs accepts.
 pub const NAMESPACES: &[&str] = &[
     "cgroup", "ipc", "mount", "network", "pid", "time", "user", "uts",
@@ -73,11 +88,11 @@ pub fn features() -> Value {
         "ociVersionMin": OCI_VERSION_MIN,
         "ociVersionMax": OCI_VERSION_MAX,
         "hooks": HOOKS,
-        "mountOptions": MOUNT_OPTIONS,
+        "mountOptions": mount_options(),
         "linux": {
             "namespaces": NAMESPACES,
             "capabilities": capabilities(),
-            "cgroup": {"v1": true, "v2": true, "systemd": false, "systemdUser": false, "rdma": false},
+            "cgroup": {"v1": true, "v2": true, "systemd": true, "systemdUser": false, "rdma": false},
             "seccomp": {
                 "enabled": true,
                 "actions": strs(crate::seccomp::ACTIONS),

@@ -21,7 +21,9 @@ fn memfd(name: &str) -> Result<std::fs::File> {
     Ok(unsafe { std::fs::File::from_raw_fd(fd) })
 }
 
-fn run_one(phase: &str, hook: &Hook, state_json: &str) -> Result<()> {
+/// Runs one hook; `default_env` is the environment of a hook that has no `env` of its own
+/// (none at all when absent).
+fn run_one(phase: &str, hook: &Hook, state_json: &str, default_env: &[String]) -> Result<()> {
     let path = hook.path();
     let mut cmd = Command::new(path);
     if let Some(args) = hook.args() {
@@ -31,7 +33,7 @@ fn run_one(phase: &str, hook: &Hook, state_json: &str) -> Result<()> {
         }
     }
     cmd.env_clear();
-    for kv in hook.env().as_deref().unwrap_or_default() {
+    for kv in hook.env().as_deref().unwrap_or(default_env) {
         if let Some((k, v)) = kv.split_once('=') {
             cmd.env(k, v);
         }
@@ -92,7 +94,22 @@ fn run_one(phase: &str, hook: &Hook, state_json: &str) -> Result<()> {
 /// Runs the hooks of one phase in order, stopping at the first failure.
 pub fn run(phase: &str, hooks: Option<&Vec<Hook>>, state_json: &str) -> Result<()> {
     for hook in hooks.map(Vec::as_slice).unwrap_or_default() {
-        run_one(phase, hook, state_json)?;
+        run_one(phase, hook, state_json, &[])?;
+    }
+    Ok(())
+}
+
+/// Runs the hooks of a phase that runs in the container (startContainer): a hook without an
+/// `env` of its own gets `process_env`, the container process's, as runc gives it (runc runs
+/// them from its init after taking on that environment, and engines rely on it).
+pub fn run_in_container(
+    phase: &str,
+    hooks: Option<&Vec<Hook>>,
+    state_json: &str,
+    process_env: &[String],
+) -> Result<()> {
+    for hook in hooks.map(Vec::as_slice).unwrap_or_default() {
+        run_one(phase, hook, state_json, process_env)?;
     }
     Ok(())
 }
@@ -101,7 +118,7 @@ pub fn run(phase: &str, hooks: Option<&Vec<Hook>>, state_json: &str) -> Result<(
 /// not keep the later ones from running.
 pub fn run_warning(phase: &str, hooks: Option<&Vec<Hook>>, state_json: &str) {
     for hook in hooks.map(Vec::as_slice).unwrap_or_default() {
-        if let Err(e) = run_one(phase, hook, state_json) {
+        if let Err(e) = run_one(phase, hook, state_json, &[]) {
             crate::warn!("{e:#}");
         }
     }

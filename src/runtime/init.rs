@@ -9,7 +9,7 @@ use super::hooks;
 use super::process;
 use super::rootfs::{self, RootfsContext};
 use super::sync::{Channel, Msg};
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use oci_spec::runtime::Spec;
 use std::io::{Read, Write};
 use std::os::fd::{AsRawFd, RawFd};
@@ -31,6 +31,7 @@ pub struct InitArgs<'a> {
     pub no_new_keyring: bool,
     pub new_userns: bool,
     pub new_cgroupns: bool,
+    /// A mount namespace of the container's own, new or joined (else it shares the caller's).
     pub new_mountns: bool,
     pub cgroup_path: &'a str,
     /// The fd of hull's log file, kept so the init can record warnings.
@@ -93,10 +94,8 @@ fn init(args: &InitArgs) -> Result<std::convert::Infallible> {
         new_cgroupns: args.new_cgroupns,
         cgroup_path: args.cgroup_path,
         idmapped: args.idmapped,
+        own_mountns: args.new_mountns,
     };
-    if !args.new_mountns {
-        bail!("linux.namespaces: a mount namespace is required");
-    }
     let root = rootfs::prepare(&ctx)?;
     // A missing cwd is created, as runc does, before the rootfs may turn read-only.
     super::resolve::mkdir_all_in_root(root.as_raw_fd(), process.cwd())
@@ -147,7 +146,7 @@ fn init(args: &InitArgs) -> Result<std::convert::Infallible> {
     };
     drop(root);
 
-    rootfs::pivot(args.rootfs, args.no_pivot)?;
+    rootfs::pivot(args.rootfs, args.no_pivot, args.new_mountns)?;
     // Before finalize: readonlyPaths usually holds /proc/sys, which would refuse the writes.
     rootfs::write_sysctls(spec)?;
     rootfs::finalize(spec)?;
@@ -187,10 +186,11 @@ fn init(args: &InitArgs) -> Result<std::convert::Infallible> {
         // SAFETY: leaving the forked child without running hull's destructors.
         unsafe { libc::_exit(127) }
     };
-    if let Err(e) = hooks::run(
+    if let Err(e) = hooks::run_in_container(
         "startContainer",
         hooks_cfg.and_then(|h| h.start_container().as_ref()),
         &state_json(args, "created"),
+        &env,
     ) {
         fail(&mut conn, e);
     }

@@ -6,8 +6,9 @@
 
 use super::idlist;
 use anyhow::{bail, Context, Result};
-use oci_spec::runtime::{LinuxMemoryPolicy, MemoryPolicyFlagType, MemoryPolicyModeType, Spec};
-use std::sync::OnceLock;
+use oci_spec::runtime::{
+    Linux, LinuxMemoryPolicy, MemoryPolicyFlagType, MemoryPolicyModeType, Spec,
+};
 
 /// The names hull recognizes, as `hull features` lists them.
 pub const MODES: &[&str] = &[
@@ -106,10 +107,9 @@ pub fn parse(p: &LinuxMemoryPolicy) -> Result<MemPolicy> {
     })
 }
 
-/// The policy of `spec`, if it has one.
-pub fn of_spec(spec: &Spec) -> Result<Option<MemPolicy>> {
-    spec.linux()
-        .as_ref()
+/// The policy of a container's `linux` section, if it has one.
+pub fn of_linux(linux: Option<&Linux>) -> Result<Option<MemPolicy>> {
+    linux
         .and_then(|l| l.memory_policy().as_ref())
         .map(parse)
         .transpose()
@@ -152,29 +152,14 @@ impl MemPolicy {
 
 /// Sets the container's policy, if it has one, for the calling process (the init).
 pub fn apply_memory_policy(spec: &Spec) -> Result<()> {
-    match of_spec(spec)? {
+    apply_of_linux(spec.linux().as_ref())
+}
+
+/// The same for an exec'd process, which has the container's `linux` section.
+pub fn apply_of_linux(linux: Option<&Linux>) -> Result<()> {
+    match of_linux(linux)? {
         Some(p) => p.apply(),
         None => Ok(()),
-    }
-}
-
-/// The policy an exec'd process gets: `exec` records it before it forks, and the process
-/// (a fork of it, which has only the `Process` part of the config) applies it before execve.
-static FOR_EXEC: OnceLock<Option<MemPolicy>> = OnceLock::new();
-
-/// Called by `exec` before it forks: parses the container's policy for the exec'd process.
-pub fn prepare_for_exec(spec: &Spec) -> Result<()> {
-    let p = of_spec(spec)?;
-    // A second call within one hull process (there is none) would keep the first policy.
-    let _ = FOR_EXEC.set(p);
-    Ok(())
-}
-
-/// Called by the exec'd process, in the container's cgroup, before execve.
-pub fn apply_for_exec() -> Result<()> {
-    match FOR_EXEC.get() {
-        Some(Some(p)) => p.apply(),
-        _ => Ok(()),
     }
 }
 

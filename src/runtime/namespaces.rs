@@ -23,6 +23,10 @@ pub fn clone_flag(t: LinuxNamespaceType) -> CloneFlags {
 pub struct Plan {
     pub join: Vec<(LinuxNamespaceType, PathBuf)>,
     pub new: CloneFlags,
+    /// A root to chroot into after the joins: for exec into a container without a mount
+    /// namespace of its own, whose init chroot'ed into its rootfs in ours (`/proc/<init>/root`).
+    /// A joined mount namespace sets the root itself.
+    pub enter_root: Option<PathBuf>,
 }
 
 impl Plan {
@@ -30,6 +34,7 @@ impl Plan {
         let mut plan = Plan {
             join: Vec::new(),
             new: CloneFlags::empty(),
+            enter_root: None,
         };
         let namespaces = linux
             .and_then(|l| l.namespaces().as_ref())
@@ -55,8 +60,8 @@ impl Plan {
         self.new.contains(CloneFlags::CLONE_NEWUSER)
     }
 
-    /// Joins every namespace given by path. All are opened before the first setns, since a
-    /// joined mount namespace changes what the later paths mean.
+    /// Joins every namespace given by path, then enters `enter_root`. All are opened before the
+    /// first setns, since a joined mount namespace changes what the later paths mean.
     pub fn join_all(&self) -> Result<()> {
         let mut fds: Vec<(LinuxNamespaceType, OwnedFd, &PathBuf)> = Vec::new();
         for (t, path) in &self.join {
@@ -64,12 +69,32 @@ impl Plan {
                 .with_context(|| format!("open {} namespace {}", t, path.display()))?;
             fds.push((*t, OwnedFd::from(f), path));
         }
+        let root = match &self.enter_root {
+            Some(path) => Some((
+                super::resolve::openat2(
+                    libc::AT_FDCWD,
+                    path,
+                    libc::O_PATH | libc::O_DIRECTORY,
+                    0,
+                    0,
+                )
+                .with_context(|| format!("open the container's root {}", path.display()))?,
+                path,
+            )),
+            None => None,
+        };
         for (t, fd, path) in &fds {
             // SAFETY: setns on an fd we own.
             if unsafe { libc::setns(fd.as_raw_fd(), clone_flag(*t).bits()) } != 0 {
                 return Err(std::io::Error::last_os_error())
                     .with_context(|| format!("join {} namespace {}", t, path.display()));
             }
+        }
+        if let Some((fd, path)) = root {
+            nix::unistd::fchdir(fd.as_raw_fd())
+                .and_then(|()| nix::unistd::chroot("."))
+                .and_then(|()| nix::unistd::chdir("/"))
+                .with_context(|| format!("enter the container's root {}", path.display()))?;
         }
         Ok(())
     }

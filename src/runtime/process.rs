@@ -138,15 +138,14 @@ pub fn set_user_and_caps(process: &Process, hold_sys_admin: bool) -> Result<()> 
         }
     }
     let (uid, gid) = (user.uid(), user.gid());
-    // SAFETY: plain credential syscalls.
-    if unsafe { libc::setresgid(gid, gid, gid) } != 0 {
-        return Err(std::io::Error::last_os_error())
-            .with_context(|| format!("process.user.gid: setresgid({gid})"));
-    }
-    if unsafe { libc::setresuid(uid, uid, uid) } != 0 {
-        return Err(std::io::Error::last_os_error())
-            .with_context(|| format!("process.user.uid: setresuid({uid})"));
-    }
+    let g = nix::unistd::Gid::from_raw(gid);
+    nix::unistd::setresgid(g, g, g)
+        .map_err(std::io::Error::from)
+        .with_context(|| format!("process.user.gid: setresgid({gid})"))?;
+    let u = nix::unistd::Uid::from_raw(uid);
+    nix::unistd::setresuid(u, u, u)
+        .map_err(std::io::Error::from)
+        .with_context(|| format!("process.user.uid: setresuid({uid})"))?;
     prctl::set_keep_capabilities(false)
         .map_err(|e| anyhow::anyhow!("prctl(PR_SET_KEEPCAPS): errno {e}"))?;
     // Unset means 0022, as with runc, never the umask of whoever ran hull.
@@ -289,7 +288,36 @@ pub fn prepare_fds(preserved: &[i32]) -> Result<()> {
 /// Closes every fd the container must not see, keeping stdio, the preserved ones and `keep`.
 /// Run early in the init so an fd inherited from hull's caller (a host directory, say) cannot
 /// be reached through /proc/self/fd while the process still runs as hull (CVE-2024-21626).
+/// close_range over the gaps between the kept fds needs no /proc (a rootfs may have none);
+/// listing /proc/self/fd is the fallback for kernels before 5.9.
 pub fn close_inherited_fds(preserved: &[i32], keep: &[i32]) -> Result<()> {
+    let mut kept: Vec<u32> = preserved
+        .iter()
+        .chain(keep)
+        .filter_map(|&fd| u32::try_from(fd).ok())
+        .filter(|&fd| fd > 2)
+        .collect();
+    kept.sort_unstable();
+    kept.dedup();
+    let mut first = 3u32;
+    let mut ranges = Vec::new();
+    for &k in &kept {
+        if k > first {
+            ranges.push((first, k - 1));
+        }
+        first = k + 1;
+    }
+    ranges.push((first, u32::MAX));
+    for (lo, hi) in ranges {
+        // SAFETY: closes fds this process does not use any more; the kept ones are outside.
+        if unsafe { libc::syscall(libc::SYS_close_range, lo, hi, 0) } != 0 {
+            return close_listed_fds(preserved, keep);
+        }
+    }
+    Ok(())
+}
+
+fn close_listed_fds(preserved: &[i32], keep: &[i32]) -> Result<()> {
     let mut to_close = Vec::new();
     for entry in std::fs::read_dir("/proc/self/fd").context("read /proc/self/fd")? {
         let entry = entry?;

@@ -216,10 +216,10 @@ fn check_destination(rootfs: &Path, dest: &Path) -> Result<()> {
 /// Whether `fd` lives on a procfs, so writes meant for /proc cannot be redirected to another
 /// filesystem by a mount or symlink planted in the rootfs (CVE-2025-52881).
 pub fn is_procfs(fd: &impl AsRawFd) -> bool {
-    // SAFETY: fstatfs fills the zeroed struct we own.
-    let mut st: libc::statfs = unsafe { std::mem::zeroed() };
-    let ret = unsafe { libc::fstatfs(fd.as_raw_fd(), &mut st) };
-    ret == 0 && st.f_type == libc::PROC_SUPER_MAGIC
+    // SAFETY: the fd is borrowed from `fd`, which outlives the call.
+    let fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd.as_raw_fd()) };
+    nix::sys::statfs::fstatfs(fd)
+        .is_ok_and(|st| st.filesystem_type() == nix::sys::statfs::PROC_SUPER_MAGIC)
 }
 
 #[cfg(test)]

@@ -1,9 +1,12 @@
 //! Building the container's root filesystem: config mounts, /dev, pivot_root, masked and
-//! read-only paths. Runs in the container init, inside its new mount namespace.
+//! read-only paths. Runs in the container init, inside its own mount namespace, or, when the
+//! config has none, in the caller's (see `prepare`).
 //!
 //! Every target inside the rootfs is opened with openat2(RESOLVE_IN_ROOT) and mounted through its
 //! fd, so no symlink in the rootfs can send a mount to the host.
 
+use super::mount_opts::{locked_flags, pre_pivot_propagation};
+pub use super::mount_opts::{parse_options, propagation_flags, MountOptions};
 use super::resolve::{fd_path, is_procfs, mkdir_all_in_root, mkfile_in_root, open_in_root};
 use anyhow::{bail, Context, Result};
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
@@ -11,145 +14,6 @@ use oci_spec::runtime::{LinuxDevice, LinuxDeviceType, Mount, Spec};
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::fs::FileTypeExt;
 use std::path::{Path, PathBuf};
-
-/// Mount flags and data parsed from a mount's `options`.
-#[derive(Debug)]
-pub struct MountOptions {
-    pub flags: MsFlags,
-    pub clear: MsFlags,
-    pub propagation: MsFlags,
-    pub data: Vec<String>,
-    pub bind: bool,
-}
-
-pub fn parse_options(options: &[String]) -> MountOptions {
-    let mut o = MountOptions {
-        flags: MsFlags::empty(),
-        clear: MsFlags::empty(),
-        propagation: MsFlags::empty(),
-        data: Vec::new(),
-        bind: false,
-    };
-    for opt in options {
-        let (set, clear) = match opt.as_str() {
-            "ro" => (MsFlags::MS_RDONLY, MsFlags::empty()),
-            "rw" => (MsFlags::empty(), MsFlags::MS_RDONLY),
-            "nosuid" => (MsFlags::MS_NOSUID, MsFlags::empty()),
-            "suid" => (MsFlags::empty(), MsFlags::MS_NOSUID),
-            "nodev" => (MsFlags::MS_NODEV, MsFlags::empty()),
-            "dev" => (MsFlags::empty(), MsFlags::MS_NODEV),
-            "noexec" => (MsFlags::MS_NOEXEC, MsFlags::empty()),
-            "exec" => (MsFlags::empty(), MsFlags::MS_NOEXEC),
-            "sync" => (MsFlags::MS_SYNCHRONOUS, MsFlags::empty()),
-            "async" => (MsFlags::empty(), MsFlags::MS_SYNCHRONOUS),
-            "dirsync" => (MsFlags::MS_DIRSYNC, MsFlags::empty()),
-            "remount" => (MsFlags::MS_REMOUNT, MsFlags::empty()),
-            "mand" => (MsFlags::MS_MANDLOCK, MsFlags::empty()),
-            "nomand" => (MsFlags::empty(), MsFlags::MS_MANDLOCK),
-            "atime" => (MsFlags::empty(), MsFlags::MS_NOATIME),
-            "noatime" => (MsFlags::MS_NOATIME, MsFlags::empty()),
-            "diratime" => (MsFlags::empty(), MsFlags::MS_NODIRATIME),
-            "nodiratime" => (MsFlags::MS_NODIRATIME, MsFlags::empty()),
-            "relatime" => (MsFlags::MS_RELATIME, MsFlags::empty()),
-            "norelatime" => (MsFlags::empty(), MsFlags::MS_RELATIME),
-            "strictatime" => (MsFlags::MS_STRICTATIME, MsFlags::empty()),
-            "nostrictatime" => (MsFlags::empty(), MsFlags::MS_STRICTATIME),
-            "bind" => {
-                o.bind = true;
-                (MsFlags::MS_BIND, MsFlags::empty())
-            }
-            "rbind" => {
-                o.bind = true;
-                (MsFlags::MS_BIND | MsFlags::MS_REC, MsFlags::empty())
-            }
-            "private" => {
-                o.propagation |= MsFlags::MS_PRIVATE;
-                continue;
-            }
-            "rprivate" => {
-                o.propagation |= MsFlags::MS_PRIVATE | MsFlags::MS_REC;
-                continue;
-            }
-            "shared" => {
-                o.propagation |= MsFlags::MS_SHARED;
-                continue;
-            }
-            "rshared" => {
-                o.propagation |= MsFlags::MS_SHARED | MsFlags::MS_REC;
-                continue;
-            }
-            "slave" => {
-                o.propagation |= MsFlags::MS_SLAVE;
-                continue;
-            }
-            "rslave" => {
-                o.propagation |= MsFlags::MS_SLAVE | MsFlags::MS_REC;
-                continue;
-            }
-            "unbindable" => {
-                o.propagation |= MsFlags::MS_UNBINDABLE;
-                continue;
-            }
-            "runbindable" => {
-                o.propagation |= MsFlags::MS_UNBINDABLE | MsFlags::MS_REC;
-                continue;
-            }
-            // runc extension (copy image content into a tmpfs) that hull does not implement;
-            // accepted so engine-made configs still run.
-            "tmpcopyup" => continue,
-            // Idmapped mounts are made in the parent (see idmap.rs).
-            "idmap" | "ridmap" => continue,
-            other => {
-                o.data.push(other.to_string());
-                continue;
-            }
-        };
-        o.flags |= set;
-        o.flags &= !clear;
-        o.clear |= clear;
-    }
-    o
-}
-
-pub fn propagation_flags(name: &str) -> Result<MsFlags> {
-    Ok(match name {
-        "private" => MsFlags::MS_PRIVATE,
-        "rprivate" => MsFlags::MS_PRIVATE | MsFlags::MS_REC,
-        "shared" => MsFlags::MS_SHARED,
-        "rshared" => MsFlags::MS_SHARED | MsFlags::MS_REC,
-        "slave" => MsFlags::MS_SLAVE,
-        "rslave" => MsFlags::MS_SLAVE | MsFlags::MS_REC,
-        "unbindable" => MsFlags::MS_UNBINDABLE,
-        "runbindable" => MsFlags::MS_UNBINDABLE | MsFlags::MS_REC,
-        "" => MsFlags::MS_SLAVE | MsFlags::MS_REC,
-        other => bail!("linux.rootfsPropagation: unknown value {other:?}"),
-    })
-}
-
-/// The flags the kernel locks on a mount (in a user namespace they cannot be cleared), which a
-/// remount must therefore repeat.
-fn locked_flags(fd: RawFd) -> MsFlags {
-    // SAFETY: fstatvfs fills the zeroed struct we own.
-    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
-    if unsafe { libc::fstatvfs(fd, &mut st) } != 0 {
-        return MsFlags::empty();
-    }
-    let mut f = MsFlags::empty();
-    for (st_flag, ms) in [
-        (libc::ST_NOSUID, MsFlags::MS_NOSUID),
-        (libc::ST_NODEV, MsFlags::MS_NODEV),
-        (libc::ST_NOEXEC, MsFlags::MS_NOEXEC),
-        (libc::ST_RDONLY, MsFlags::MS_RDONLY),
-        (libc::ST_NOATIME, MsFlags::MS_NOATIME),
-        (libc::ST_NODIRATIME, MsFlags::MS_NODIRATIME),
-        (libc::ST_RELATIME, MsFlags::MS_RELATIME),
-    ] {
-        if st.f_flag & st_flag != 0 {
-            f |= ms;
-        }
-    }
-    f
-}
 
 fn mnt(
     src: Option<&Path>,
@@ -169,10 +33,21 @@ pub struct RootfsContext<'a> {
     pub new_cgroupns: bool,
     pub cgroup_path: &'a str,
     pub idmapped: &'a [(usize, OwnedFd)],
+    /// The container has a mount namespace of its own (new or joined). Without one, the spec
+    /// says it shares the caller's: see `prepare`.
+    pub own_mountns: bool,
 }
 
 /// Prepares the rootfs before pivot_root: propagation, the rootfs bind, every config mount and
 /// /dev. Returns the rootfs dir fd.
+///
+/// Without a mount namespace of its own the container shares the caller's (config-linux.md:
+/// an absent namespace type is inherited). Then, as crun does, / keeps its propagation and
+/// the rootfs is not bound onto itself (both would change the caller's mount table), the
+/// config mounts are made in the caller's namespace (where they stay, as with runc and crun),
+/// and `pivot` falls back to chroot, since pivot_root would swap the caller's own root.
+/// spec.rs refuses what would need a mount of the root itself (read-only root, masked and
+/// read-only paths, rootfsPropagation), as runc does for masked and read-only paths.
 pub fn prepare(ctx: &RootfsContext) -> Result<OwnedFd> {
     let linux = ctx.spec.linux().as_ref();
     let prop = propagation_flags(
@@ -180,23 +55,26 @@ pub fn prepare(ctx: &RootfsContext) -> Result<OwnedFd> {
             .and_then(|l| l.rootfs_propagation().as_deref())
             .unwrap_or(""),
     )?;
-    // Keep our mounts from reaching the host, whatever the host's / propagation is.
-    let host_prop = if prop.contains(MsFlags::MS_SHARED) {
-        MsFlags::MS_SLAVE | MsFlags::MS_REC
-    } else {
-        prop | MsFlags::MS_REC
-    };
-    mnt(None, Path::new("/"), None, host_prop, None)
-        .context("make / a slave of the host mounts")?;
-    // pivot_root needs the new root to be a mount point.
-    mnt(
-        Some(ctx.rootfs),
-        ctx.rootfs,
-        None,
-        MsFlags::MS_BIND | MsFlags::MS_REC,
-        None,
-    )
-    .with_context(|| format!("bind rootfs {}", ctx.rootfs.display()))?;
+    if ctx.own_mountns {
+        // Keep our mounts from reaching the host, whatever the host's / propagation is.
+        mnt(
+            None,
+            Path::new("/"),
+            None,
+            pre_pivot_propagation(prop),
+            None,
+        )
+        .context("set the propagation of / before the rootfs bind")?;
+        // pivot_root needs the new root to be a mount point.
+        mnt(
+            Some(ctx.rootfs),
+            ctx.rootfs,
+            None,
+            MsFlags::MS_BIND | MsFlags::MS_REC,
+            None,
+        )
+        .with_context(|| format!("bind rootfs {}", ctx.rootfs.display()))?;
+    }
     let root = super::resolve::openat2(
         libc::AT_FDCWD,
         ctx.rootfs,
@@ -216,16 +94,27 @@ pub fn prepare(ctx: &RootfsContext) -> Result<OwnedFd> {
         .iter()
         .enumerate()
     {
+        let opts = parse_options(m.options().as_deref().unwrap_or_default());
         if m.destination() == Path::new("/dev") {
-            let opts = m.options().as_deref().unwrap_or_default();
-            dev_from_host = m.typ().as_deref() == Some("bind")
-                || opts.iter().any(|o| o == "bind" || o == "rbind");
+            dev_from_host = m.typ().as_deref() == Some("bind") || opts.bind;
         }
         let res = match ctx.idmapped.iter().find(|(j, _)| *j == i) {
             Some((_, tree)) => mount_idmapped(root.as_raw_fd(), m, tree),
-            None => mount_one(ctx, root.as_raw_fd(), m),
+            None => mount_one(ctx, root.as_raw_fd(), m, &opts),
         };
         res.with_context(|| format!("mounts[{i}] {}", m.destination().display()))?;
+        if opts.has_attrs() {
+            let dest = Path::new("/").join(m.destination());
+            let top = open_in_root(root.as_raw_fd(), &dest, libc::O_PATH)
+                .with_context(|| format!("mounts[{i}] {}", dest.display()))?;
+            opts.apply_attrs(top.as_raw_fd()).with_context(|| {
+                format!(
+                    "mounts[{i}].options: {} on {}: mount_setattr",
+                    opts.attr_names.join(","),
+                    dest.display()
+                )
+            })?;
+        }
     }
     if !dev_from_host {
         create_devices(ctx, root.as_raw_fd(), &default_devices()).context("default devices")?;
@@ -240,15 +129,14 @@ pub fn prepare(ctx: &RootfsContext) -> Result<OwnedFd> {
     Ok(root)
 }
 
-fn mount_one(ctx: &RootfsContext, root: RawFd, m: &Mount) -> Result<()> {
-    let opts = parse_options(m.options().as_deref().unwrap_or_default());
+fn mount_one(ctx: &RootfsContext, root: RawFd, m: &Mount, opts: &MountOptions) -> Result<()> {
     let typ = m.typ().as_deref().unwrap_or("");
     let dest = Path::new("/").join(m.destination());
     if opts.bind || typ == "bind" {
-        return mount_bind(root, m, &dest, &opts);
+        return mount_bind(root, m, &dest, opts);
     }
     if typ == "cgroup" || typ == "cgroup2" {
-        return mount_cgroup(ctx, root, &dest, &opts);
+        return mount_cgroup(ctx, root, &dest, opts);
     }
     let target =
         mkdir_all_in_root(root, &dest).with_context(|| format!("create {}", dest.display()))?;
@@ -556,11 +444,9 @@ pub fn mount_console(root: RawFd, slave: &OwnedFd) -> Result<()> {
         libc::O_PATH | libc::O_NOFOLLOW,
     )
     .context("open /dev/console")?;
-    // SAFETY: fstat fills the zeroed struct we own.
-    let mut st: libc::stat = unsafe { std::mem::zeroed() };
-    if unsafe { libc::fstat(target.as_raw_fd(), &mut st) } != 0 {
-        return Err(std::io::Error::last_os_error()).context("stat /dev/console");
-    }
+    let st = nix::sys::stat::fstat(target.as_raw_fd())
+        .map_err(std::io::Error::from)
+        .context("stat /dev/console")?;
     let kind = st.st_mode & libc::S_IFMT;
     if kind != libc::S_IFREG && kind != libc::S_IFCHR {
         bail!("/dev/console is not a regular file or a device");
@@ -575,10 +461,14 @@ pub fn mount_console(root: RawFd, slave: &OwnedFd) -> Result<()> {
     .context("bind the pty on /dev/console")
 }
 
-/// Makes the rootfs the new /: pivot_root, or MS_MOVE and chroot with `--no-pivot`.
-pub fn pivot(rootfs: &Path, no_pivot: bool) -> Result<()> {
+/// Makes the rootfs the new /: pivot_root, or MS_MOVE and chroot with `--no-pivot`, or a plain
+/// chroot in the caller's mount namespace (no mount namespace of the container's own), where
+/// pivot_root would move the caller's root and MS_MOVE the caller's mount, as crun does.
+pub fn pivot(rootfs: &Path, no_pivot: bool, own_mountns: bool) -> Result<()> {
     nix::unistd::chdir(rootfs).with_context(|| format!("chdir {}", rootfs.display()))?;
-    if no_pivot {
+    if !own_mountns {
+        nix::unistd::chroot(".").context("chroot into the rootfs")?;
+    } else if no_pivot {
         mnt(Some(rootfs), Path::new("/"), None, MsFlags::MS_MOVE, None)
             .context("move rootfs to /")?;
         nix::unistd::chroot(".").context("chroot into the rootfs")?;
@@ -744,28 +634,4 @@ pub fn write_sysctls(spec: &Spec) -> Result<()> {
             .with_context(|| format!("linux.sysctl: {key}: write {value:?}"))?;
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn options_become_flags_and_data() {
-        let o = parse_options(&[
-            "nosuid".into(),
-            "ro".into(),
-            "mode=755".into(),
-            "size=65536k".into(),
-            "rbind".into(),
-            "rprivate".into(),
-        ]);
-        assert!(o.flags.contains(
-            MsFlags::MS_NOSUID | MsFlags::MS_RDONLY | MsFlags::MS_BIND | MsFlags::MS_REC
-        ));
-        assert_eq!(o.data, vec!["mode=755", "size=65536k"]);
-        assert_eq!(o.propagation, MsFlags::MS_PRIVATE | MsFlags::MS_REC);
-        let o = parse_options(&["ro".into(), "rw".into()]);
-        assert!(!o.flags.contains(MsFlags::MS_RDONLY));
-    }
 }

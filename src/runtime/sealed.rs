@@ -21,8 +21,9 @@ const SEALS: libc::c_int =
 pub fn running_sealed() -> bool {
     match File::open("/proc/self/exe") {
         Ok(f) => {
-            // SAFETY: fstatvfs fills the zeroed struct we own.
+            // SAFETY: an all-zero statvfs is a valid value of this plain C struct.
             let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+            // SAFETY: fstatvfs fills the struct we own, from an fd we hold.
             if unsafe { libc::fstatvfs(f.as_raw_fd(), &mut st) } == 0
                 && st.f_flag & libc::ST_RDONLY != 0
             {

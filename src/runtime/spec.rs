@@ -61,19 +61,28 @@ pub fn parse(text: &str) -> Result<Spec> {
         )
     })?;
     precheck(&value)?;
-    let invalid = |e: serde_json::Error| {
-        anyhow::anyhow!(
-            "invalid config at line {} column {}: {}",
-            e.line(),
-            e.column(),
-            e
-        )
-    };
     if let Some(value) = without_empty_affinity(&value) {
-        // Only here is the config re-read from the value (its positions are lost).
-        return serde_json::from_value(value).map_err(|e| anyhow::anyhow!("invalid config: {e}"));
+        // Only here is the config read from the value (its positions are lost).
+        return serde_path_to_error::deserialize(value)
+            .map_err(|e| anyhow::anyhow!("{}: {}", e.path(), e.inner()));
     }
-    serde_json::from_str(text).map_err(invalid)
+    // The path tracker names the field a type error is in (`process.user.uid: invalid type…`);
+    // serde_json alone gives only where in the text.
+    let mut de = serde_json::Deserializer::from_str(text);
+    let spec: Spec = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let inner = e.inner();
+        let path = match e.path().to_string() {
+            p if p == "." => "config".to_string(),
+            p => p,
+        };
+        anyhow::anyhow!(
+            "{path}: {} (line {} column {})",
+            strip_position(&inner.to_string()),
+            inner.line(),
+            inner.column()
+        )
+    })?;
+    Ok(spec)
 }
 
 /// An empty execCPUAffinity list means "unchanged" (config.md), but oci-spec refuses "":
@@ -96,6 +105,14 @@ fn without_empty_affinity(value: &serde_json::Value) -> Option<serde_json::Value
         a.retain(|_, v| !v.as_str().is_some_and(|s| s.trim().is_empty()));
     }
     Some(value)
+}
+
+/// serde_json appends " at line L column C" to its messages; the caller states it once.
+fn strip_position(msg: &str) -> &str {
+    match msg.rfind(" at line ") {
+        Some(i) => &msg[..i],
+        None => msg,
+    }
 }
 
 fn precheck(value: &serde_json::Value) -> Result<()> {
@@ -190,6 +207,10 @@ fn validate(spec: &Spec) -> Result<()> {
             process.cwd().display()
         );
     }
+    check_process_strings(process)?;
+    if let Some(hooks) = spec.hooks() {
+        check_hooks(hooks)?;
+    }
     // Checked before the linux section, which a config may lack.
     for (i, m) in spec
         .mounts()
@@ -198,15 +219,33 @@ fn validate(spec: &Spec) -> Result<()> {
         .iter()
         .enumerate()
     {
-        if m.destination()
-            .components()
-            .any(|c| c == Component::ParentDir)
-        {
+        let dest = m.destination();
+        if dest.as_os_str().is_empty() {
+            bail!("mounts[{i}].destination: must not be empty (it would cover the root)");
+        }
+        if !dest.is_absolute() {
+            bail!(
+                "mounts[{i}].destination: {:?} must be an absolute path",
+                dest.display()
+            );
+        }
+        if no_nul(dest.as_os_str().as_encoded_bytes()).is_err() {
+            bail!("mounts[{i}].destination: contains a NUL byte");
+        }
+        if dest.components().any(|c| c == Component::ParentDir) {
             bail!(
                 "mounts[{i}].destination: {:?} must not contain \"..\"",
                 m.destination().display()
             );
         }
+    }
+    let own_mountns = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.namespaces().as_ref())
+        .is_some_and(|ns| ns.iter().any(|n| n.typ() == LinuxNamespaceType::Mount));
+    if !own_mountns {
+        check_without_mount_namespace(spec)?;
     }
     let Some(linux) = spec.linux() else {
         return Ok(());
@@ -218,13 +257,8 @@ fn validate(spec: &Spec) -> Result<()> {
             bail!("linux.namespaces[{i}]: namespace {} given twice", ns.typ());
         }
         if let Some(path) = ns.path() {
-            std::fs::metadata(path).with_context(|| {
-                format!(
-                    "linux.namespaces[{i}].path: {} ({})",
-                    path.display(),
-                    ns.typ()
-                )
-            })?;
+            check_namespace_file(path, ns.typ())
+                .with_context(|| format!("linux.namespaces[{i}].path: {}", path.display()))?;
         }
     }
     let has = |t: LinuxNamespaceType| seen.contains(&t);
@@ -261,6 +295,147 @@ fn validate(spec: &Spec) -> Result<()> {
             }
             check_sysctl_namespace(key, namespaces)?;
         }
+    }
+    Ok(())
+}
+
+/// Without a mount namespace of its own the container shares the caller's mount table, and the
+/// rootfs is only chroot'ed into (rootfs.rs): what would mount over the root itself or under
+/// the caller's /proc is refused, as runc refuses masked and read-only paths there.
+fn check_without_mount_namespace(spec: &Spec) -> Result<()> {
+    const WHY: &str = "needs a mount namespace (linux.namespaces has none, so the container \
+                       would share the caller's mount table)";
+    if spec.root().as_ref().and_then(|r| r.readonly()) == Some(true) {
+        bail!("root.readonly: {WHY}");
+    }
+    let Some(linux) = spec.linux() else {
+        return Ok(());
+    };
+    if linux.masked_paths().as_ref().is_some_and(|p| !p.is_empty()) {
+        bail!("linux.maskedPaths: {WHY}");
+    }
+    if linux
+        .readonly_paths()
+        .as_ref()
+        .is_some_and(|p| !p.is_empty())
+    {
+        bail!("linux.readonlyPaths: {WHY}");
+    }
+    if linux.rootfs_propagation().is_some() {
+        bail!("linux.rootfsPropagation: {WHY}");
+    }
+    Ok(())
+}
+
+fn no_nul(b: &[u8]) -> Result<()> {
+    if b.contains(&0) {
+        bail!("contains a NUL byte");
+    }
+    Ok(())
+}
+
+/// Arguments and environment become C strings at exec: a NUL would cut them short (the Rust
+/// conversion fails and left them empty), and an entry without `=` is no variable at all.
+fn check_process_strings(process: &oci_spec::runtime::Process) -> Result<()> {
+    for (i, a) in process
+        .args()
+        .as_deref()
+        .unwrap_or_default()
+        .iter()
+        .enumerate()
+    {
+        no_nul(a.as_bytes()).with_context(|| format!("process.args[{i}]"))?;
+    }
+    check_env("process.env", process.env().as_deref().unwrap_or_default())?;
+    no_nul(process.cwd().as_os_str().as_encoded_bytes()).context("process.cwd")?;
+    Ok(())
+}
+
+fn check_env(field: &str, env: &[String]) -> Result<()> {
+    for (i, e) in env.iter().enumerate() {
+        no_nul(e.as_bytes()).with_context(|| format!("{field}[{i}]"))?;
+        match e.split_once('=') {
+            Some((k, _)) if !k.is_empty() => {}
+            Some(_) => bail!("{field}[{i}]: {e:?} has an empty name"),
+            None => bail!("{field}[{i}]: {e:?} is not NAME=VALUE"),
+        }
+    }
+    Ok(())
+}
+
+fn check_hooks(hooks: &oci_spec::runtime::Hooks) -> Result<()> {
+    #[allow(deprecated)]
+    let kinds = [
+        ("prestart", hooks.prestart()),
+        ("createRuntime", hooks.create_runtime()),
+        ("createContainer", hooks.create_container()),
+        ("startContainer", hooks.start_container()),
+        ("poststart", hooks.poststart()),
+        ("poststop", hooks.poststop()),
+    ];
+    for (kind, list) in kinds {
+        for (i, h) in list.as_deref().unwrap_or_default().iter().enumerate() {
+            let field = format!("hooks.{kind}[{i}]");
+            if let Some(t) = h.timeout() {
+                if t <= 0 {
+                    bail!("{field}.timeout: {t} must be greater than zero");
+                }
+            }
+            no_nul(h.path().as_os_str().as_encoded_bytes())
+                .with_context(|| format!("{field}.path"))?;
+            for (j, a) in h.args().as_deref().unwrap_or_default().iter().enumerate() {
+                no_nul(a.as_bytes()).with_context(|| format!("{field}.args[{j}]"))?;
+            }
+            check_env(
+                &format!("{field}.env"),
+                h.env().as_deref().unwrap_or_default(),
+            )?;
+        }
+    }
+    Ok(())
+}
+
+nix::ioctl_none!(ns_get_nstype, 0xb7, 0x3);
+const NSFS_MAGIC: i64 = 0x6e73_6673;
+
+/// A namespace path must be a namespace file of the named type: joining anything else fails
+/// later, in the forked child, with an error that no longer says which field was wrong.
+fn check_namespace_file(path: &Path, typ: LinuxNamespaceType) -> Result<()> {
+    use nix::fcntl::{open, OFlag};
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    // O_PATH first: opening a FIFO or a device to look at it could block or act on it.
+    let fd = open(
+        path,
+        OFlag::O_PATH | OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .map_err(std::io::Error::from)?;
+    // SAFETY: open returned a new fd that nothing else owns.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    let fs = nix::sys::statfs::fstatfs(&fd).map_err(std::io::Error::from)?;
+    if fs.filesystem_type().0 as i64 != NSFS_MAGIC {
+        bail!("not a namespace file (like /proc/<pid>/ns/...)");
+    }
+    let reopened = std::fs::File::open(format!("/proc/self/fd/{}", fd.as_raw_fd()))?;
+    // SAFETY: NS_GET_NSTYPE takes no argument and only returns a value.
+    let got = unsafe { ns_get_nstype(reopened.as_raw_fd()) }.map_err(std::io::Error::from)?;
+    let want = crate::runtime::namespaces::clone_flag(typ).bits();
+    if got != want {
+        let of_type = |bits: i32| {
+            NAMESPACE_TYPES
+                .iter()
+                .copied()
+                .find(|n| {
+                    serde_json::from_value::<LinuxNamespaceType>(serde_json::json!(n))
+                        .is_ok_and(|t| crate::runtime::namespaces::clone_flag(t).bits() == bits)
+                })
+                .unwrap_or("unknown")
+        };
+        bail!(
+            "is a namespace of type {}, not {}",
+            of_type(got),
+            of_type(want)
+        );
     }
     Ok(())
 }
@@ -371,11 +546,129 @@ mod tests {
     }
 
     #[test]
+    fn root_level_mount_work_without_a_mount_namespace_is_rejected() {
+        for (extra, field) in [
+            (
+                r#","linux":{"maskedPaths":["/proc/kcore"]}"#,
+                "linux.maskedPaths",
+            ),
+            (
+                r#","linux":{"readonlyPaths":["/proc/sys"]}"#,
+                "linux.readonlyPaths",
+            ),
+            (
+                r#","linux":{"rootfsPropagation":"private"}"#,
+                "linux.rootfsPropagation",
+            ),
+        ] {
+            let spec = parse(&minimal(extra)).unwrap();
+            let err = format!("{:#}", validate(&spec).unwrap_err());
+            assert!(err.starts_with(field), "{err}");
+            let with_ns = extra.replace(
+                r#""linux":{"#,
+                r#""linux":{"namespaces":[{"type":"mount"}],"#,
+            );
+            validate(&parse(&minimal(&with_ns)).unwrap()).unwrap();
+        }
+        let spec =
+            parse(&minimal("").replace(r#""rootfs"}"#, r#""rootfs","readonly":true}"#)).unwrap();
+        assert!(format!("{:#}", validate(&spec).unwrap_err()).starts_with("root.readonly"));
+        // Every other namespace type may be left out.
+        validate(&parse(&minimal(r#","linux":{"namespaces":[]}"#)).unwrap()).unwrap();
+    }
+
+    #[test]
     fn parent_dir_in_mount_destination_is_rejected() {
         let spec = parse(&minimal(
             r#","mounts":[{"destination":"/a/../../etc","type":"tmpfs"}]"#,
         ))
         .unwrap();
         assert!(format!("{:#}", validate(&spec).unwrap_err()).contains("mounts[0].destination"));
+    }
+    fn invalid(extra: &str) -> String {
+        let spec = parse(&minimal(extra)).unwrap();
+        format!("{:#}", validate(&spec).unwrap_err())
+    }
+
+    #[test]
+    fn type_errors_name_the_field_path() {
+        let err = parse(&minimal("").replace(r#""uid":0"#, r#""uid":"root""#)).unwrap_err();
+        let msg = format!("{err:#}");
+        assert!(msg.starts_with("process.user.uid: invalid type"), "{msg}");
+        assert!(msg.contains("line 1 column"), "{msg}");
+        let err = parse(&minimal(
+            r#","mounts":[{"destination":"/a"},{"destination":7}]"#,
+        ))
+        .unwrap_err();
+        assert!(
+            format!("{err:#}").starts_with("mounts[1].destination: "),
+            "{err:#}"
+        );
+        let err = parse(r#"{"ociVersion":"1.2.0","hostname":"x","root":7}"#).unwrap_err();
+        assert!(
+            format!("{err:#}").starts_with("root: invalid type"),
+            "{err:#}"
+        );
+        let err = parse(r#"{"ociVersion":"1.2.0","process":{"args":["sh"]}}"#).unwrap_err();
+        assert!(
+            format!("{err:#}").starts_with("process: missing field"),
+            "{err:#}"
+        );
+    }
+
+    #[test]
+    fn nul_bytes_env_without_equals_and_bad_hook_timeouts() {
+        let base = minimal("");
+        let spec = parse(&base.replace(r#"["sh"]"#, r#"["sh","a\u0000b"]"#)).unwrap();
+        assert_eq!(
+            format!("{:#}", validate(&spec).unwrap_err()),
+            "process.args[1]: contains a NUL byte"
+        );
+        let with_env = |env: &str| base.replace(r#""cwd""#, &format!(r#""env":{env},"cwd""#));
+        let spec = parse(&with_env(r#"["A=1","B\u0000=2"]"#)).unwrap();
+        assert!(format!("{:#}", validate(&spec).unwrap_err()).starts_with("process.env[1]: "));
+        let spec = parse(&with_env(r#"["A=1","B=2","C=3","NOEQUALS"]"#)).unwrap();
+        assert_eq!(
+            format!("{:#}", validate(&spec).unwrap_err()),
+            "process.env[3]: \"NOEQUALS\" is not NAME=VALUE"
+        );
+        let spec = parse(&with_env(r#"["=x"]"#)).unwrap();
+        assert!(format!("{:#}", validate(&spec).unwrap_err()).contains("empty name"));
+        let msg = invalid(r#","hooks":{"poststop":[{"path":"/bin/true","timeout":-1}]}"#);
+        assert_eq!(
+            msg,
+            "hooks.poststop[0].timeout: -1 must be greater than zero"
+        );
+    }
+
+    #[test]
+    fn empty_and_relative_mount_destinations_are_rejected() {
+        let msg = invalid(r#","mounts":[{"destination":"","type":"tmpfs"}]"#);
+        assert!(
+            msg.starts_with("mounts[0].destination: must not be empty"),
+            "{msg}"
+        );
+        let msg = invalid(r#","mounts":[{"destination":"/a"},{"destination":"tmp"}]"#);
+        assert!(
+            msg.starts_with("mounts[1].destination: \"tmp\" must be an absolute"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn namespace_paths_must_be_namespaces_of_their_type() {
+        let msg =
+            invalid(r#","linux":{"namespaces":[{"type":"network","path":"/proc/self/ns/ipc"}]}"#);
+        assert_eq!(
+            msg,
+            "linux.namespaces[0].path: /proc/self/ns/ipc: is a namespace of type ipc, not network"
+        );
+        let msg = invalid(r#","linux":{"namespaces":[{"type":"ipc","path":"/etc/hostname"}]}"#);
+        assert!(msg.contains("not a namespace file"), "{msg}");
+        let ok = parse(&minimal(
+            r#","linux":{"namespaces":[{"type":"network","path":"/proc/self/ns/net"}]}"#,
+        ))
+        .unwrap();
+        validate(&ok).unwrap();
     }
 }

@@ -22,6 +22,8 @@ pub enum StateError {
     InvalidId(String),
     #[error("container not running")]
     NotRunning,
+    #[error("container {id:?}: state.json is unreadable ({why})")]
+    Corrupt { id: String, why: String },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -67,6 +69,9 @@ pub struct ContainerState {
     pub own_pid_ns: bool,
     #[serde(default)]
     pub rootless: bool,
+    /// The systemd unit holding the cgroup (`--systemd-cgroup`), stopped on delete.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub systemd_unit: Option<crate::cgroups::systemd::UnitPath>,
 }
 
 /// The state that `hull state` prints and hooks receive on stdin.
@@ -107,11 +112,76 @@ pub struct Container {
 pub const STATE_FILE: &str = "state.json";
 /// The unix socket the init waits on between create and start; present means "created".
 pub const START_SOCKET: &str = "start.sock";
+/// What `delete --force` needs to undo a container whose state.json was never written or is
+/// unreadable, recorded by `create` before it makes any of it.
+pub const INTENT_FILE: &str = "intent.json";
 
-fn lock_dir(dir: &Path) -> Result<File> {
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Intent {
+    pub cgroup_path: String,
+    /// The init's pid and start time, recorded only when the container has no cgroup to find
+    /// its processes by (rootless without a delegated one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub init: Option<(i32, u64)>,
+}
+
+/// Records the intent in a container directory, by rename: it may replace an earlier record.
+pub fn write_intent(dir: &Path, intent: &Intent) -> Result<()> {
+    let tmp = dir.join(".intent.json.tmp");
+    let path = dir.join(INTENT_FILE);
+    std::fs::write(&tmp, serde_json::to_vec(intent)?)
+        .with_context(|| format!("write {}", tmp.display()))?;
+    std::fs::rename(&tmp, &path).with_context(|| format!("rename to {}", path.display()))
+}
+
+/// What is left of a container without a readable state.json: its locked directory and the
+/// intent record, if create got that far.
+pub struct Remnant {
+    pub dir: PathBuf,
+    pub intent: Option<Intent>,
+    _lock: File,
+}
+
+impl Remnant {
+    /// The remnant of `id`, or None when its directory is gone.
+    pub fn open(root: &Path, id: &str) -> Result<Option<Remnant>> {
+        validate_id(id)?;
+        let dir = root.join(id);
+        let lock = match lock_dir(&dir, libc::LOCK_EX) {
+            Ok(l) => l,
+            Err(_) if !dir.exists() => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let intent = std::fs::read(dir.join(INTENT_FILE))
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok());
+        Ok(Some(Remnant {
+            dir,
+            intent,
+            _lock: lock,
+        }))
+    }
+
+    pub fn state_is_readable(&self) -> bool {
+        std::fs::read(self.dir.join(STATE_FILE))
+            .is_ok_and(|b| serde_json::from_slice::<ContainerState>(&b).is_ok())
+    }
+
+    pub fn remove_dir(self) -> Result<()> {
+        std::fs::remove_dir_all(&self.dir).with_context(|| format!("remove {}", self.dir.display()))
+    }
+}
+
+/// Whether `<root>/<id>` exists and no command holds it (a create that died, not one running).
+pub fn is_abandoned(root: &Path, id: &str) -> bool {
+    lock_dir(&root.join(id), libc::LOCK_EX | libc::LOCK_NB).is_ok()
+}
+
+fn lock_dir(dir: &Path, how: libc::c_int) -> Result<File> {
     let f = File::open(dir).with_context(|| format!("open {}", dir.display()))?;
     // SAFETY: flock on an fd we own.
-    if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) } != 0 {
+    if unsafe { libc::flock(f.as_raw_fd(), how) } != 0 {
         return Err(std::io::Error::last_os_error())
             .with_context(|| format!("lock {}", dir.display()));
     }
@@ -146,7 +216,7 @@ pub fn create_dir(root: &Path, id: &str) -> Result<(PathBuf, File)> {
         }
         Err(e) => return Err(e).with_context(|| format!("create {}", dir.display())),
     }
-    let lock = lock_dir(&dir)?;
+    let lock = lock_dir(&dir, libc::LOCK_EX)?;
     Ok((dir, lock))
 }
 
@@ -162,7 +232,7 @@ impl Container {
     pub fn load(root: &Path, id: &str) -> Result<Container> {
         validate_id(id)?;
         let dir = root.join(id);
-        let lock = match lock_dir(&dir) {
+        let lock = match lock_dir(&dir, libc::LOCK_EX) {
             Ok(l) => l,
             Err(_) => return Err(StateError::NotExist(id.to_string()).into()),
         };
@@ -174,8 +244,10 @@ impl Container {
             }
             Err(e) => return Err(e).with_context(|| format!("read {}", path.display())),
         };
-        let state =
-            serde_json::from_str(&text).with_context(|| format!("parse {}", path.display()))?;
+        let state = serde_json::from_str(&text).map_err(|e| StateError::Corrupt {
+            id: id.to_string(),
+            why: e.to_string(),
+        })?;
         Ok(Container {
             dir,
             state,
@@ -208,13 +280,38 @@ impl Container {
     pub fn status(&self, frozen: impl FnOnce() -> bool) -> Status {
         if !self.is_alive() {
             Status::Stopped
-        } else if self.dir.join(START_SOCKET).exists() {
+        } else if self.dir.join(START_SOCKET).exists() && self.init_listens() {
             Status::Created
         } else if frozen() {
             Status::Paused
         } else {
             Status::Running
         }
+    }
+
+    /// Whether the init still waits for start, asked of the kernel: its listening socket closes
+    /// when it execs, so a start that died after waking it leaves the file but no listener. A
+    /// probe connection that sends nothing is harmless: the init goes back to waiting.
+    fn init_listens(&self) -> bool {
+        use nix::sys::socket::{connect, socket, AddressFamily, SockFlag, SockType, UnixAddr};
+        let path = self.socket_path(START_SOCKET);
+        let Ok(addr) = UnixAddr::new(&path) else {
+            return true;
+        };
+        let Ok(sock) = socket(
+            AddressFamily::Unix,
+            SockType::Stream,
+            SockFlag::SOCK_NONBLOCK | SockFlag::SOCK_CLOEXEC,
+            None,
+        ) else {
+            return true;
+        };
+        // A full backlog (EAGAIN) still means a listener; anything unexpected keeps the file's
+        // word.
+        !matches!(
+            connect(sock.as_raw_fd(), &addr),
+            Err(nix::errno::Errno::ECONNREFUSED) | Err(nix::errno::Errno::ENOENT)
+        )
     }
 
     pub fn oci_state<'a>(&'a self, status: Status) -> OciState<'a> {
@@ -252,7 +349,7 @@ pub fn process_start_time(pid: i32) -> Option<u64> {
     fields.get(19)?.parse().ok()
 }
 
-/// Ids of every container directory under `root`, sorted.
+/// Ids of every container directory under `root` (with a state or an intent record), sorted.
 pub fn list_ids(root: &Path) -> Result<Vec<String>> {
     let mut ids = Vec::new();
     let entries = match std::fs::read_dir(root) {
@@ -263,7 +360,11 @@ pub fn list_ids(root: &Path) -> Result<Vec<String>> {
     for entry in entries {
         let entry = entry?;
         let name = entry.file_name().to_string_lossy().into_owned();
-        if validate_id(&name).is_ok() && entry.path().join(STATE_FILE).exists() {
+        let dir = entry.path();
+        // A directory with only the intent record is a create that died before state.json.
+        if validate_id(&name).is_ok()
+            && (dir.join(STATE_FILE).exists() || dir.join(INTENT_FILE).exists())
+        {
             ids.push(name);
         }
     }
@@ -293,6 +394,32 @@ mod tests {
         let t = process_start_time(me).unwrap();
         assert_eq!(process_start_time(me), Some(t));
         assert_eq!(process_start_time(0), None);
+    }
+
+    #[test]
+    fn a_remnant_carries_its_intent_and_is_abandoned_only_when_unlocked() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (dir, lock) = create_dir(tmp.path(), "c1").unwrap();
+        write_intent(
+            &dir,
+            &Intent {
+                cgroup_path: "/hull/c1".into(),
+                init: None,
+            },
+        )
+        .unwrap();
+        assert!(!is_abandoned(tmp.path(), "c1"));
+        drop(lock);
+        assert!(is_abandoned(tmp.path(), "c1"));
+        assert_eq!(list_ids(tmp.path()).unwrap(), vec!["c1".to_string()]);
+        let r = Remnant::open(tmp.path(), "c1").unwrap().unwrap();
+        assert_eq!(r.intent.as_ref().unwrap().cgroup_path, "/hull/c1");
+        assert!(!r.state_is_readable());
+        std::fs::write(dir.join(STATE_FILE), "{\"ociVersion\":").unwrap();
+        assert!(!r.state_is_readable());
+        r.remove_dir().unwrap();
+        assert!(Remnant::open(tmp.path(), "c1").unwrap().is_none());
+        assert!(!is_abandoned(tmp.path(), "c1"));
     }
 
     #[test]

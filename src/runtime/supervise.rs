@@ -26,6 +26,7 @@ fn copy_once(from: i32, to: i32) -> bool {
     }
     let mut off = 0;
     while off < n as usize {
+        // SAFETY: writing from our own buffer, within its bounds, to an fd we hold.
         let w = unsafe { libc::write(to, buf[off..].as_ptr().cast(), n as usize - off) };
         if w <= 0 {
             return false;

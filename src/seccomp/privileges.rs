@@ -3,7 +3,9 @@
 //! silently running unconfined would be worse than failing).
 
 use anyhow::{bail, Context, Result};
-use oci_spec::runtime::{IOPriorityClass, LinuxSchedulerFlag, LinuxSchedulerPolicy, Process, Spec};
+use oci_spec::runtime::{
+    IOPriorityClass, Linux, LinuxSchedulerFlag, LinuxSchedulerPolicy, Process, Spec,
+};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
@@ -11,7 +13,12 @@ pub const PERSONALITY_DOMAINS: &[&str] = &["LINUX", "LINUX32"];
 
 /// `linux.personality`: LINUX32 makes uname(2) report a 32-bit machine (i686 on x86_64).
 pub fn set_personality(spec: &Spec) -> Result<()> {
-    let Some(p) = spec.linux().as_ref().and_then(|l| l.personality().as_ref()) else {
+    set_personality_of(spec.linux().as_ref())
+}
+
+/// [`set_personality`] from the linux section alone (what `exec` keeps of the config).
+pub fn set_personality_of(linux: Option<&Linux>) -> Result<()> {
+    let Some(p) = linux.and_then(|l| l.personality().as_ref()) else {
         return Ok(());
     };
     if p.flags().as_ref().is_some_and(|f| !f.is_empty()) {

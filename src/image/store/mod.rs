@@ -3,6 +3,7 @@
 //! ```text
 //! images/            an OCI image layout (oci-layout, index.json, blobs/sha256/…)
 //! snapshots/<chain>/fs  one unpacked layer, keyed by chain id, shared by images
+//! snapshots/<chain>/verified/<blob>  blobs checked to uncompress to that layer
 //! tmp/               in-flight downloads; never referenced by index.json
 //! containers/        (owned by the containers code) what keeps images in use
 //! lock               shared by writers that add content, exclusive for GC
@@ -11,20 +12,26 @@
 //!
 //! Every blob and index.json is written to a temp file and renamed into
 //! place, and index.json only ever names content that is already complete,
-//! so an interrupted pull leaves nothing visible.
+//! so an interrupted pull leaves nothing visible. The root itself is 0710
+//! (see `rootdir`): unpacked layers keep their setuid bits and devices.
+mod snapshot;
+mod temp;
+mod txn;
 
 use anyhow::{anyhow, bail, Context, Result};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::digest::{Digest, HashWriter};
-use super::layer;
 use super::reference::Reference;
 use super::types::*;
+
+use temp::{sweep_dead, sweep_own};
+pub use temp::{temp_name, write_atomic, TempPath};
+pub use txn::Txn;
 
 pub const DEFAULT_ROOT: &str = "/var/lib/berth";
 
@@ -64,55 +71,6 @@ fn flock(path: &Path, exclusive: bool) -> Result<Lock> {
             return Err(e).with_context(|| format!("locking {}", path.display()));
         }
     }
-}
-
-/// A temp path removed on drop unless `keep()` was called.
-pub struct TempPath {
-    path: Option<PathBuf>,
-}
-
-impl TempPath {
-    pub fn path(&self) -> &Path {
-        self.path.as_deref().unwrap_or(Path::new(""))
-    }
-    pub fn keep(mut self) -> PathBuf {
-        self.path.take().unwrap_or_default()
-    }
-}
-
-impl Drop for TempPath {
-    fn drop(&mut self) {
-        if let Some(p) = self.path.take() {
-            if p.is_dir() {
-                let _ = fs::remove_dir_all(&p);
-            } else {
-                let _ = fs::remove_file(&p);
-            }
-        }
-    }
-}
-
-static TEMP_SEQ: AtomicU64 = AtomicU64::new(0);
-
-fn temp_name(prefix: &str) -> String {
-    let n = TEMP_SEQ.fetch_add(1, Ordering::Relaxed);
-    format!(".tmp-{prefix}-{}-{n}", std::process::id())
-}
-
-/// Writes `data` to `path` atomically (temp file in the same dir + rename).
-pub fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let tmp = TempPath {
-        path: Some(dir.join(temp_name("w"))),
-    };
-    let mut f =
-        File::create(tmp.path()).with_context(|| format!("creating {}", tmp.path().display()))?;
-    f.write_all(data)
-        .and_then(|_| f.sync_all())
-        .with_context(|| format!("writing {}", tmp.path().display()))?;
-    fs::rename(tmp.path(), path).with_context(|| format!("renaming into {}", path.display()))?;
-    tmp.keep();
-    Ok(())
 }
 
 /// An image as recorded in the store.
@@ -156,10 +114,8 @@ pub struct ImageRootfs {
 
 impl Store {
     pub fn open(root: &Path) -> Result<Store> {
-        fs::create_dir_all(root).with_context(|| format!("creating {}", root.display()))?;
         // Absolute paths: snapshot dirs are handed to mount(2) later.
-        let root =
-            fs::canonicalize(root).with_context(|| format!("resolving {}", root.display()))?;
+        let root = super::rootdir::ensure(root)?;
         let s = Store { root };
         for d in [
             s.blobs_dir(),
@@ -217,9 +173,31 @@ impl Store {
     }
 
     pub fn temp_path(&self, prefix: &str) -> TempPath {
-        TempPath {
-            path: Some(self.root.join("tmp").join(temp_name(prefix))),
-        }
+        TempPath::new(self.root.join("tmp").join(temp_name(prefix)))
+    }
+
+    /// Clears what killed pulls, imports and loads left in the store's temp
+    /// places; called when a new operation starts adding content.
+    pub fn sweep_dead_temps(&self) {
+        sweep_dead(&self.temp_dirs());
+    }
+
+    /// Where temps are made: tmp/, snapshots/, the blob dir and images/.
+    fn temp_dirs(&self) -> Vec<PathBuf> {
+        vec![
+            self.root.join("tmp"),
+            self.root.join("snapshots"),
+            self.blobs_dir(),
+            self.images_dir(),
+        ]
+    }
+
+    /// From now on, SIGINT, SIGTERM or SIGHUP first removes this process's
+    /// temps in the store, then ends the process as the signal would have.
+    /// Called by pull, import and load before they start any thread.
+    pub fn clean_temps_on_signal(&self) -> Result<()> {
+        let dirs = self.temp_dirs();
+        super::interrupt::on_signal(Box::new(move || sweep_own(&dirs)))
     }
 
     pub fn has_blob(&self, d: &Digest) -> bool {
@@ -249,13 +227,20 @@ impl Store {
         let what = expected
             .map(|d| d.to_string())
             .unwrap_or_else(|| "blob".into());
-        io::copy(&mut r, &mut w).with_context(|| format!("downloading {what}"))?;
+        // A blob with a known size is read one byte past it at most, so a
+        // source that keeps sending can't fill the disk.
+        let limit = size.map_or(u64::MAX, |s| s.saturating_add(1));
+        io::copy(&mut (&mut r).take(limit), &mut w)
+            .with_context(|| format!("downloading {what}"))?;
         let (bw, got, n) = w.finish();
         bw.into_inner()
             .map_err(|e| e.into_error())
             .with_context(|| format!("writing {what}"))?;
         if let Some(want) = expected {
             if let Some(sz) = size {
+                if n > sz {
+                    bail!("blob {want}: size mismatch: the source sent more than the {sz} bytes its descriptor declares");
+                }
                 if n != sz {
                     bail!("blob {want}: size mismatch: got {n} bytes, expected {sz} (truncated?)");
                 }
@@ -418,73 +403,6 @@ impl Store {
         Ok(out)
     }
 
-    /// Unpacks layer `i` of `img` into its snapshot unless it exists.
-    pub fn ensure_snapshot(&self, img: &Image, i: usize) -> Result<PathBuf> {
-        let chains = img.chain_ids();
-        let layer = img
-            .manifest
-            .layers
-            .get(i)
-            .ok_or_else(|| anyhow!("image {} has no layer {i}", img.id()))?;
-        let (Some(chain), Some(diff_id)) = (chains.get(i), img.config.rootfs.diff_ids.get(i))
-        else {
-            bail!(
-                "image {}: manifest has {} layers but config lists {} diff_ids",
-                img.id(),
-                img.manifest.layers.len(),
-                img.config.rootfs.diff_ids.len()
-            );
-        };
-        self.unpack_snapshot(&layer.digest, diff_id, chain)
-    }
-
-    pub fn unpack_snapshot(
-        &self,
-        blob: &Digest,
-        diff_id: &Digest,
-        chain: &Digest,
-    ) -> Result<PathBuf> {
-        let dst = self.snapshot_dir(chain);
-        if dst.is_dir() {
-            return Ok(dst);
-        }
-        let f = self.open_blob(blob)?;
-        let (tmp, got) = self
-            .unpack_to_temp(io::BufReader::with_capacity(256 * 1024, f))
-            .with_context(|| format!("unpacking layer {blob}"))?;
-        if &got != diff_id {
-            bail!("layer {blob}: uncompressed content hashes to {got}, but the image config says {diff_id}");
-        }
-        self.adopt_snapshot(tmp, chain)
-    }
-
-    /// Unpacks a layer stream into a fresh temp snapshot; returns it and the DiffID.
-    pub fn unpack_to_temp<R: Read>(&self, r: R) -> Result<(TempPath, Digest)> {
-        let tmp = TempPath {
-            path: Some(self.root.join("snapshots").join(temp_name("snap"))),
-        };
-        let fsdir = tmp.path().join("fs");
-        fs::create_dir_all(&fsdir).with_context(|| format!("creating {}", fsdir.display()))?;
-        fs::set_permissions(&fsdir, std::os::unix::fs::PermissionsExt::from_mode(0o755))
-            .with_context(|| format!("chmod {}", fsdir.display()))?;
-        let got = layer::unpack_layer(r, &fsdir)?;
-        Ok((tmp, got))
-    }
-
-    /// Moves a temp snapshot into place under its chain id. Concurrent
-    /// unpackers race on the rename; the loser's copy is discarded.
-    pub fn adopt_snapshot(&self, tmp: TempPath, chain: &Digest) -> Result<PathBuf> {
-        let final_dir = self.root.join("snapshots").join(chain.hex());
-        match fs::rename(tmp.path(), &final_dir) {
-            Ok(()) => {
-                tmp.keep();
-            }
-            Err(_) if final_dir.is_dir() => {}
-            Err(e) => return Err(e).with_context(|| format!("storing snapshot {chain}")),
-        }
-        Ok(self.snapshot_dir(chain))
-    }
-
     /// The overlay lower dirs (topmost first) and config for an image,
     /// unpacking any snapshot that is missing.
     pub fn rootfs(&self, image: &str) -> Result<ImageRootfs> {
@@ -575,98 +493,4 @@ pub fn by_id(entries: &[(Entry, Image)]) -> BTreeMap<Digest, Vec<usize>> {
         m.entry(img.id().clone()).or_default().push(i);
     }
     m
-}
-
-/// Records what an operation adds to the store so that a failure can take
-/// it back out, leaving the store as it was. Dropped without `commit()`,
-/// it removes the new blobs and snapshots.
-pub struct Txn<'a> {
-    store: &'a Store,
-    blobs: std::sync::Mutex<Vec<Digest>>,
-    snaps: std::sync::Mutex<Vec<Digest>>,
-    committed: bool,
-}
-
-impl<'a> Txn<'a> {
-    pub fn new(store: &'a Store) -> Txn<'a> {
-        Txn {
-            store,
-            blobs: Default::default(),
-            snaps: Default::default(),
-            committed: false,
-        }
-    }
-
-    pub fn ingest<R: Read>(
-        &self,
-        r: R,
-        expected: Option<&Digest>,
-        size: Option<u64>,
-    ) -> Result<(Digest, u64)> {
-        let existed = expected.is_some_and(|d| self.store.has_blob(d));
-        let (d, n) = self.store.ingest(r, expected, size)?;
-        if !existed {
-            if let Ok(mut v) = self.blobs.lock() {
-                v.push(d.clone());
-            }
-        }
-        Ok((d, n))
-    }
-
-    pub fn write_blob(&self, data: &[u8]) -> Result<Digest> {
-        let d = Digest::of(data);
-        if !self.store.has_blob(&d) {
-            self.ingest(data, Some(&d), Some(data.len() as u64))?;
-        }
-        Ok(d)
-    }
-
-    pub fn unpack_snapshot(
-        &self,
-        blob: &Digest,
-        diff_id: &Digest,
-        chain: &Digest,
-    ) -> Result<PathBuf> {
-        if self.store.snapshot_dir(chain).is_dir() {
-            return Ok(self.store.snapshot_dir(chain));
-        }
-        let p = self.store.unpack_snapshot(blob, diff_id, chain)?;
-        if let Ok(mut v) = self.snaps.lock() {
-            v.push(chain.clone());
-        }
-        Ok(p)
-    }
-
-    pub fn adopt_snapshot(&self, tmp: TempPath, chain: &Digest) -> Result<PathBuf> {
-        if self.store.snapshot_dir(chain).is_dir() {
-            return Ok(self.store.snapshot_dir(chain));
-        }
-        let p = self.store.adopt_snapshot(tmp, chain)?;
-        if let Ok(mut v) = self.snaps.lock() {
-            v.push(chain.clone());
-        }
-        Ok(p)
-    }
-
-    pub fn commit(mut self) {
-        self.committed = true;
-    }
-}
-
-impl Drop for Txn<'_> {
-    fn drop(&mut self) {
-        if self.committed {
-            return;
-        }
-        if let Ok(v) = self.blobs.lock() {
-            for d in v.iter() {
-                let _ = fs::remove_file(self.store.blob_path(d));
-            }
-        }
-        if let Ok(v) = self.snaps.lock() {
-            for c in v.iter() {
-                let _ = fs::remove_dir_all(self.store.root.join("snapshots").join(c.hex()));
-            }
-        }
-    }
 }

@@ -1,4 +1,6 @@
-//! Small filesystem helpers shared by the engine and network code.
+//! Small low-level helpers shared by the engine, network and image code:
+//! flock, JSON records, ids, RFC 3339 time, tree copies, pid liveness,
+//! unix-socket path shortening, mount checks.
 
 use anyhow::{Context, Result};
 use serde::{de::DeserializeOwned, Serialize};
@@ -127,4 +129,12 @@ pub fn sock_path(p: &Path) -> Result<SockPath> {
         _dir: Some(dir),
         path,
     })
+}
+
+/// Whether something is mounted exactly at `target` (per this mount namespace).
+pub fn is_mounted(target: &Path) -> bool {
+    let t = target.to_string_lossy();
+    fs::read_to_string("/proc/self/mountinfo")
+        .map(|m| m.lines().any(|l| l.split(' ').nth(4) == Some(&*t)))
+        .unwrap_or(false)
 }

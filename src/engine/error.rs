@@ -1,0 +1,109 @@
+//! The engine's typed errors. Each carries what a front end needs to pick
+//! its own wording and code (the CLI: docker's messages and exit status; an
+//! API: HTTP codes); `Display` is docker's wording.
+
+use crate::network::PortInUse;
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("No such container: {0}")]
+    NoSuchContainer(String),
+    #[error("multiple containers match ID prefix {0}")]
+    AmbiguousId(String),
+    #[error("Conflict. The container name \"/{name}\" is already in use by container \"{id}\". You have to remove (or rename) that container to be able to reuse that name.")]
+    NameConflict { name: String, id: String },
+    #[error("{}", not_running(*.op, name))]
+    NotRunning { name: String, op: Op },
+    #[error("cannot remove container {0}: container is running: stop the container before removing or force remove")]
+    IsRunning(String),
+    #[error("Bind for {ip}:{port} failed: port is already allocated")]
+    PortInUse { ip: String, port: u16 },
+    /// Something (an image, a volume, a network) still used by a container.
+    #[error("{0}")]
+    InUse(String),
+    /// Input the engine refuses (a bad option value, a conflicting pair).
+    #[error("{0}")]
+    Invalid(String),
+    #[error(transparent)]
+    Other(anyhow::Error),
+}
+
+/// The operation that needed a running container.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    Kill,
+    Attach,
+    Exec,
+    Other,
+}
+
+fn not_running(op: Op, name: &str) -> String {
+    match op {
+        Op::Kill => format!("cannot kill container {name}: container is not running"),
+        Op::Attach => format!("cannot attach to a stopped container {name}, start it first"),
+        Op::Exec | Op::Other => format!("container {name} is not running"),
+    }
+}
+
+impl EngineError {
+    pub fn not_running(name: &str, op: Op) -> EngineError {
+        EngineError::NotRunning {
+            name: name.to_string(),
+            op,
+        }
+    }
+}
+
+/// Lower layers report with anyhow; typed errors they raised come back out.
+impl From<anyhow::Error> for EngineError {
+    fn from(e: anyhow::Error) -> EngineError {
+        let e = match e.downcast::<EngineError>() {
+            Ok(t) => return t,
+            Err(e) => e,
+        };
+        match e.downcast::<PortInUse>() {
+            Ok(p) => EngineError::PortInUse {
+                ip: p.ip,
+                port: p.port,
+            },
+            Err(e) => EngineError::Other(e),
+        }
+    }
+}
+
+pub type Result<T, E = EngineError> = std::result::Result<T, E>;
+
+/// `bail!` for typed errors: `invalid!("...")` returns `EngineError::Invalid`.
+#[macro_export]
+macro_rules! invalid {
+    ($($arg:tt)*) => {
+        return Err($crate::engine::EngineError::Invalid(format!($($arg)*)).into())
+    };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn typed_errors_survive_anyhow() {
+        let a: anyhow::Error = EngineError::NoSuchContainer("x".into()).into();
+        assert!(matches!(
+            EngineError::from(a),
+            EngineError::NoSuchContainer(n) if n == "x"
+        ));
+        let p: anyhow::Error = PortInUse {
+            ip: "0.0.0.0".into(),
+            port: 80,
+        }
+        .into();
+        assert!(matches!(
+            EngineError::from(p),
+            EngineError::PortInUse { port: 80, .. }
+        ));
+        assert_eq!(
+            EngineError::not_running("c", Op::Kill).to_string(),
+            "cannot kill container c: container is not running"
+        );
+    }
+}

@@ -1,0 +1,204 @@
+//! Stopping, killing, waiting for and removing containers. The monitor
+//! depends on this module (its `--rm` and cleanup); this module never
+//! starts a monitor (that is `run.rs`).
+
+use anyhow::{bail, Context};
+use std::fs;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use super::container::{self, Container, State};
+use super::error::{EngineError, Op, Result};
+use super::runtime::{self, Runtime};
+use super::{rootfs, volumes};
+
+pub fn runtime_of(root: &Path, c: &Container) -> Runtime {
+    Runtime::new(&c.config.runtime, root)
+}
+
+/// SIGTERM (or the stop signal), then SIGKILL after the timeout.
+pub fn stop(root: &Path, c: &Container, time: Option<u64>, signal: Option<&str>) -> Result<()> {
+    if !c.is_running() {
+        return Ok(());
+    }
+    let _ = fs::write(c.stop_marker(), "");
+    let t = time.unwrap_or(c.config.stop_timeout);
+    let sig = signal.unwrap_or(&c.config.stop_signal);
+    let rt = runtime_of(root, c);
+    let _ = rt.kill(c.id(), sig, false);
+    if wait_exit(c, Duration::from_secs(t)) {
+        return Ok(());
+    }
+    let _ = rt.kill(c.id(), "KILL", true);
+    if !wait_exit(c, Duration::from_secs(10)) {
+        return Err(
+            anyhow::anyhow!("container {} did not stop after SIGKILL", c.config.name).into(),
+        );
+    }
+    Ok(())
+}
+
+/// Sends a signal; SIGKILL also marks the container as stopped by the user
+/// (no restart).
+pub fn kill(root: &Path, c: &Container, signal: &str) -> Result<()> {
+    if !c.is_running() {
+        return Err(EngineError::not_running(&c.config.name, Op::Kill));
+    }
+    if signal
+        .trim_start_matches("SIG")
+        .eq_ignore_ascii_case("KILL")
+    {
+        let _ = fs::write(c.stop_marker(), "");
+    }
+    runtime_of(root, c).kill(c.id(), signal, false)?;
+    Ok(())
+}
+
+/// Waits for the monitor to record the exit (and finish its cleanup).
+pub fn wait_exit(c: &Container, d: Duration) -> bool {
+    let end = Instant::now() + d;
+    loop {
+        if !crate::sys::pid_alive(c.state.monitor_pid) || {
+            let s: State = crate::sys::read_json(&c.dir.join("state.json")).unwrap_or_default();
+            s.monitor_pid == 0
+        } {
+            return true;
+        }
+        if Instant::now() >= end {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Blocks until the container stops; its exit code.
+pub fn wait(c: &Container) -> Result<i32> {
+    wait_exit(c, Duration::from_secs(u32::MAX as u64));
+    let s: State = crate::sys::read_json(&c.dir.join("state.json")).unwrap_or_default();
+    Ok(s.exit_code)
+}
+
+/// `rm`: refuses a running container unless `force`.
+pub fn remove(root: &Path, c: &Container, force: bool, with_volumes: bool) -> Result<()> {
+    if c.is_running() && !force {
+        return Err(EngineError::IsRunning(c.config.name.clone()));
+    }
+    remove_container(root, c, with_volumes)
+}
+
+/// Removes everything of a container: process, mounts, network, records.
+pub fn remove_container(root: &Path, c: &Container, with_volumes: bool) -> Result<()> {
+    if c.monitor_alive() {
+        let _ = fs::write(c.stop_marker(), "");
+        let _ = runtime_of(root, c).kill(c.id(), "KILL", true);
+        if !wait_exit(c, Duration::from_secs(10)) {
+            return Err(anyhow::anyhow!("container {} did not stop", c.config.name).into());
+        }
+    }
+    runtime_of(root, c).delete(c.id());
+    Ok(remove_files(root, c, with_volumes)?)
+}
+
+/// Undoes what the monitor set up before `<runtime> create`; safe to repeat.
+pub fn cleanup(root: &Path, c: &Container) {
+    crate::network::teardown(root, &c.net_member());
+    rootfs::unmount_rootfs(&c.dir);
+}
+
+/// Removes a stopped container's mounts, network and records (also the
+/// monitor's `--rm`, after it deleted the runtime's container itself).
+pub fn remove_files(root: &Path, c: &Container, with_volumes: bool) -> anyhow::Result<()> {
+    cleanup(root, c);
+    // The runtime's state dir goes with its last container (only when empty).
+    let rs = runtime::state_root(root);
+    if fs::remove_dir(&rs).is_ok() && rs.starts_with("/run/berth") {
+        let _ = fs::remove_dir("/run/berth");
+    }
+    if rootfs::is_mounted(&c.rootfs()) {
+        bail!("container {}: rootfs still mounted", c.config.name);
+    }
+    match fs::remove_dir_all(&c.dir) {
+        // A --rm monitor may have removed it at the same moment.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        r => r.with_context(|| format!("removing {}", c.dir.display()))?,
+    }
+    if with_volumes {
+        for m in &c.config.mounts {
+            if m.anonymous {
+                let _ = volumes::remove(root, &m.source, true);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// What `container prune` removed.
+#[derive(Debug, Default)]
+pub struct PruneReport {
+    pub removed: Vec<String>,
+    pub reclaimed: u64,
+}
+
+/// Removes every container whose monitor is gone.
+pub fn prune(root: &Path) -> Result<PruneReport> {
+    let mut r = PruneReport::default();
+    for c in container::list(root)? {
+        if !c.monitor_alive() {
+            r.reclaimed += dir_size(&c.upper());
+            remove_container(root, &c, false)?;
+            r.removed.push(c.id().to_string());
+        }
+    }
+    Ok(r)
+}
+
+fn dir_size(p: &Path) -> u64 {
+    let Ok(md) = fs::symlink_metadata(p) else {
+        return 0;
+    };
+    if md.is_dir() {
+        fs::read_dir(p)
+            .map(|rd| rd.flatten().map(|e| dir_size(&e.path())).sum())
+            .unwrap_or(0)
+    } else {
+        md.len()
+    }
+}
+
+/// Pauses (`true`) or resumes the container's processes through the runtime.
+pub fn pause(root: &Path, c: &mut Container, pause: bool) -> Result<()> {
+    if !c.is_running() {
+        return Err(EngineError::not_running(&c.config.name, Op::Other));
+    }
+    let rt = runtime_of(root, c);
+    if pause {
+        rt.pause(c.id())?;
+    } else {
+        rt.resume(c.id())?;
+    }
+    c.reload_state();
+    c.state.status = if pause {
+        container::Status::Paused
+    } else {
+        container::Status::Running
+    };
+    c.save_state()?;
+    Ok(())
+}
+
+/// Renames a container (and its DNS name on user networks).
+pub fn rename(root: &Path, key: &str, new_name: &str) -> Result<()> {
+    container::valid_name(new_name)?;
+    let _l = crate::sys::lock(&container::lock_path(root))?;
+    let mut c = container::find(root, key)?;
+    if let Some(other) = container::name_taken(root, new_name)? {
+        return Err(EngineError::NameConflict {
+            name: new_name.to_string(),
+            id: other,
+        });
+    }
+    crate::network::rename(root, c.id(), new_name);
+    c.config.name = new_name.to_string();
+    c.save_config()?;
+    Ok(())
+}

@@ -1,0 +1,70 @@
+//! The container side of networks: who uses a network, `connect`,
+//! `disconnect`, and removal that refuses networks in use.
+
+use std::path::Path;
+
+use super::container;
+use super::error::Result;
+use crate::network::{self, ops, NetworkMode};
+
+/// Names of containers with a live endpoint on `net`.
+pub fn users(root: &Path, net: &str) -> Vec<String> {
+    container::list(root)
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|c| c.net_member().networks().iter().any(|n| n == net) && c.monitor_alive())
+        .map(|c| c.config.name)
+        .collect()
+}
+
+pub fn remove(root: &Path, name: &str) -> Result<()> {
+    Ok(ops::remove(root, name, |n| users(root, n))?)
+}
+
+pub fn prune(root: &Path) -> Result<Vec<String>> {
+    Ok(ops::prune(root, |n| users(root, n))?)
+}
+
+/// Connects a container to a network (now, if it runs; at its next start otherwise).
+pub fn connect(root: &Path, key: &str, net_name: &str, aliases: &[String]) -> Result<()> {
+    let mut c = container::find(root, key)?;
+    let net = network::load(root, net_name)?;
+    if c.config.network.network() == Some(net_name)
+        || c.config.networks.iter().any(|n| n == net_name)
+    {
+        crate::invalid!("container {key} is already connected to network {net_name}");
+    }
+    c.config.networks.push(net_name.to_string());
+    c.config.aliases.extend(aliases.iter().cloned());
+    if c.is_running() {
+        let n = c.net_member().networks().len() - 1;
+        let _l = ops::lock(root)?;
+        let ep = network::attach_endpoint(root, &c.net_member(), &net, n)?;
+        c.reload_state();
+        c.state.endpoints.insert(net_name.to_string(), ep);
+        c.save_state()?;
+    }
+    c.save_config()?;
+    Ok(())
+}
+
+pub fn disconnect(root: &Path, key: &str, net_name: &str) -> Result<()> {
+    let mut c = container::find(root, key)?;
+    let nets = c.net_member().networks();
+    let Some(i) = nets.iter().position(|n| n == net_name) else {
+        crate::invalid!("container {key} is not connected to network {net_name}");
+    };
+    if c.is_running() {
+        let _l = ops::lock(root)?;
+        ops::detach_endpoint(root, c.id(), net_name, i);
+        c.reload_state();
+        c.state.endpoints.remove(net_name);
+        c.save_state()?;
+    }
+    if c.config.network.network() == Some(net_name) {
+        c.config.network = NetworkMode::None;
+    }
+    c.config.networks.retain(|n| n != net_name);
+    c.save_config()?;
+    Ok(())
+}

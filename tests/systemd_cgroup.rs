@@ -1,0 +1,218 @@
+//! `--systemd-cgroup`: the container's cgroup is a transient scope that systemd creates over
+//! D-Bus, with runc's `slice:prefix:name` cgroupsPath. These tests need systemd as PID 1:
+//! `hack/test-systemd.sh` runs them in a VM whose init is systemd (hack/vm-systemd.sh); on a
+//! host without systemd they print SKIP, except the one that checks the error there.
+
+mod common;
+use common::*;
+use serde_json::json;
+use std::path::Path;
+use std::process::Command;
+
+fn systemd_is_pid1() -> bool {
+    std::fs::read_to_string("/proc/1/comm").is_ok_and(|c| c.trim() == "systemd")
+}
+
+fn require_systemd() -> bool {
+    if !require_root() {
+        return false;
+    }
+    if !systemd_is_pid1() {
+        eprintln!(
+            "SKIP: systemd is not PID 1 here (hack/test-systemd.sh runs this in a systemd VM)"
+        );
+        return false;
+    }
+    true
+}
+
+/// `systemctl show UNIT -p P` values, in the order asked.
+fn show(unit: &str, props: &[&str]) -> Vec<String> {
+    let out = Command::new("systemctl")
+        .args(["show", unit, "-p", &props.join(",")])
+        .output()
+        .expect("systemctl show");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    props
+        .iter()
+        .map(|p| {
+            text.lines()
+                .find_map(|l| l.strip_prefix(&format!("{p}=")))
+                .unwrap_or("")
+                .to_string()
+        })
+        .collect()
+}
+
+fn cgroup_file(path: &str, file: &str) -> String {
+    let p = Path::new("/sys/fs/cgroup")
+        .join(path.trim_start_matches('/'))
+        .join(file);
+    std::fs::read_to_string(&p)
+        .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+        .trim()
+        .to_string()
+}
+
+fn systemd_env() -> Env {
+    let env = Env::new();
+    env.edit(|c| {
+        c["linux"]["resources"] = json!({
+            "memory": {"limit": 67108864},
+            "pids": {"limit": 40},
+            "cpu": {"shares": 512, "quota": 20000, "period": 100000}
+        });
+    });
+    env
+}
+
+fn run_detached(env: &Env, id: &str) {
+    env.set_args(&["sleep", "300"]);
+    env.hull(&[
+        "--systemd-cgroup",
+        "run",
+        "--detach",
+        "--bundle",
+        env.bundle.to_str().unwrap(),
+        id,
+    ])
+    .ok();
+}
+
+fn assert_unit_gone(unit: &str, cgroup: &str) {
+    let [load, active] =
+        <[String; 2]>::try_from(show(unit, &["LoadState", "ActiveState"])).unwrap();
+    assert!(
+        load == "not-found" || active == "inactive",
+        "{unit}: LoadState={load} ActiveState={active}"
+    );
+    assert!(
+        !Path::new("/sys/fs/cgroup")
+            .join(cgroup.trim_start_matches('/'))
+            .exists(),
+        "{cgroup} is left"
+    );
+}
+
+#[test]
+fn a_scope_holds_the_container_with_its_resources_and_update_reaches_both() {
+    if !require_systemd() {
+        return;
+    }
+    let env = systemd_env();
+    let id = unique_id();
+    env.edit(|c| c["linux"]["cgroupsPath"] = json!(format!("system.slice:hulltest:{id}")));
+    run_detached(&env, &id);
+    let unit = format!("hulltest-{id}.scope");
+    let cgroup = format!("/system.slice/{unit}");
+    let props = show(
+        &unit,
+        &[
+            "ActiveState",
+            "Delegate",
+            "MemoryMax",
+            "TasksMax",
+            "CPUQuotaPerSecUSec",
+            "CPUWeight",
+            "ControlGroup",
+        ],
+    );
+    assert_eq!(
+        props,
+        ["active", "yes", "67108864", "40", "200ms", "20", &cgroup],
+        "{unit}"
+    );
+    assert_eq!(cgroup_file(&cgroup, "memory.max"), "67108864");
+    assert_eq!(cgroup_file(&cgroup, "pids.max"), "40");
+    assert_eq!(cgroup_file(&cgroup, "cpu.max"), "20000 100000");
+    let pid = env.state(&id)["pid"].as_i64().expect("pid");
+    let own = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+    assert_eq!(own.trim(), format!("0::{cgroup}"));
+
+    env.hull(&[
+        "--systemd-cgroup",
+        "update",
+        "--memory",
+        "134217728",
+        "--pids-limit",
+        "80",
+        &id,
+    ])
+    .ok();
+    assert_eq!(show(&unit, &["MemoryMax", "TasksMax"]), ["134217728", "80"]);
+    assert_eq!(cgroup_file(&cgroup, "memory.max"), "134217728");
+    assert_eq!(cgroup_file(&cgroup, "pids.max"), "80");
+
+    env.hull(&["--systemd-cgroup", "delete", "--force", &id])
+        .ok();
+    assert_unit_gone(&unit, &cgroup);
+    assert_nothing_left(&env, &id);
+}
+
+#[test]
+fn default_path_is_a_hull_scope_in_system_slice_and_the_lifecycle_works() {
+    if !require_systemd() {
+        return;
+    }
+    let env = systemd_env();
+    let id = unique_id();
+    env.set_args(&["sleep", "300"]);
+    let bundle = env.bundle.to_str().unwrap();
+    env.hull(&["--systemd-cgroup", "create", "--bundle", bundle, &id])
+        .ok();
+    let unit = format!("hull-{id}.scope");
+    let cgroup = format!("/system.slice/{unit}");
+    assert_eq!(show(&unit, &["ActiveState"]), ["active"]);
+    assert_eq!(env.state(&id)["status"], "created");
+    env.hull(&["--systemd-cgroup", "start", &id]).ok();
+    assert_eq!(env.wait_status(&id, "running")["status"], "running");
+    env.hull(&["--systemd-cgroup", "kill", &id, "KILL"]).ok();
+    assert_eq!(env.wait_status(&id, "stopped")["status"], "stopped");
+    env.hull(&["--systemd-cgroup", "delete", &id]).ok();
+    assert_unit_gone(&unit, &cgroup);
+    assert_nothing_left(&env, &id);
+}
+
+#[test]
+fn a_bad_path_is_one_error_naming_the_field_and_leaves_nothing() {
+    if !require_systemd() {
+        return;
+    }
+    let env = systemd_env();
+    env.edit(|c| c["linux"]["cgroupsPath"] = json!("/not/a/slice/form"));
+    env.set_args(&["true"]);
+    let id = unique_id();
+    let r = env.hull(&[
+        "--systemd-cgroup",
+        "run",
+        "--bundle",
+        env.bundle.to_str().unwrap(),
+        &id,
+    ]);
+    r.fails_with("linux.cgroupsPath: expected");
+    r.fails_with("slice:prefix:name");
+    assert_nothing_left(&env, &id);
+}
+
+#[test]
+fn without_systemd_the_driver_fails_clearly_and_leaves_nothing() {
+    if !require_root() {
+        return;
+    }
+    if systemd_is_pid1() {
+        eprintln!("SKIP: systemd is reachable here; the error path is tested on hosts without it");
+        return;
+    }
+    let env = systemd_env();
+    env.set_args(&["true"]);
+    let id = unique_id();
+    let r = env.hull(&[
+        "--systemd-cgroup",
+        "run",
+        "--bundle",
+        env.bundle.to_str().unwrap(),
+        &id,
+    ]);
+    r.fails_with("--systemd-cgroup: cannot reach systemd over D-Bus");
+    assert_nothing_left(&env, &id);
+}
