@@ -3,6 +3,7 @@
 //! scheduler, ambient capabilities, LSM labels), observed from inside the container.
 
 mod common;
+mod veth;
 use common::*;
 use serde_json::{json, Value};
 use std::str::FromStr;
@@ -47,7 +48,9 @@ fn features_document_has_the_spec_fields() {
     assert_eq!(linux["seccomp"]["enabled"], true);
     // Exercised by rootfs::idmapped_bind_mount_shows_files_under_the_mapped_owner.
     assert_eq!(linux["mountExtensions"]["idmap"]["enabled"], true);
-    assert_eq!(linux["intelRdt"]["enabled"], false);
+    let resctrl = hull::runtime::rdt::resctrl_mount().is_some();
+    assert_eq!(linux["intelRdt"]["enabled"], resctrl);
+    assert_eq!(linux["netDevices"]["enabled"], true);
     assert!(strings(&linux["capabilities"]).contains(&"CAP_SYS_ADMIN".to_string()));
     // Exercised with a real agent by tests/seccomp_notify.rs.
     assert!(strings(&linux["seccomp"]["actions"]).contains(&"SCMP_ACT_NOTIFY".to_string()));
@@ -355,4 +358,118 @@ fn lsm_labels_fail_clearly_when_the_host_cannot_apply_them() {
         c["process"]["apparmorProfile"] = json!("");
     });
     assert_eq!(env.run(&["true"]).code, 0);
+}
+
+/// What /proc/PID/numa_maps shows for a mode (the kernel's mpol_to_str names).
+fn numa_maps_name(mode: &str) -> &'static str {
+    match mode {
+        "MPOL_DEFAULT" => "default",
+        "MPOL_BIND" => "bind",
+        "MPOL_INTERLEAVE" => "interleave",
+        "MPOL_WEIGHTED_INTERLEAVE" => "weighted interleave",
+        "MPOL_PREFERRED" => "prefer",
+        "MPOL_PREFERRED_MANY" => "prefer (many)",
+        "MPOL_LOCAL" => "local",
+        "MPOL_F_STATIC_NODES" => "=static",
+        "MPOL_F_RELATIVE_NODES" => "=relative",
+        "MPOL_F_NUMA_BALANCING" => "=balancing",
+        other => panic!("unknown memory policy name {other}"),
+    }
+}
+
+#[test]
+fn every_advertised_memory_policy_mode_and_flag_is_applied() {
+    if !require_root() {
+        return;
+    }
+    if !std::path::Path::new("/proc/self/numa_maps").exists() {
+        eprintln!("SKIP: the kernel has no NUMA support (no /proc/self/numa_maps)");
+        return;
+    }
+    let has = std::fs::read_to_string("/sys/devices/system/node/has_memory").unwrap();
+    let node: u32 = has
+        .split([',', '-'])
+        .next()
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let mp = &features()["linux"]["memoryPolicy"];
+    let env = Env::new();
+    // The task's policy shows on the stack line of the process reading numa_maps.
+    let policy = |p: Value| {
+        env.edit(|c| c["linux"]["memoryPolicy"] = p);
+        let line = env.sh("grep -m1 ' stack' /proc/self/numa_maps");
+        let rest = line.trim().split_once(' ').unwrap().1;
+        rest.split(" stack").next().unwrap().to_string()
+    };
+    let modes = strings(&mp["modes"]);
+    assert_eq!(modes.len(), 7);
+    for mode in &modes {
+        let nodeless = mode == "MPOL_DEFAULT" || mode == "MPOL_LOCAL";
+        let got = if nodeless {
+            policy(json!({"mode": mode}))
+        } else {
+            policy(json!({"mode": mode, "nodes": node.to_string()}))
+        };
+        let want = numa_maps_name(mode);
+        let want = if nodeless {
+            want.to_string()
+        } else {
+            format!("{want}:{node}")
+        };
+        assert_eq!(got, want, "{mode}");
+    }
+    let flags = strings(&mp["flags"]);
+    assert_eq!(flags.len(), 3);
+    for flag in &flags {
+        let got = policy(json!({"mode": "MPOL_BIND", "nodes": node.to_string(), "flags": [flag]}));
+        assert_eq!(
+            got,
+            format!("bind{}:{node}", numa_maps_name(flag)),
+            "{flag}"
+        );
+    }
+}
+
+#[test]
+fn net_devices_are_moved_as_advertised() {
+    if !require_root() {
+        return;
+    }
+    assert_eq!(features()["linux"]["netDevices"]["enabled"], true);
+    let Some(v) = veth::Veth::new() else { return };
+    let env = Env::new();
+    env.edit(|c| c["linux"]["netDevices"] = json!({&v.a: {"name": "moved0"}}));
+    let out = env.sh("ls /sys/class/net");
+    assert_eq!(out.split_whitespace().collect::<Vec<_>>(), ["lo", "moved0"]);
+    assert!(v.gone_from_host());
+}
+
+#[test]
+fn intel_rdt_works_exactly_when_advertised() {
+    if !require_root() {
+        return;
+    }
+    let enabled = features()["linux"]["intelRdt"]["enabled"] == true;
+    let env = Env::new();
+    env.edit(|c| c["linux"]["intelRdt"] = json!({}));
+    let Some(mount) = hull::runtime::rdt::resctrl_mount() else {
+        assert!(!enabled);
+        eprintln!("SKIP: no resctrl on this host: only the refusal is tested");
+        let id = unique_id();
+        env.set_args(&["true"]);
+        env.hull(&["run", "--bundle", env.bundle.to_str().unwrap(), &id])
+            .fails_with("linux.intelRdt: no resctrl filesystem is mounted");
+        assert_nothing_left(&env, &id);
+        return;
+    };
+    assert!(enabled);
+    // Without closID the group is the container's id, made and removed by hull.
+    let id = env.run_detached(&["sleep", "30"]);
+    let pid = env.state(&id)["pid"].as_i64().unwrap();
+    let tasks = std::fs::read_to_string(mount.join(&id).join("tasks")).unwrap();
+    assert!(tasks.lines().any(|l| l == pid.to_string()), "{tasks}");
+    env.hull(&["delete", "--force", &id]).ok();
+    assert!(!mount.join(&id).exists());
 }

@@ -269,6 +269,7 @@ pub fn create(opts: &CreateOptions) -> Result<Created> {
                 // SAFETY: reaping the intermediate child, which exits right after this message.
                 unsafe { libc::waitpid(intermediate, std::ptr::null_mut(), 0) };
                 cleanup.pids.retain(|&p| p != intermediate);
+                super::netdev::move_net_devices(&spec, pid)?;
             }
             Msg::Hooks => {
                 let hooks = spec.hooks().as_ref();
@@ -290,6 +291,7 @@ pub fn create(opts: &CreateOptions) -> Result<Created> {
     if init_pid == 0 {
         bail!("container init reported ready before its pid");
     }
+    super::rdt::join(&spec, &bundle, &opts.id, init_pid, &dir)?;
     drop(start_listener);
     if let Some(fd) = console.filter(|_| opts.console_fd.is_none()) {
         // SAFETY: our copy of the connected console socket; the init has its own.

@@ -201,6 +201,8 @@ fn prepare(opts: &ExecOptions) -> Result<Target> {
     if process.args().as_ref().is_none_or(|a| a.is_empty()) {
         bail!("process.args: must name the program to run");
     }
+    super::affinity::validate(&process)?;
+    super::mempolicy::of_linux(spec.linux().as_ref())?;
     let placement = super::exec_cgroup::placement(&c.state.cgroup_path, &opts.cgroup)?;
     // Join the namespaces the container has, through its init's /proc entries.
     let init = c.state.pid;
@@ -316,7 +318,10 @@ pub fn exec(opts: &ExecOptions) -> Result<i32> {
         ),
         None => None,
     };
-    let pid = match launch(&target.placement, &parent_end, intermediate, sfd.as_ref()) {
+    // execCPUAffinity.initial: on the intermediate, before launch moves it into the cgroup.
+    let launched = super::affinity::apply_initial(intermediate, process)
+        .and_then(|()| launch(&target.placement, &parent_end, intermediate, sfd.as_ref()));
+    let pid = match launched {
         Ok(pid) => pid,
         Err(e) => {
             stop_children(&[intermediate]);
@@ -540,6 +545,8 @@ fn exec_process(
     let args = process.args().as_deref().unwrap_or_default();
     let env = process.env().clone().unwrap_or_default();
     let exe = process::find_executable(&args[0], &env)?;
+    super::mempolicy::apply_of_linux(linux)?;
+    super::affinity::apply_cpu_affinity(process)?;
     crate::seccomp::privileges::set_personality_of(linux)?;
     crate::seccomp::privileges::check_lsm(process)?;
     super::finish::become_user(process, seccomp.is_some())?;

@@ -83,6 +83,7 @@ pub fn capabilities() -> Vec<String> {
 
 pub fn features() -> Value {
     let strs = |s: &[&str]| s.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+    let rdt = crate::runtime::rdt::resctrl_mount().is_some();
     json!({
         "ociVersionMin": OCI_VERSION_MIN,
         "ociVersionMax": OCI_VERSION_MAX,
@@ -103,9 +104,15 @@ pub fn features() -> Value {
             // Applied when the host has the LSM; refused with an error when it has not.
             "apparmor": {"enabled": true},
             "selinux": {"enabled": true},
-            "intelRdt": {"enabled": false},
+            // Only where it can work: without resctrl, intelRdt is refused (rdt.rs). The
+            // schemata field is applied; enableMonitoring is refused.
+            "intelRdt": {"enabled": rdt, "schemata": rdt, "monitoring": false},
             "mountExtensions": {"idmap": {"enabled": true}},
-            "netDevices": {"enabled": false},
+            "netDevices": {"enabled": true},
+            "memoryPolicy": {
+                "modes": strs(crate::runtime::mempolicy::MODES),
+                "flags": strs(crate::runtime::mempolicy::FLAGS),
+            },
         },
         "annotations": {
             "org.opencontainers.hull.version": env!("CARGO_PKG_VERSION"),

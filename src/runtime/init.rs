@@ -168,6 +168,7 @@ fn init(args: &InitArgs) -> Result<std::convert::Infallible> {
     }
     let exe = process::find_executable(&args_v[0], &env)?;
 
+    super::mempolicy::apply_memory_policy(spec)?;
     crate::seccomp::privileges::set_personality(spec)?;
     crate::seccomp::privileges::set_io_priority(process)?;
     crate::seccomp::privileges::set_scheduler(process)?;

@@ -246,6 +246,7 @@ fn destroy(c: Container, status: Status) -> Result<()> {
     // Without a pid namespace of its own, the init's death leaves its descendants alive.
     kill_cgroup(&*cg);
     cg.destroy()?;
+    super::rdt::remove(&c.dir);
     let stopped = state_json(&c, Status::Stopped);
     let hooks = c.state.hooks.as_ref().and_then(|h| h.poststop().clone());
     c.remove_dir()?;

@@ -1,5 +1,6 @@
 //! The OCI runtime: from a bundle to a running container and back.
 
+pub mod affinity;
 pub mod cgroup_cmds;
 pub mod checkpoint;
 pub mod console;
@@ -10,15 +11,20 @@ pub mod fds;
 pub mod features;
 pub mod finish;
 pub mod hooks;
+pub mod idlist;
 pub mod idmap;
 pub mod init;
 pub mod lifecycle;
+pub mod mempolicy;
 pub mod mount_opts;
 pub mod mountapi;
 pub mod namespaces;
+pub mod netdev;
 pub mod process;
+pub mod rdt;
 pub mod resolve;
 pub mod rootfs;
+pub mod rtnl;
 pub mod sealed;
 pub mod spec;
 pub mod state;

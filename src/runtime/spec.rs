@@ -61,6 +61,11 @@ pub fn parse(text: &str) -> Result<Spec> {
         )
     })?;
     precheck(&value)?;
+    if let Some(value) = without_empty_affinity(&value) {
+        // Only here is the config read from the value (its positions are lost).
+        return serde_path_to_error::deserialize(value)
+            .map_err(|e| anyhow::anyhow!("{}: {}", e.path(), e.inner()));
+    }
     // The path tracker names the field a type error is in (`process.user.uid: invalid type…`);
     // serde_json alone gives only where in the text.
     let mut de = serde_json::Deserializer::from_str(text);
@@ -78,6 +83,28 @@ pub fn parse(text: &str) -> Result<Spec> {
         )
     })?;
     Ok(spec)
+}
+
+/// An empty execCPUAffinity list means "unchanged" (config.md), but oci-spec refuses "":
+/// the config without those entries, when it has any.
+fn without_empty_affinity(value: &serde_json::Value) -> Option<serde_json::Value> {
+    let a = value.pointer("/process/execCPUAffinity")?.as_object()?;
+    let empty = |k: &str| {
+        a.get(k)
+            .and_then(|v| v.as_str())
+            .is_some_and(|s| s.trim().is_empty())
+    };
+    if !empty("initial") && !empty("final") {
+        return None;
+    }
+    let mut value = value.clone();
+    if let Some(a) = value
+        .pointer_mut("/process/execCPUAffinity")
+        .and_then(|a| a.as_object_mut())
+    {
+        a.retain(|_, v| !v.as_str().is_some_and(|s| s.trim().is_empty()));
+    }
+    Some(value)
 }
 
 /// serde_json appends " at line L column C" to its messages; the caller states it once.
@@ -105,7 +132,44 @@ fn precheck(value: &serde_json::Value) -> Result<()> {
             }
         }
     }
-    Ok(())
+    precheck_extras(value)
+}
+
+/// The 1.2/1.3 fields serde would refuse vaguely: checked on the raw value to name them.
+fn precheck_extras(value: &serde_json::Value) -> Result<()> {
+    use crate::runtime::mempolicy::{FLAGS, MODES};
+    if let Some(mp) = value.pointer("/linux/memoryPolicy") {
+        match mp.get("mode").and_then(|m| m.as_str()) {
+            Some(m) if MODES.contains(&m) => {}
+            Some(m) => bail!("linux.memoryPolicy.mode: unknown mode {m:?}"),
+            None => bail!("linux.memoryPolicy.mode: missing"),
+        }
+        for (i, f) in mp
+            .get("flags")
+            .and_then(|f| f.as_array())
+            .into_iter()
+            .flatten()
+            .enumerate()
+        {
+            if !f.as_str().is_some_and(|f| FLAGS.contains(&f)) {
+                bail!("linux.memoryPolicy.flags[{i}]: unknown flag {f}");
+            }
+        }
+    }
+    if let Some(a) = value.pointer("/process/execCPUAffinity") {
+        for k in ["initial", "final"] {
+            match a.get(k) {
+                None | Some(serde_json::Value::Null) => {}
+                Some(serde_json::Value::String(s)) if s.trim().is_empty() => {}
+                Some(serde_json::Value::String(s)) => {
+                    crate::runtime::idlist::parse(s, nix::sched::CpuSet::count() as u32)
+                        .with_context(|| format!("process.execCPUAffinity.{k}"))?;
+                }
+                Some(other) => bail!("process.execCPUAffinity.{k}: {other} is not a string"),
+            }
+        }
+    }
+    crate::runtime::rdt::validate(value)
 }
 
 fn check_version(version: &str) -> Result<()> {
@@ -216,6 +280,11 @@ fn validate(spec: &Spec) -> Result<()> {
             }
         }
     }
+    if let Some(p) = linux.memory_policy() {
+        crate::runtime::mempolicy::parse(p)?;
+    }
+    crate::runtime::netdev::validate(spec)?;
+    crate::runtime::rdt::require_resctrl(spec)?;
     if let Some(sysctl) = linux.sysctl() {
         for key in sysctl.keys() {
             if key.is_empty()
