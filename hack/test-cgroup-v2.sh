@@ -12,8 +12,10 @@ test_bin() {
 }
 bin=$(test_bin cgroups)
 berth_bin=$(test_bin berth_containers)
+exec_bin=$(test_bin exec)
 [ -x "$bin" ] || { echo "test-cgroup-v2.sh: could not find the cgroups test binary" >&2; exit 1; }
 [ -x "$berth_bin" ] || { echo "test-cgroup-v2.sh: could not find the berth_containers test binary" >&2; exit 1; }
+[ -x "$exec_bin" ] || { echo "test-cgroup-v2.sh: could not find the exec test binary" >&2; exit 1; }
 # The tests' busybox rootfs template is built on the host, where busybox is installed.
 rootfs=target/tmp/busybox-rootfs
 [ -x "$rootfs/bin/busybox" ] || sh hack/mkrootfs.sh "$rootfs"
@@ -27,8 +29,10 @@ cp target/debug/hull "$snap/hull"
 cp target/debug/berth "$snap/berth"
 cp "$bin" "$snap/cgroups-test"
 cp "$berth_bin" "$snap/berth-test"
+cp "$exec_bin" "$snap/exec-test"
 
-# The cgroup suite, then berth's stats (CPU and memory through the runtime, issue 10) on v2.
+# The cgroup suite, hull exec (--cgroup joins a sub-cgroup on v2), then berth's stats (CPU and
+# memory through the runtime) on v2.
 # One line: the job is quoted for the guest's /bin/sh (dash), which has no $'...' newlines.
-hack/vm-test.sh sh -c 'mount --bind "$1/hull" "$2/hull" && mount --bind "$1/berth" "$2/berth" || exit 125; snap=$1; shift 2; "$snap/cgroups-test" --color never --test-threads=2 "$@" || exit; "$snap/berth-test" --color never --test-threads=1 "$@" stats_show_usage' \
+hack/vm-test.sh sh -c 'mount --bind "$1/hull" "$2/hull" && mount --bind "$1/berth" "$2/berth" || exit 125; snap=$1; shift 2; "$snap/cgroups-test" --color never --test-threads=2 "$@" || exit; "$snap/exec-test" --color never --test-threads=2 "$@" || exit; "$snap/berth-test" --color never --test-threads=1 "$@" stats_show_usage' \
     sh "$snap" "$PWD/target/debug" "$@"
