@@ -552,3 +552,31 @@ fn exec_cgroup_joins_an_existing_sub_cgroup() {
     env.hull(&["delete", "--force", &id]).ok();
     assert_nothing_left(&env, &id);
 }
+
+/// exec lands in the container's root however the init entered it: here with `--no-pivot`; the
+/// cgroup v2 VM, whose root is an initramfs where pivot_root is impossible, runs this suite too.
+#[test]
+fn exec_into_a_no_pivot_container_enters_its_root() {
+    if !require_root() {
+        return;
+    }
+    let env = Env::new();
+    env.set_args(&["sleep", "1000"]);
+    let id = unique_id();
+    let bundle = env.bundle.to_str().unwrap();
+    env.hull(&["run", "-d", "--no-pivot", "--bundle", bundle, &id])
+        .ok();
+    std::fs::write(env.rootfs.join("marker"), "inside\n").unwrap();
+    let out = env
+        .hull(&[
+            "exec",
+            &id,
+            "sh",
+            "-c",
+            "cat /proc/1/cmdline | tr '\\0' ' '; echo; cat /marker",
+        ])
+        .ok()
+        .to_string();
+    assert_eq!(out, "sleep 1000 \ninside\n");
+    env.hull(&["delete", "--force", &id]).ok();
+}

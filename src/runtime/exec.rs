@@ -223,8 +223,11 @@ fn prepare(opts: &ExecOptions) -> Result<Target> {
         ));
         ns_fds.push(fd);
     }
-    // Without a mount namespace of its own the init only chroot'ed (rootfs.rs): follow it.
-    if !plan.has(LinuxNamespaceType::Mount) {
+    // Enter the init's root after the joins. setns into a mount namespace gives the root of
+    // that namespace, which is the container's only after a pivot_root: an init that chroot'ed
+    // (no mount namespace of its own, --no-pivot, or a host whose root is an initramfs, where
+    // pivot_root is impossible) must be followed into its root.
+    {
         let path = format!("/proc/{init}/root");
         let root = openat2(
             libc::AT_FDCWD,
