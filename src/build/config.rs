@@ -1,7 +1,7 @@
 //! Image-config evolution: applying (expanded) instructions to docker's container config, the
 //! history `created_by` text, and `commit -c` / `import -c` changes.
 //!
-//! [`ContainerConfig`] is the `config` object of an image config with docker's field names. It is a
+//! [`RunConfig`] is the `config` object of an image config with docker's field names. It is a
 //! superset of `image::types::RunConfig` (which lacks Healthcheck, Shell and OnBuild): read it
 //! from the stored config bytes' `config` key and write it back the same way.
 //!
@@ -10,65 +10,16 @@
 //! (prefixed `|N K=V ...` with the build args in effect), `/bin/sh -c #(nop) COPY file:<hash> in
 //! /dst ` for COPY/ADD (see [`copy_created_by`]).
 
-use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 use super::expand::process_word;
-use super::health::HealthConfig;
 use super::parse::{self, CmdForm, Healthcheck, Kind};
 use super::{BuildError, Result};
+use crate::image::types::{HealthConfig, RunConfig};
 
 pub const DEFAULT_SHELL: [&str; 2] = ["/bin/sh", "-c"];
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
-pub struct ContainerConfig {
-    #[serde(rename = "User", default, skip_serializing_if = "Option::is_none")]
-    pub user: Option<String>,
-    #[serde(
-        rename = "ExposedPorts",
-        default,
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub exposed_ports: Option<BTreeMap<String, serde_json::Value>>,
-    #[serde(rename = "Env", default, skip_serializing_if = "Option::is_none")]
-    pub env: Option<Vec<String>>,
-    #[serde(
-        rename = "Entrypoint",
-        default,
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub entrypoint: Option<Vec<String>>,
-    #[serde(rename = "Cmd", default, skip_serializing_if = "Option::is_none")]
-    pub cmd: Option<Vec<String>>,
-    #[serde(
-        rename = "Healthcheck",
-        default,
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub healthcheck: Option<HealthConfig>,
-    #[serde(rename = "Volumes", default, skip_serializing_if = "Option::is_none")]
-    pub volumes: Option<BTreeMap<String, serde_json::Value>>,
-    #[serde(
-        rename = "WorkingDir",
-        default,
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub working_dir: Option<String>,
-    #[serde(rename = "Labels", default, skip_serializing_if = "Option::is_none")]
-    pub labels: Option<BTreeMap<String, String>>,
-    #[serde(
-        rename = "StopSignal",
-        default,
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub stop_signal: Option<String>,
-    #[serde(rename = "Shell", default, skip_serializing_if = "Option::is_none")]
-    pub shell: Option<Vec<String>>,
-    #[serde(rename = "OnBuild", default, skip_serializing_if = "Option::is_none")]
-    pub on_build: Option<Vec<String>>,
-}
-
-impl ContainerConfig {
+impl RunConfig {
     pub fn env_get(&self, name: &str) -> Option<String> {
         self.env.as_ref()?.iter().rev().find_map(|e| {
             let (k, v) = e.split_once('=').unwrap_or((e.as_str(), ""));
@@ -130,7 +81,7 @@ pub enum Change {
 /// The config of a stage being built, plus the state docker's dispatcher keeps beside it.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct ConfigState {
-    pub config: ContainerConfig,
+    pub config: RunConfig,
     /// CMD was set in this stage: a later ENTRYPOINT keeps it (otherwise ENTRYPOINT resets CMD).
     pub cmd_set: bool,
     /// MAINTAINER sets the image's `author`.
@@ -260,7 +211,7 @@ pub fn apply(state: &mut ConfigState, change: &Change) -> std::result::Result<St
 }
 
 /// `created_by` of a config-only step under the stage's shell.
-pub fn nop_created_by(config: &ContainerConfig, text: &str) -> String {
+pub fn nop_created_by(config: &RunConfig, text: &str) -> String {
     format!("{} #(nop)  {text}", config.shell().join(" "))
 }
 
@@ -277,7 +228,7 @@ pub fn run_created_by(argv: &[String], build_args: &[(String, String)]) -> Strin
 /// `created_by` of COPY/ADD, docker's shape: `<shell> #(nop) COPY file:<hash> in <dest> `.
 /// `kind` is `file` for a single file, `dir` for one directory, `multi` for several sources.
 pub fn copy_created_by(
-    config: &ContainerConfig,
+    config: &RunConfig,
     instr: &str,
     kind: &str,
     hash_hex: &str,

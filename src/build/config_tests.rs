@@ -128,7 +128,7 @@ fn stopsignal_healthcheck_maintainer() {
 
 #[test]
 fn created_by_shapes() {
-    let c = ContainerConfig::default();
+    let c = RunConfig::default();
     assert_eq!(
         run_created_by(&v(&["/bin/sh", "-c", "make"]), &[("V".into(), "1".into())]),
         "|1 V=1 /bin/sh -c make"
@@ -146,10 +146,10 @@ fn created_by_shapes() {
 #[test]
 fn roundtrip_with_image_runconfig_json() {
     let json = r#"{"Env":["A=1"],"Cmd":["sh"],"Healthcheck":{"Test":["CMD","x"],"Interval":1000000000},"OnBuild":["RUN x"],"Shell":["/bin/bash","-c"]}"#;
-    let c: ContainerConfig = serde_json::from_str(json).unwrap();
+    let c: RunConfig = serde_json::from_str(json).unwrap();
     assert_eq!(c.healthcheck.as_ref().unwrap().interval, 1_000_000_000);
     let back = serde_json::to_string(&c).unwrap();
-    let again: ContainerConfig = serde_json::from_str(&back).unwrap();
+    let again: RunConfig = serde_json::from_str(&back).unwrap();
     assert_eq!(c, again);
     // The project's RunConfig reads the fields it knows from the same JSON.
     let rc: crate::image::types::RunConfig = serde_json::from_str(&back).unwrap();

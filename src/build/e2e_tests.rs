@@ -6,10 +6,10 @@ use std::collections::BTreeMap;
 use std::fs;
 
 use super::cache::{base_key, step_key};
-use super::config::ContainerConfig;
 use super::context::Tree;
 use super::plan::{plan, resolve_context_sources, Base, BuildOptions, CopyFrom, Plan, StepKind};
 use crate::image::types::Platform;
+use crate::image::types::RunConfig;
 
 const DOCKERFILE: &str = r#"# syntax=docker/dockerfile:1
 # escape=\
@@ -46,8 +46,8 @@ ENTRYPOINT ["/srv/app/app"]
 CMD ["-port", "8080"]
 "#;
 
-fn resolver(name: &str, _p: &Platform) -> Result<ContainerConfig, String> {
-    let mut c = ContainerConfig::default();
+fn resolver(name: &str, _p: &Platform) -> Result<RunConfig, String> {
+    let mut c = RunConfig::default();
     match name {
         "golang:1.22-bookworm" => {
             c.env_set(

@@ -1,31 +1,8 @@
 //! HEALTHCHECK: docker's `Healthcheck` config object and Go duration parsing for its flags.
 
-use serde::{Deserialize, Serialize};
+use crate::image::types::HealthConfig;
 
 use super::parse::{CmdForm, Flag};
-
-/// Docker's `Healthcheck` (durations in nanoseconds; 0 means inherit the default).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "PascalCase")]
-pub struct HealthConfig {
-    /// `["NONE"]`, `["CMD", args...]` or `["CMD-SHELL", command]`.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub test: Vec<String>,
-    #[serde(default, skip_serializing_if = "is_zero")]
-    pub interval: i64,
-    #[serde(default, skip_serializing_if = "is_zero")]
-    pub timeout: i64,
-    #[serde(default, skip_serializing_if = "is_zero")]
-    pub start_period: i64,
-    #[serde(default, skip_serializing_if = "is_zero")]
-    pub start_interval: i64,
-    #[serde(default, skip_serializing_if = "is_zero")]
-    pub retries: i64,
-}
-
-fn is_zero(v: &i64) -> bool {
-    *v == 0
-}
 
 impl HealthConfig {
     pub fn none() -> HealthConfig {

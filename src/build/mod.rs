@@ -9,7 +9,7 @@
 //! 1. [`context::Tree::open_context`] on the context dir; read the Dockerfile itself directly
 //!    (docker always "sends" it, whatever `.dockerignore` says).
 //! 2. [`plan::plan`] with the text, [`plan::BuildOptions`] and a base resolver that pulls/looks up
-//!    an image and returns its [`config::ContainerConfig`] (parsed from the config's `config`
+//!    an image and returns its [`config::RunConfig`] (parsed from the config's `config`
 //!    key). Print [`plan::Plan::warnings`].
 //! 3. [`plan::resolve_context_sources`]: every context COPY/ADD resolved and hashed up front.
 //! 4. Per stage of `plan.stages` (dependencies come first; the last is the target): start the key

@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 
 use super::args::{self, Args};
-use super::config::{self, ConfigState, ContainerConfig};
+use super::config::{self, ConfigState};
 use super::context::{Resolved, Tree};
 use super::expand::{process_heredoc, process_word};
 use super::parse::{self, CopyArgs, Instruction, Kind};
@@ -15,6 +15,7 @@ use super::plan_run::{plan_run, Planned};
 use super::stages::{self, Stage};
 use super::{BuildError, Result};
 use crate::image::types::Platform;
+use crate::image::types::RunConfig;
 
 #[derive(Debug, Clone, Default)]
 pub struct BuildOptions {
@@ -28,7 +29,7 @@ pub struct BuildOptions {
 
 /// Looks up a base image's config (pulling if needed): `(reference, platform)`.
 pub type ResolveBase<'a> =
-    &'a mut dyn FnMut(&str, &Platform) -> std::result::Result<ContainerConfig, String>;
+    &'a mut dyn FnMut(&str, &Platform) -> std::result::Result<RunConfig, String>;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Plan {
@@ -157,7 +158,7 @@ impl CopyStep {
 
     /// Docker's shape; `kind` is `file`, `dir` or `multi`, `hash_hex` the sources' content hash.
     pub fn created_by(&self, kind: &str, hash_hex: &str) -> String {
-        let c = ContainerConfig {
+        let c = RunConfig {
             shell: Some(self.shell.clone()),
             ..Default::default()
         };
@@ -226,7 +227,7 @@ struct Vars {
 }
 
 impl Vars {
-    fn lookup(&self, config: &ContainerConfig, name: &str) -> Option<String> {
+    fn lookup(&self, config: &RunConfig, name: &str) -> Option<String> {
         config.env_get(name).or_else(|| {
             self.args
                 .iter()
@@ -237,7 +238,7 @@ impl Vars {
     }
 
     /// Build args in effect for RUN (declared, with a value, not overridden by ENV).
-    fn run_args(&self, config: &ContainerConfig) -> Vec<(String, String)> {
+    fn run_args(&self, config: &RunConfig) -> Vec<(String, String)> {
         let mut out: Vec<(String, String)> = Vec::new();
         for (n, v) in &self.args {
             if let Some(v) = v {

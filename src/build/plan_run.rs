@@ -77,7 +77,7 @@ pub fn plan_run(
 fn run_argv(
     cmd: &CmdForm,
     heredocs: &[Heredoc],
-    c: &config::ContainerConfig,
+    c: &crate::image::types::RunConfig,
 ) -> (Vec<String>, Option<InlineFile>) {
     let CmdForm::Shell(line) = cmd else {
         return (c.command(cmd), None);

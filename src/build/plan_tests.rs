@@ -1,7 +1,7 @@
 use super::*;
 
-fn base_config(name: &str) -> std::result::Result<ContainerConfig, String> {
-    let mut c = ContainerConfig::default();
+fn base_config(name: &str) -> std::result::Result<RunConfig, String> {
+    let mut c = RunConfig::default();
     match name {
         "busybox" | "alpine:3.19" | "alpine:3.20" | "debian:bookworm" => {
             c.env_set("PATH", "/usr/bin:/bin");

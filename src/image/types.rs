@@ -121,8 +121,9 @@ pub struct ImageConfig {
     pub history: Vec<History>,
 }
 
-/// The runtime defaults of an image (`config` in the image config).
-#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+/// The runtime defaults of an image (`config` in the image config), as docker writes them; the
+/// builder evolves it instruction by instruction.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 pub struct RunConfig {
     #[serde(rename = "User", default, skip_serializing_if = "Option::is_none")]
     pub user: Option<String>,
@@ -142,6 +143,12 @@ pub struct RunConfig {
     pub entrypoint: Option<Vec<String>>,
     #[serde(rename = "Cmd", default, skip_serializing_if = "Option::is_none")]
     pub cmd: Option<Vec<String>>,
+    #[serde(
+        rename = "Healthcheck",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub healthcheck: Option<HealthConfig>,
     #[serde(rename = "Volumes", default, skip_serializing_if = "Option::is_none")]
     pub volumes: Option<BTreeMap<String, serde_json::Value>>,
     #[serde(
@@ -158,6 +165,33 @@ pub struct RunConfig {
         skip_serializing_if = "Option::is_none"
     )]
     pub stop_signal: Option<String>,
+    #[serde(rename = "Shell", default, skip_serializing_if = "Option::is_none")]
+    pub shell: Option<Vec<String>>,
+    #[serde(rename = "OnBuild", default, skip_serializing_if = "Option::is_none")]
+    pub on_build: Option<Vec<String>>,
+}
+
+/// Docker's `Healthcheck` (durations in nanoseconds; 0 means inherit the default).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "PascalCase")]
+pub struct HealthConfig {
+    /// `["NONE"]`, `["CMD", args...]` or `["CMD-SHELL", command]`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub test: Vec<String>,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub interval: i64,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub timeout: i64,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub start_period: i64,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub start_interval: i64,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub retries: i64,
+}
+
+fn is_zero(v: &i64) -> bool {
+    *v == 0
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, Default)]
