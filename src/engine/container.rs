@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use super::error::EngineError;
 use super::opts::{MountSpec, RestartPolicy, Ulimit};
+use crate::image::types::HealthConfig;
 use crate::network::{Endpoint, Member, NetworkMode, PortMap};
 use crate::sys::{read_json, write_json};
 
@@ -54,6 +55,10 @@ pub struct Config {
     pub stop_timeout: u64,
     #[serde(default)]
     pub labels: std::collections::BTreeMap<String, String>,
+    /// The health check in force: the image's HEALTHCHECK with the `--health-*` flags over it;
+    /// None when there is none or `--no-healthcheck` / `NONE` disabled it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub healthcheck: Option<HealthConfig>,
 }
 
 /// What changes while the container lives; written by the monitor and,
@@ -72,6 +77,46 @@ pub struct State {
     /// network name -> (ip, prefix, gateway, mac)
     #[serde(default)]
     pub endpoints: std::collections::BTreeMap<String, Endpoint>,
+    /// Present while a container with a health check runs (docker's `.State.Health`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health: Option<Health>,
+}
+
+/// docker's `.State.Health`.
+#[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq)]
+pub struct Health {
+    pub status: HealthStatus,
+    pub failing_streak: u32,
+    /// The last few probes, oldest first (docker keeps 5).
+    pub log: Vec<HealthProbe>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, Default, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum HealthStatus {
+    #[default]
+    Starting,
+    Healthy,
+    Unhealthy,
+}
+
+impl HealthStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HealthStatus::Starting => "starting",
+            HealthStatus::Healthy => "healthy",
+            HealthStatus::Unhealthy => "unhealthy",
+        }
+    }
+}
+
+/// One run of the check command.
+#[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq)]
+pub struct HealthProbe {
+    pub start: String,
+    pub end: String,
+    pub exit_code: i32,
+    pub output: String,
 }
 
 /// The lifecycle state as recorded (docker's State.Status words).

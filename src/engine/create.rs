@@ -14,6 +14,7 @@ use super::opts::{self, LogOptions, MountSpec, RestartPolicy, Ulimit};
 use super::spec::{self, NetNs};
 use super::{rootfs, runtime, volumes};
 use crate::image::store::Store;
+use crate::image::types::HealthConfig;
 use crate::network::{self, NetworkMode, PortMap};
 use crate::sys as fsutil;
 
@@ -66,6 +67,10 @@ pub struct CreateOptions {
     pub stop_signal: Option<String>,
     pub stop_timeout: Option<u64>,
     pub labels: BTreeMap<String, String>,
+    /// `--health-*`: a non-empty `test` replaces the image's; non-zero durations replace its.
+    pub healthcheck: Option<HealthConfig>,
+    /// `--no-healthcheck`: none, whatever the image says.
+    pub no_healthcheck: bool,
 }
 
 const INIT_PATH: &str = "/sbin/docker-init";
@@ -232,6 +237,36 @@ fn ports_in_use(root: &Path) -> Result<Vec<PortMap>> {
         .collect())
 }
 
+/// The health check in force: the image's, with the flags' values over it (docker's merge).
+fn healthcheck(o: &CreateOptions, image: Option<&HealthConfig>) -> Option<HealthConfig> {
+    if o.no_healthcheck {
+        return None;
+    }
+    let mut hc = image.cloned().unwrap_or_default();
+    if let Some(f) = &o.healthcheck {
+        if !f.test.is_empty() {
+            hc.test = f.test.clone();
+        }
+        for (dst, src) in [
+            (&mut hc.interval, f.interval),
+            (&mut hc.timeout, f.timeout),
+            (&mut hc.start_period, f.start_period),
+            (&mut hc.start_interval, f.start_interval),
+        ] {
+            if src != 0 {
+                *dst = src;
+            }
+        }
+        if f.retries != 0 {
+            hc.retries = f.retries;
+        }
+    }
+    match hc.test.first().map(String::as_str) {
+        None | Some("NONE") => None,
+        Some(_) => Some(hc),
+    }
+}
+
 /// Creates a container (not started). Returns its record.
 pub fn create(root: &Path, o: &CreateOptions) -> Result<Container> {
     check(o)?;
@@ -342,6 +377,7 @@ pub fn create(root: &Path, o: &CreateOptions) -> Result<Container> {
             .unwrap_or_else(|| "SIGTERM".into()),
         stop_timeout: o.stop_timeout.unwrap_or(10),
         labels: o.labels.clone(),
+        healthcheck: healthcheck(o, icfg.healthcheck.as_ref()),
     };
     let dir = container::containers_dir(&root).join(&id);
     let c = Container {

@@ -32,7 +32,7 @@ pub mod runtime;
 pub mod spec;
 pub mod volumes;
 
-pub use container::{Container, Status};
+pub use container::{Container, Health, HealthProbe, HealthStatus, Status};
 pub use create::{CreateOptions, Resources};
 pub use error::{EngineError, Op};
 pub use exec::ExecOptions;

@@ -167,6 +167,7 @@ pub fn create_options(a: &RunArgs) -> Result<CreateOptions> {
         stop_signal: a.stop_signal.clone(),
         stop_timeout: a.stop_timeout,
         labels: a.label.iter().map(|l| opts::parse_label(l)).collect(),
+        ..Default::default()
     })
 }
 
