@@ -24,6 +24,7 @@ PACKAGES=(
     strace                       # finding a strict seccomp profile's syscalls
     hyperfine jq time            # benchmarks
     qemu-system-x86 qemu-utils   # cgroup v2 VM tests (hack/vm-test.sh)
+    mmdebstrap                   # Debian root filesystems: real-world test images, the systemd VM
 )
 
 missing=()

@@ -472,3 +472,26 @@ pub fn local_digest(root: &Path, name: &str) -> String {
         .expect("digest")
         .to_string()
 }
+
+/// Imports a real Debian bookworm root (minbase plus `packages`, comma-separated), made once by
+/// `hack/debian-image.sh` with mmdebstrap from Debian's archive, as image `name` into `root`.
+/// False with a SKIP line when mmdebstrap is missing (CI installs it, so there it fails the run).
+pub fn debian_image(root: &Path, name: &str, packages: &str) -> bool {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/hack/debian-image.sh");
+    if !have("mmdebstrap") {
+        eprintln!("SKIP: mmdebstrap not installed (hack/deps.sh installs it)");
+        return false;
+    }
+    let o = Command::new(script)
+        .arg(packages)
+        .output()
+        .expect("running hack/debian-image.sh");
+    assert!(
+        o.status.success(),
+        "hack/debian-image.sh {packages}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let tar = String::from_utf8_lossy(&o.stdout).trim().to_string();
+    berth_ok(root, &["import", &tar, name]);
+    true
+}
