@@ -52,10 +52,9 @@ fn assert_one_clear_line(r: &Ran, needle: &str) {
 
 #[test]
 fn checkpoint_with_missing_criu_is_one_clear_error_and_leaves_the_container_running() {
-    if !require_root() {
+    let Some(env) = Env::root() else {
         return;
-    }
-    let env = Env::new();
+    };
     let (id, pid) = running(&env);
     let images = env.tmp.path().join("images");
     let r = env.hull(&[
@@ -72,10 +71,9 @@ fn checkpoint_with_missing_criu_is_one_clear_error_and_leaves_the_container_runn
 
 #[test]
 fn checkpoint_refuses_an_absolute_parent_path_before_touching_anything() {
-    if !require_root() {
+    let Some(env) = Env::root() else {
         return;
-    }
-    let env = Env::new();
+    };
     let (id, pid) = running(&env);
     let images = env.tmp.path().join("images");
     let r = env.hull(&[
@@ -95,10 +93,9 @@ fn checkpoint_refuses_an_absolute_parent_path_before_touching_anything() {
 /// command line): with no CRIU, the error is CRIU's absence, not the flag.
 #[test]
 fn checkpoint_takes_link_remap() {
-    if !require_root() {
+    let Some(env) = Env::root() else {
         return;
-    }
-    let env = Env::new();
+    };
     let (id, pid) = running(&env);
     let images = env.tmp.path().join("images");
     let r = env.hull(&[
@@ -151,10 +148,9 @@ fn checkpoint_with_broken_criu_is_criu_error_and_leaves_the_container_running() 
 
 #[test]
 fn restore_takes_go_runc_single_dash_flags_and_rejects_an_empty_image_dir() {
-    if !require_root() {
+    let Some(env) = Env::root() else {
         return;
-    }
-    let env = Env::new();
+    };
     let images = env.tmp.path().join("empty-images");
     std::fs::create_dir_all(&images).unwrap();
     let id = unique_id();

@@ -59,10 +59,9 @@ fn create_fails(env: &Env, needles: &[&str]) {
 
 #[test]
 fn json_log_holds_exactly_one_error_record() {
-    if !require_root() {
+    let Some(env) = Env::root() else {
         return;
-    }
-    let env = Env::new();
+    };
     let v = fail_json(&env, &["state", "no-such-container"]);
     assert!(msg(&v).contains("does not exist"), "{v}");
     let v = fail_json(&env, &["kill", "no-such-container", "KILL"]);
@@ -71,10 +70,9 @@ fn json_log_holds_exactly_one_error_record() {
 
 #[test]
 fn text_log_is_logrus_style() {
-    if !require_root() {
+    let Some(env) = Env::root() else {
         return;
-    }
-    let env = Env::new();
+    };
     let log = env.tmp.path().join("log.txt");
     let r = env.hull(&["--log", log.to_str().unwrap(), "state", "no-such-container"]);
     assert_ne!(r.code, 0);
@@ -94,10 +92,9 @@ fn text_log_is_logrus_style() {
 
 #[test]
 fn an_init_error_reaches_create_with_its_cause() {
-    if !require_root() {
+    let Some(env) = Env::root() else {
         return;
-    }
-    let env = Env::new();
+    };
     env.set_args(&["/bin/nope"]);
     create_fails(&env, &["exec: \"/bin/nope\": no such file or directory"]);
     env.set_args(&["nope-not-in-path"]);
@@ -118,10 +115,9 @@ fn an_init_error_reaches_create_with_its_cause() {
 
 #[test]
 fn missing_bundle_and_config() {
-    if !require_root() {
+    let Some(env) = Env::root() else {
         return;
-    }
-    let env = Env::new();
+    };
     let id = unique_id();
     let v = fail_json(
         &env,
@@ -135,10 +131,9 @@ fn missing_bundle_and_config() {
 
 #[test]
 fn invalid_json_gives_line_and_column() {
-    if !require_root() {
+    let Some(env) = Env::root() else {
         return;
-    }
-    let env = Env::new();
+    };
     std::fs::write(
         env.bundle.join("config.json"),
         "{\n  \"ociVersion\": \"1.2.0\",\n  \"process\": [,\n}",
@@ -157,10 +152,9 @@ fn invalid_json_gives_line_and_column() {
 /// Each bad field is one error line naming it, and the create leaves nothing behind.
 #[test]
 fn config_validation_names_the_field() {
-    if !require_root() {
+    let Some(env) = Env::root() else {
         return;
-    }
-    let env = Env::new();
+    };
     let fresh = || env.write_config(&env.default_config());
     env.set_args(&["echo", "a\u{0}b"]);
     create_fails(&env, &["process.args[1]: contains a NUL byte"]);
@@ -214,20 +208,18 @@ fn config_validation_names_the_field() {
 
 #[test]
 fn unsupported_oci_version() {
-    if !require_root() {
+    let Some(env) = Env::root() else {
         return;
-    }
-    let env = Env::new();
+    };
     env.edit(|v| v["ociVersion"] = json!("2.0.0"));
     create_fails(&env, &["ociVersion", "2.0.0"]);
 }
 
 #[test]
 fn invalid_ids_are_refused_and_never_become_paths() {
-    if !require_root() {
+    let Some(env) = Env::root() else {
         return;
-    }
-    let env = Env::new();
+    };
     let before: Vec<_> = std::fs::read_dir(env.tmp.path())
         .unwrap()
         .map(|e| e.unwrap().file_name())
@@ -265,10 +257,9 @@ fn invalid_ids_are_refused_and_never_become_paths() {
 
 #[test]
 fn an_existing_id_is_refused_and_the_container_survives() {
-    if !require_root() {
+    let Some(env) = Env::root() else {
         return;
-    }
-    let env = Env::new();
+    };
     env.set_args(&["sleep", "1000"]);
     let id = unique_id();
     env.hull(&["create", "--bundle", env.bundle.to_str().unwrap(), &id])
@@ -286,20 +277,18 @@ fn an_existing_id_is_refused_and_the_container_survives() {
 
 #[test]
 fn missing_rootfs() {
-    if !require_root() {
+    let Some(env) = Env::root() else {
         return;
-    }
-    let env = Env::new();
+    };
     std::fs::remove_dir_all(&env.rootfs).unwrap();
     create_fails(&env, &["root.path", "rootfs"]);
 }
 
 #[test]
 fn unknown_namespace_type() {
-    if !require_root() {
+    let Some(env) = Env::root() else {
         return;
-    }
-    let env = Env::new();
+    };
     env.edit(|v| {
         v["linux"]["namespaces"]
             .as_array_mut()
@@ -311,10 +300,9 @@ fn unknown_namespace_type() {
 
 #[test]
 fn mount_destination_escaping_through_a_symlink() {
-    if !require_root() {
+    let Some(env) = Env::root() else {
         return;
-    }
-    let env = Env::new();
+    };
     std::os::unix::fs::symlink("../../../../..", env.rootfs.join("escape")).unwrap();
     let n = env.default_config()["mounts"].as_array().unwrap().len();
     env.edit(|v| {
@@ -332,10 +320,9 @@ fn mount_destination_escaping_through_a_symlink() {
 
 #[test]
 fn bind_source_that_does_not_exist() {
-    if !require_root() {
+    let Some(env) = Env::root() else {
         return;
-    }
-    let env = Env::new();
+    };
     let n = env.default_config()["mounts"].as_array().unwrap().len();
     env.edit(|v| {
         v["mounts"].as_array_mut().unwrap().push(json!({"destination": "/mnt/x", "type": "bind", "source": "/nonexistent/src-dir", "options": ["bind"]}));
@@ -345,10 +332,9 @@ fn bind_source_that_does_not_exist() {
 
 #[test]
 fn systemd_cgroup_is_refused() {
-    if !require_root() {
+    let Some(env) = Env::root() else {
         return;
-    }
-    let env = Env::new();
+    };
     let id = unique_id();
     let v = fail_json(
         &env,
@@ -431,10 +417,9 @@ fn hull_binary_cannot_be_written_from_a_container() {
 /// makes any container process (src/runtime/sealed.rs), so the fd reaches no file on disk.
 #[test]
 fn hull_binary_cannot_be_overwritten_by_a_ptrace_capable_neighbour() {
-    if !require_root() {
+    let Some(a) = Env::root() else {
         return;
-    }
-    let a = Env::new();
+    };
     let copy = a.tmp.path().join("hull-copy");
     std::fs::copy(HULL, &copy).unwrap();
     let before = std::fs::read(&copy).unwrap();

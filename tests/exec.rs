@@ -27,10 +27,9 @@ fn ns_links(pid: &str) -> Vec<String> {
 
 #[test]
 fn exec_joins_every_namespace_and_the_cgroup_of_the_init() {
-    if !require_root() {
+    let Some(env) = Env::root() else {
         return;
-    }
-    let env = Env::new();
+    };
     let id = running(&env);
     let init = env.state(&id)["pid"].as_i64().unwrap().to_string();
     let pid_file = env.tmp.path().join("exec.pid");
@@ -63,10 +62,9 @@ fn exec_joins_every_namespace_and_the_cgroup_of_the_init() {
 
 #[test]
 fn exec_returns_the_exit_code_and_applies_user_env_cwd() {
-    if !require_root() {
+    let Some(env) = Env::root() else {
         return;
-    }
-    let env = Env::new();
+    };
     let id = running(&env);
     assert_eq!(env.hull(&["exec", &id, "sh", "-c", "exit 5"]).code, 5);
     let out = env
@@ -97,10 +95,9 @@ fn exec_returns_the_exit_code_and_applies_user_env_cwd() {
 
 #[test]
 fn exec_process_file_and_caps() {
-    if !require_root() {
+    let Some(env) = Env::root() else {
         return;
-    }
-    let env = Env::new();
+    };
     let id = running(&env);
     let process = serde_json::json!({
         "args": ["sh", "-c", "grep CapEff /proc/self/status; echo $X"],
@@ -134,10 +131,9 @@ fn exec_process_file_and_caps() {
 
 #[test]
 fn exec_sees_only_its_own_fds_and_preserved_ones() {
-    if !require_root() {
+    let Some(env) = Env::root() else {
         return;
-    }
-    let env = Env::new();
+    };
     let id = running(&env);
     let out = env
         .hull(&["exec", &id, "ls", "/proc/self/fd"])
@@ -171,10 +167,9 @@ fn exec_sees_only_its_own_fds_and_preserved_ones() {
 
 #[test]
 fn exec_errors_are_clear() {
-    if !require_root() {
+    let Some(env) = Env::root() else {
         return;
-    }
-    let env = Env::new();
+    };
     let id = running(&env);
     let r = env.hull(&["exec", &id, "/bin/nope"]);
     r.fails_with("/bin/nope");
@@ -290,10 +285,9 @@ fn wait_for_second_pid(env: &Env, id: &str) {
 
 #[test]
 fn exec_into_a_paused_container_lets_resume_through() {
-    if !require_root() {
+    let Some(env) = Env::root() else {
         return;
-    }
-    let env = Env::new();
+    };
     let id = running(&env);
     hull_within(&env, &["pause", &id], LIMIT).ok();
     let mut c = env.cmd();
@@ -316,10 +310,9 @@ fn exec_into_a_paused_container_lets_resume_through() {
 
 #[test]
 fn sigterm_ends_an_exec_waiting_on_a_paused_container() {
-    if !require_root() {
+    let Some(env) = Env::root() else {
         return;
-    }
-    let env = Env::new();
+    };
     let id = running(&env);
     hull_within(&env, &["pause", &id], LIMIT).ok();
     let marker = format!("exec-after-term-{}", std::process::id());
@@ -441,10 +434,9 @@ fn v1_mounts() -> Vec<(String, std::path::PathBuf)> {
 
 #[test]
 fn exec_cgroup_joins_an_existing_sub_cgroup() {
-    if !require_root() {
+    let Some(env) = Env::root() else {
         return;
-    }
-    let env = Env::new();
+    };
     let mut subs = SubCgroups::default();
     let id = running(&env);
     let init = env.state(&id)["pid"].as_i64().unwrap();
@@ -557,10 +549,9 @@ fn exec_cgroup_joins_an_existing_sub_cgroup() {
 /// cgroup v2 VM, whose root is an initramfs where pivot_root is impossible, runs this suite too.
 #[test]
 fn exec_into_a_no_pivot_container_enters_its_root() {
-    if !require_root() {
+    let Some(env) = Env::root() else {
         return;
-    }
-    let env = Env::new();
+    };
     env.set_args(&["sleep", "1000"]);
     let id = unique_id();
     let bundle = env.bundle.to_str().unwrap();

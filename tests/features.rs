@@ -94,10 +94,9 @@ fn every_advertised_namespace_is_recognized() {
 
 #[test]
 fn every_advertised_mount_option_is_accepted_by_a_real_container() {
-    if !require_root() {
+    let Some(env) = Env::root() else {
         return;
-    }
-    let env = Env::new();
+    };
     let src = env.tmp.path().join("bindsrc");
     std::fs::create_dir(&src).unwrap();
     let opts = strings(&features()["mountOptions"]);
@@ -227,10 +226,9 @@ fn every_advertised_capability_is_granted() {
 
 #[test]
 fn personality_linux32_shows_a_32_bit_machine() {
-    if !require_root() {
+    let Some(env) = Env::root() else {
         return;
-    }
-    let env = Env::new();
+    };
     env.edit(|c| c["linux"]["personality"] = json!({"domain": "LINUX32"}));
     let m = env.sh("uname -m");
     if std::env::consts::ARCH == "x86_64" {
@@ -249,10 +247,9 @@ fn personality_linux32_shows_a_32_bit_machine() {
 
 #[test]
 fn io_priority_is_applied() {
-    if !require_root() {
+    let Some(env) = Env::root() else {
         return;
-    }
-    let env = Env::new();
+    };
     env.edit(|c| c["process"]["ioPriority"] = json!({"class": "IOPRIO_CLASS_IDLE", "priority": 0}));
     assert!(env.sh("ionice -p $$").contains("idle"), "idle class");
     env.edit(|c| c["process"]["ioPriority"] = json!({"class": "IOPRIO_CLASS_BE", "priority": 6}));
@@ -263,10 +260,9 @@ fn io_priority_is_applied() {
 
 #[test]
 fn scheduler_policy_and_nice_are_applied() {
-    if !require_root() {
+    let Some(env) = Env::root() else {
         return;
-    }
-    let env = Env::new();
+    };
     env.edit(|c| c["process"]["scheduler"] = json!({"policy": "SCHED_BATCH", "nice": 7}));
     // /proc/self/stat field 19 is the nice value, field 41 the policy (3 = SCHED_BATCH).
     let out = env.sh("cut -d' ' -f19,41 /proc/self/stat");
@@ -294,10 +290,9 @@ fn scheduler_policy_and_nice_are_applied() {
 
 #[test]
 fn ambient_capability_is_kept_by_a_non_root_user() {
-    if !require_root() {
+    let Some(env) = Env::root() else {
         return;
-    }
-    let env = Env::new();
+    };
     env.edit(|c| {
         c["process"]["user"] = json!({"uid": 1000, "gid": 1000});
         let caps = json!(["CAP_NET_BIND_SERVICE"]);
@@ -324,10 +319,9 @@ fn ambient_capability_is_kept_by_a_non_root_user() {
 
 #[test]
 fn lsm_labels_fail_clearly_when_the_host_cannot_apply_them() {
-    if !require_root() {
+    let Some(env) = Env::root() else {
         return;
-    }
-    let env = Env::new();
+    };
     let apparmor = std::fs::read_to_string("/sys/module/apparmor/parameters/enabled")
         .is_ok_and(|s| s.trim() == "Y");
     if apparmor {

@@ -20,10 +20,9 @@ fn read_json(path: &Path) -> Value {
 
 #[test]
 fn every_phase_runs_with_the_state_on_stdin() {
-    if !require_root() {
+    let Some(env) = Env::root() else {
         return;
-    }
-    let env = Env::new();
+    };
     let host = env.tmp.path().join("markers");
     std::fs::create_dir(&host).unwrap();
     env.edit(|v| {
@@ -103,10 +102,9 @@ fn every_phase_runs_with_the_state_on_stdin() {
 
 #[test]
 fn hooks_run_in_their_namespaces() {
-    if !require_root() {
+    let Some(env) = Env::root() else {
         return;
-    }
-    let env = Env::new();
+    };
     let host = env.tmp.path().join("ns");
     std::fs::create_dir(&host).unwrap();
     let ns_hook = |dir: &Path, phase: &str| {
@@ -162,10 +160,9 @@ fn hooks_run_in_their_namespaces() {
 
 #[test]
 fn hook_env_and_args_are_exactly_the_configured_ones() {
-    if !require_root() {
+    let Some(env) = Env::root() else {
         return;
-    }
-    let env = Env::new();
+    };
     let out = env.tmp.path().join("out");
     std::fs::create_dir(&out).unwrap();
     let o = out.display();
@@ -193,10 +190,9 @@ fn hook_env_and_args_are_exactly_the_configured_ones() {
 
 #[test]
 fn a_hanging_hook_is_killed_at_its_timeout() {
-    if !require_root() {
+    let Some(env) = Env::root() else {
         return;
-    }
-    let env = Env::new();
+    };
     // An interval no other process uses, to find the hook among the host's processes.
     let marker = format!("30.{}", std::process::id());
     env.edit(|v| {
@@ -248,10 +244,9 @@ fn a_failing_create_hook_fails_create_and_leaves_nothing() {
 
 #[test]
 fn a_failing_start_container_hook_fails_start() {
-    if !require_root() {
+    let Some(env) = Env::root() else {
         return;
-    }
-    let env = Env::new();
+    };
     env.edit(|v| {
         v["hooks"] = json!({"startContainer": [{"path": "/bin/sh", "args": ["sh", "-c", "echo start-boom >&2; exit 4"]}]});
     });
@@ -266,10 +261,9 @@ fn a_failing_start_container_hook_fails_start() {
 
 #[test]
 fn a_failing_poststop_hook_only_warns() {
-    if !require_root() {
+    let Some(env) = Env::root() else {
         return;
-    }
-    let env = Env::new();
+    };
     let marker = env.tmp.path().join("second-poststop");
     env.edit(|v| {
         v["hooks"] = json!({"poststop": [
@@ -293,10 +287,9 @@ fn a_failing_poststop_hook_only_warns() {
 
 #[test]
 fn a_failing_poststart_hook_fails_start_and_stops_the_container() {
-    if !require_root() {
+    let Some(env) = Env::root() else {
         return;
-    }
-    let env = Env::new();
+    };
     env.edit(|v| {
         v["hooks"] = json!({"poststart": [{"path": "/bin/sh", "args": ["sh", "-c", "echo poststart-boom >&2; exit 6"]}]});
     });
@@ -354,10 +347,9 @@ fn environ(path: &Path) -> Vec<String> {
 
 #[test]
 fn start_container_hooks_without_env_get_the_process_env() {
-    if !require_root() {
+    let Some(env) = Env::root() else {
         return;
-    }
-    let env = Env::new();
+    };
     // startContainer runs in the container: the paths are the container's. No shell: it would
     // add PWD and SHLVL of its own.
     let dump = |file: &str| json!(["cp", "/proc/self/environ", format!("/{file}")]);
@@ -382,10 +374,9 @@ fn start_container_hooks_without_env_get_the_process_env() {
 /// on its own container (engines' hooks do); a regression hangs the hook until its timeout.
 #[test]
 fn poststart_and_poststop_hooks_may_call_hull() {
-    if !require_root() {
+    let Some(env) = Env::root() else {
         return;
-    }
-    let env = Env::new();
+    };
     let out = env.tmp.path().join("out");
     std::fs::create_dir(&out).unwrap();
     let id = unique_id();

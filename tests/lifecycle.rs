@@ -6,10 +6,9 @@ use common::*;
 
 #[test]
 fn run_returns_the_container_exit_code_and_output() {
-    if !require_root() {
+    let Some(env) = Env::root() else {
         return;
-    }
-    let env = Env::new();
+    };
     let r = env.run(&["sh", "-c", "echo out; echo err >&2; exit 7"]);
     assert_eq!(r.code, 7);
     assert_eq!(r.stdout, "out\n");
@@ -23,10 +22,9 @@ fn run_returns_the_container_exit_code_and_output() {
 
 #[test]
 fn create_start_state_kill_delete() {
-    if !require_root() {
+    let Some(env) = Env::root() else {
         return;
-    }
-    let env = Env::new();
+    };
     env.set_args(&["sleep", "1000"]);
     let id = unique_id();
     let pid_file = env.tmp.path().join("pid");
@@ -77,10 +75,9 @@ fn create_start_state_kill_delete() {
 
 #[test]
 fn delete_force_kills_a_running_container() {
-    if !require_root() {
+    let Some(env) = Env::root() else {
         return;
-    }
-    let env = Env::new();
+    };
     env.set_args(&["sleep", "1000"]);
     let id = unique_id();
     env.hull(&[
@@ -106,10 +103,9 @@ fn delete_force_kills_a_running_container() {
 
 #[test]
 fn delete_of_a_created_container_kills_its_init() {
-    if !require_root() {
+    let Some(env) = Env::root() else {
         return;
-    }
-    let env = Env::new();
+    };
     let id = unique_id();
     env.hull(&["create", "--bundle", env.bundle.to_str().unwrap(), &id])
         .ok();
@@ -119,10 +115,9 @@ fn delete_of_a_created_container_kills_its_init() {
 
 #[test]
 fn kill_accepts_names_with_and_without_sig_and_numbers() {
-    if !require_root() {
+    let Some(env) = Env::root() else {
         return;
-    }
-    let env = Env::new();
+    };
     // The shell traps USR1 and TERM, reporting each into a file the test reads.
     env.set_args(&["sh", "-c", "trap 'echo usr1 >> /tmp/got' USR1; trap 'echo term >> /tmp/got; exit 0' TERM; echo ready > /tmp/ready; while true; do sleep 0.05; done"]);
     let id = unique_id();
@@ -151,10 +146,9 @@ fn kill_accepts_names_with_and_without_sig_and_numbers() {
 
 #[test]
 fn kill_all_reaches_every_process() {
-    if !require_root() {
+    let Some(env) = Env::root() else {
         return;
-    }
-    let env = Env::new();
+    };
     env.set_args(&["sh", "-c", "sleep 1000 & sleep 1000 & wait"]);
     let id = unique_id();
     env.hull(&["run", "-d", "--bundle", env.bundle.to_str().unwrap(), &id])
@@ -167,10 +161,9 @@ fn kill_all_reaches_every_process() {
 
 #[test]
 fn list_shows_containers_in_table_json_and_quiet_forms() {
-    if !require_root() {
+    let Some(env) = Env::root() else {
         return;
-    }
-    let env = Env::new();
+    };
     env.set_args(&["sleep", "1000"]);
     let id = unique_id();
     env.hull(&["create", "--bundle", env.bundle.to_str().unwrap(), &id])
@@ -187,10 +180,9 @@ fn list_shows_containers_in_table_json_and_quiet_forms() {
 
 #[test]
 fn run_forwards_signals_to_the_container() {
-    if !require_root() {
+    let Some(env) = Env::root() else {
         return;
-    }
-    let env = Env::new();
+    };
     env.set_args(&[
         "sh",
         "-c",
@@ -296,10 +288,9 @@ fn list_status(env: &Env, id: &str) -> serde_json::Value {
 /// intent record), the cgroup and the waiting init; delete --force must find them all.
 #[test]
 fn delete_force_cleans_up_after_a_create_that_died_before_its_state() {
-    if !require_root() {
+    let Some(env) = Env::root() else {
         return;
-    }
-    let env = Env::new();
+    };
     env.set_args(&["sleep", "1000"]);
     let id = unique_id();
     env.hull(&["create", "--bundle", env.bundle.to_str().unwrap(), &id])
@@ -319,10 +310,9 @@ fn delete_force_cleans_up_after_a_create_that_died_before_its_state() {
 /// stop delete --force from killing it and removing its cgroup.
 #[test]
 fn corrupt_state_is_listed_as_unknown_and_removed_by_force() {
-    if !require_root() {
+    let Some(env) = Env::root() else {
         return;
-    }
-    let env = Env::new();
+    };
     // Two processes: without the state, only the cgroup knows the second one.
     let id = env.run_detached(&["sh", "-c", "sleep 1000 & exec sleep 1001"]);
     let pid = env.wait_status(&id, "running")["pid"].as_i64().unwrap();

@@ -24,10 +24,9 @@ fn host_ns(pid: &str, ns: &str) -> String {
 
 #[test]
 fn pid_namespace_makes_the_process_pid_1() {
-    if !require_root() {
+    let Some(env) = Env::root() else {
         return;
-    }
-    let env = Env::new();
+    };
     let out = env.sh("echo $$; ls /proc | grep -E '^[0-9]+$' | wc -l");
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines[0], "1");
@@ -38,10 +37,9 @@ fn pid_namespace_makes_the_process_pid_1() {
 
 #[test]
 fn network_namespace_has_only_loopback() {
-    if !require_root() {
+    let Some(env) = Env::root() else {
         return;
-    }
-    let env = Env::new();
+    };
     let out =
         env.sh("tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' '; readlink /proc/self/ns/net");
     let lines: Vec<&str> = out.lines().collect();
@@ -52,10 +50,9 @@ fn network_namespace_has_only_loopback() {
 
 #[test]
 fn ipc_uts_cgroup_namespaces_are_new() {
-    if !require_root() {
+    let Some(env) = Env::root() else {
         return;
-    }
-    let env = Env::new();
+    };
     env.edit(|v| {
         v["hostname"] = json!("box-host");
         v["domainname"] = json!("box.example");
@@ -248,10 +245,9 @@ fn wait_for_running(env: &Env, id: &str) {
 
 #[test]
 fn second_container_joins_namespaces_by_path() {
-    if !require_root() {
+    let Some(a) = Env::root() else {
         return;
-    }
-    let a = Env::new();
+    };
     a.edit(|v| v["hostname"] = json!("shared-uts"));
     a.set_args(&["sh", "-c", "ip link set lo up 2>/dev/null; exec sleep 1000"]);
     let a_id = unique_id();
@@ -293,10 +289,9 @@ fn second_container_joins_namespaces_by_path() {
 
 #[test]
 fn unknown_and_duplicate_namespaces_are_rejected() {
-    if !require_root() {
+    let Some(env) = Env::root() else {
         return;
-    }
-    let env = Env::new();
+    };
     env.edit(|v| add_namespace(v, json!({"type": "bogus"})));
     let id = unique_id();
     env.hull(&["create", "--bundle", env.bundle.to_str().unwrap(), &id])

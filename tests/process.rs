@@ -20,10 +20,9 @@ fn status_field(status: &str, key: &str) -> String {
 
 #[test]
 fn args_reach_the_process_verbatim() {
-    if !require_root() {
+    let Some(env) = Env::root() else {
         return;
-    }
-    let env = Env::new();
+    };
     let out = env.run(&[
         "sh",
         "-c",
@@ -39,10 +38,9 @@ fn args_reach_the_process_verbatim() {
 
 #[test]
 fn env_is_exactly_the_config() {
-    if !require_root() {
+    let Some(env) = Env::root() else {
         return;
-    }
-    let env = Env::new();
+    };
     env.edit(|v| {
         v["process"]["env"] = json!(["PATH=/bin:/usr/bin", "FOO=bar baz", "EMPTY=", "TERM=dumb"]);
     });
@@ -58,10 +56,9 @@ fn env_is_exactly_the_config() {
 
 #[test]
 fn cwd_is_entered_and_created_when_missing() {
-    if !require_root() {
+    let Some(env) = Env::root() else {
         return;
-    }
-    let env = Env::new();
+    };
     env.edit(|v| v["process"]["cwd"] = json!("/etc"));
     assert_eq!(env.sh("pwd; ls passwd"), "/etc\npasswd\n");
     env.edit(|v| v["process"]["cwd"] = json!("/new/deep/dir"));
@@ -71,10 +68,9 @@ fn cwd_is_entered_and_created_when_missing() {
 
 #[test]
 fn user_groups_and_umask() {
-    if !require_root() {
+    let Some(env) = Env::root() else {
         return;
-    }
-    let env = Env::new();
+    };
     env.edit(|v| {
         v["process"]["user"] =
             json!({"uid": 1234, "gid": 2345, "additionalGids": [10, 20, 2345], "umask": 0o027});
@@ -105,10 +101,9 @@ fn user_groups_and_umask() {
 
 #[test]
 fn rlimits_are_applied() {
-    if !require_root() {
+    let Some(env) = Env::root() else {
         return;
-    }
-    let env = Env::new();
+    };
     env.edit(|v| {
         v["process"]["rlimits"] = json!([
             {"type": "RLIMIT_NOFILE", "soft": 1024, "hard": 2048},
@@ -159,10 +154,9 @@ fn caps_of(out: &str) -> [u64; 5] {
 
 #[test]
 fn capability_sets_for_root() {
-    if !require_root() {
+    let Some(env) = Env::root() else {
         return;
-    }
-    let env = Env::new();
+    };
     let set = json!(["CAP_CHOWN", "CAP_KILL", "CAP_NET_BIND_SERVICE"]);
     env.edit(|v| {
         v["process"]["capabilities"] = json!({
@@ -199,10 +193,9 @@ fn capability_sets_for_root() {
 
 #[test]
 fn capability_sets_for_a_user_with_ambient_caps() {
-    if !require_root() {
+    let Some(env) = Env::root() else {
         return;
-    }
-    let env = Env::new();
+    };
     let set = json!(["CAP_NET_BIND_SERVICE", "CAP_NET_RAW"]);
     env.edit(|v| {
         v["process"]["user"] = json!({"uid": 1000, "gid": 1000});
@@ -227,10 +220,9 @@ fn capability_sets_for_a_user_with_ambient_caps() {
 
 #[test]
 fn no_new_privileges() {
-    if !require_root() {
+    let Some(env) = Env::root() else {
         return;
-    }
-    let env = Env::new();
+    };
     env.edit(|v| v["process"]["noNewPrivileges"] = json!(true));
     assert_eq!(
         env.sh("grep NoNewPrivs /proc/self/status")
@@ -280,10 +272,9 @@ fn read_pty(master: &OwnedFd, deadline: Instant) -> String {
 
 #[test]
 fn terminal_is_handed_over_the_console_socket() {
-    if !require_root() {
+    let Some(env) = Env::root() else {
         return;
-    }
-    let env = Env::new();
+    };
     env.edit(|v| v["process"]["terminal"] = json!(true));
     env.set_args(&[
         "sh",
@@ -352,10 +343,9 @@ fn terminal_is_handed_over_the_console_socket() {
 
 #[test]
 fn terminal_without_console_socket_is_an_error() {
-    if !require_root() {
+    let Some(env) = Env::root() else {
         return;
-    }
-    let env = Env::new();
+    };
     env.edit(|v| v["process"]["terminal"] = json!(true));
     let id = unique_id();
     env.hull(&["create", "--bundle", env.bundle.to_str().unwrap(), &id])
@@ -387,10 +377,9 @@ fn with_fds(env: &Env, file: &std::path::Path, leak: &std::path::Path) -> std::p
 
 #[test]
 fn preserve_fds_passes_exactly_those_fds() {
-    if !require_root() {
+    let Some(env) = Env::root() else {
         return;
-    }
-    let env = Env::new();
+    };
     let file = env.tmp.path().join("passed");
     std::fs::write(&file, "through-fd-3\n").unwrap();
     let leak = env.tmp.path().join("leak");
@@ -416,10 +405,9 @@ fn preserve_fds_passes_exactly_those_fds() {
 
 #[test]
 fn no_fds_beyond_stdio_without_preserve_fds() {
-    if !require_root() {
+    let Some(env) = Env::root() else {
         return;
-    }
-    let env = Env::new();
+    };
     let file = env.tmp.path().join("f");
     std::fs::write(&file, "x").unwrap();
     env.set_args(&["sh", "-c", "ls /proc/self/fd | sort -n | tr '\\n' ' '"]);
@@ -436,10 +424,9 @@ fn no_fds_beyond_stdio_without_preserve_fds() {
 
 #[test]
 fn listen_fds_are_passed_for_socket_activation() {
-    if !require_root() {
+    let Some(env) = Env::root() else {
         return;
-    }
-    let env = Env::new();
+    };
     let file = env.tmp.path().join("sock-stand-in");
     std::fs::write(&file, "activated\n").unwrap();
     env.set_args(&[
@@ -476,10 +463,9 @@ fn listen_fds_are_passed_for_socket_activation() {
 
 #[test]
 fn pid_file_is_written_relative_to_cwd() {
-    if !require_root() {
+    let Some(env) = Env::root() else {
         return;
-    }
-    let env = Env::new();
+    };
     env.set_args(&["sleep", "1000"]);
     let id = unique_id();
     env.hull(&[
@@ -545,10 +531,9 @@ fn run_returns_when_the_process_exits_at_once() {
 
 #[test]
 fn a_console_socket_nobody_listens_on_is_an_error() {
-    if !require_root() {
+    let Some(env) = Env::root() else {
         return;
-    }
-    let env = Env::new();
+    };
     env.edit(|v| v["process"]["terminal"] = json!(true));
     let id = unique_id();
     let sock = env.tmp.path().join("nobody.sock");
@@ -567,10 +552,9 @@ fn a_console_socket_nobody_listens_on_is_an_error() {
 
 #[test]
 fn default_umask_is_0022_whatever_the_caller_has() {
-    if !require_root() {
+    let Some(env) = Env::root() else {
         return;
-    }
-    let env = Env::new();
+    };
     env.set_args(&["sh", "-c", "umask; touch /tmp/f; stat -c %a /tmp/f"]);
     let mut c = env.cmd();
     c.current_dir(&env.bundle);

@@ -62,10 +62,9 @@ fn host_dir(env: &Env, name: &str) -> std::path::PathBuf {
 
 #[test]
 fn bind_mounts_of_dirs_and_files_with_flags() {
-    if !require_root() {
+    let Some(env) = Env::root() else {
         return;
-    }
-    let env = Env::new();
+    };
     let dir = host_dir(&env, "hostdir");
     let file = env.tmp.path().join("hostfile");
     std::fs::write(&file, "file-content\n").unwrap();
@@ -129,10 +128,9 @@ fn rbind_carries_submounts_and_bind_does_not() {
 
 #[test]
 fn per_mount_propagation_shows_in_mountinfo() {
-    if !require_root() {
+    let Some(env) = Env::root() else {
         return;
-    }
-    let env = Env::new();
+    };
     let dir = host_dir(&env, "prop");
     // A host mount that is shared gives a slave something to follow.
     let host = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
@@ -179,10 +177,9 @@ fn per_mount_propagation_shows_in_mountinfo() {
 
 #[test]
 fn tmpfs_size_and_mode_and_special_filesystems() {
-    if !require_root() {
+    let Some(env) = Env::root() else {
         return;
-    }
-    let env = Env::new();
+    };
     env.edit(|v| {
         add_mount(
             v,
@@ -237,10 +234,9 @@ fn tmpfs_size_and_mode_and_special_filesystems() {
 
 #[test]
 fn dev_has_default_devices_and_links() {
-    if !require_root() {
+    let Some(env) = Env::root() else {
         return;
-    }
-    let env = Env::new();
+    };
     let out = env.sh(
         "for d in null zero full random urandom tty; do stat -c '%n %F %t:%T %a' /dev/$d; done; \
          for l in fd stdin stdout stderr ptmx; do readlink /dev/$l; done; stat -c %F /dev/pts/ptmx; \
@@ -259,10 +255,9 @@ fn dev_has_default_devices_and_links() {
 
 #[test]
 fn linux_devices_are_created_with_mode_and_owner() {
-    if !require_root() {
+    let Some(env) = Env::root() else {
         return;
-    }
-    let env = Env::new();
+    };
     env.edit(|v| {
         v["linux"]["devices"] = json!([
             {"path": "/dev/fuse", "type": "c", "major": 10, "minor": 229, "fileMode": 0o600, "uid": 0, "gid": 0},
@@ -282,10 +277,9 @@ fn linux_devices_are_created_with_mode_and_owner() {
 
 #[test]
 fn pivot_root_hides_host_mounts_and_no_pivot_runs() {
-    if !require_root() {
+    let Some(env) = Env::root() else {
         return;
-    }
-    let env = Env::new();
+    };
     let mounts = mountinfo(&env.sh("cat /proc/self/mountinfo"));
     for m in &mounts {
         let p = &m.mount_point;
@@ -318,10 +312,9 @@ fn pivot_root_hides_host_mounts_and_no_pivot_runs() {
 
 #[test]
 fn readonly_root() {
-    if !require_root() {
+    let Some(env) = Env::root() else {
         return;
-    }
-    let env = Env::new();
+    };
     env.edit(|v| v["root"]["readonly"] = json!(true));
     let out = env.sh("touch /newfile 2>/dev/null && echo touched; touch /dev/shm/ok && echo shm-ok; cat /proc/self/mountinfo");
     assert!(!out.contains("touched"), "{out}");
@@ -339,10 +332,9 @@ fn readonly_root() {
 
 #[test]
 fn masked_and_readonly_paths() {
-    if !require_root() {
+    let Some(env) = Env::root() else {
         return;
-    }
-    let env = Env::new();
+    };
     std::fs::write(env.rootfs.join("etc/secret"), "top secret\n").unwrap();
     std::fs::create_dir_all(env.rootfs.join("etc/secretdir")).unwrap();
     std::fs::write(env.rootfs.join("etc/secretdir/key"), "k").unwrap();
@@ -368,10 +360,9 @@ fn masked_and_readonly_paths() {
 
 #[test]
 fn sysctls_are_written_in_the_container() {
-    if !require_root() {
+    let Some(env) = Env::root() else {
         return;
-    }
-    let env = Env::new();
+    };
     env.edit(|v| {
         v["linux"]["sysctl"] = json!({"net.ipv4.ip_forward": "1", "kernel.shm_rmid_forced": "1"});
     });
@@ -426,10 +417,9 @@ fn rootfs_propagation_applies_to_root() {
 
 #[test]
 fn oom_score_adj_is_set() {
-    if !require_root() {
+    let Some(env) = Env::root() else {
         return;
-    }
-    let env = Env::new();
+    };
     let current: i32 = std::fs::read_to_string("/proc/self/oom_score_adj")
         .unwrap()
         .trim()
@@ -541,10 +531,9 @@ fn sysctls_outside_the_container_namespaces_are_refused() {
 
 #[test]
 fn mount_through_an_absolute_symlink_stays_in_the_rootfs() {
-    if !require_root() {
+    let Some(env) = Env::root() else {
         return;
-    }
-    let env = Env::new();
+    };
     // Inside the container /etc/link means /mnt/target; on the host it would mean the host's.
     std::fs::create_dir_all(env.rootfs.join("mnt/target")).unwrap();
     std::os::unix::fs::symlink("/mnt/target", env.rootfs.join("etc/link")).unwrap();
@@ -557,10 +546,9 @@ fn mount_through_an_absolute_symlink_stays_in_the_rootfs() {
 
 #[test]
 fn idmapped_bind_mount_shows_files_under_the_mapped_owner() {
-    if !require_root() {
+    let Some(env) = Env::root() else {
         return;
-    }
-    let env = Env::new();
+    };
     let host = env.tmp.path().join("shared");
     std::fs::create_dir_all(&host).unwrap();
     std::fs::write(host.join("owned-by-root"), "x").unwrap();
@@ -585,10 +573,9 @@ fn idmapped_bind_mount_shows_files_under_the_mapped_owner() {
 
 #[test]
 fn idmapped_mount_errors_name_the_field() {
-    if !require_root() {
+    let Some(env) = Env::root() else {
         return;
-    }
-    let env = Env::new();
+    };
     env.edit(|v| {
         v["mounts"].as_array_mut().unwrap().push(serde_json::json!({
             "destination": "/mnt/x", "type": "tmpfs", "source": "tmpfs",

@@ -173,10 +173,9 @@ fn the_agent_answers_the_notified_syscall_of_run() {
 
 #[test]
 fn the_agent_answers_exec_under_a_default_errno_profile() {
-    if !require_root() {
+    let Some(env) = Env::root() else {
         return;
-    }
-    let env = Env::new();
+    };
     let sock = env.tmp.path().join("agent.sock");
     // Strict: only what busybox needs is allowed, so hull may make no syscall of its own after
     // the filter, and still hands the listener over.
@@ -205,10 +204,9 @@ fn the_agent_answers_exec_under_a_default_errno_profile() {
 
 #[test]
 fn an_unreachable_agent_fails_the_start_and_leaves_nothing() {
-    if !require_root() {
+    let Some(env) = Env::root() else {
         return;
-    }
-    let env = Env::new();
+    };
     let sock = env.tmp.path().join("nobody-listens.sock");
     notify_env(&env, &sock, "SCMP_ACT_ALLOW", json!([]), true);
     env.set_args(&["true"]);

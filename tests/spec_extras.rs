@@ -297,10 +297,9 @@ fn net_device_refusals_name_the_field_and_leave_the_device() {
 
 #[test]
 fn intel_rdt_without_resctrl_is_refused() {
-    if !require_root() {
+    let Some(env) = Env::root() else {
         return;
-    }
-    let env = Env::new();
+    };
     env.set_args(&["true"]);
     env.edit(|c| c["linux"]["intelRdt"] = json!({"memBwSchema": "L3:0=1"}));
     refused(&env, "linux.intelRdt.memBwSchema: must start with \"MB:\"");

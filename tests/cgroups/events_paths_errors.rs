@@ -85,10 +85,9 @@ fn events_report_stats_and_oom() {
 
 #[test]
 fn bad_resources_fail_clearly_and_leave_nothing() {
-    if !require_root() {
+    let Some(env) = Env::root() else {
         return;
-    }
-    let env = Env::new();
+    };
     env.set_args(&["true"]);
     let mut cases: Vec<(Value, &str)> = vec![
         (
@@ -203,10 +202,9 @@ fn hugetlb_limits_when_the_host_has_them() {
 
 #[test]
 fn unified_keys_on_v2_and_a_clear_error_elsewhere() {
-    if !require_root() {
+    let Some(env) = Env::root() else {
         return;
-    }
-    let env = Env::new();
+    };
     env.edit(|c| {
         c["linux"]["resources"]["unified"] = json!({"pids.max": "7", "memory.high": "104857600"})
     });
@@ -225,10 +223,9 @@ fn unified_keys_on_v2_and_a_clear_error_elsewhere() {
 
 #[test]
 fn cgroups_path_absolute_relative_nested_and_joined() {
-    if !require_root() {
+    let Some(env) = Env::root() else {
         return;
-    }
-    let env = Env::new();
+    };
     let tag = unique_id();
     let abs = format!("/hulltest-{tag}/nested/deep");
     env.edit(|c| c["linux"]["cgroupsPath"] = json!(abs));

@@ -300,10 +300,9 @@ fn pause_freezes_and_resume_thaws() {
 
 #[test]
 fn stopped_containers_refuse_pause_and_update() {
-    if !require_root() {
+    let Some(env) = Env::root() else {
         return;
-    }
-    let env = Env::new();
+    };
     let id = start(&env, &["true"]);
     wait_for("the container to stop", Duration::from_secs(10), || {
         env.state(&id)["status"] == "stopped"
@@ -482,10 +481,9 @@ fn cpu_cpuset_and_blkio_limits_are_written() {
 
 #[test]
 fn devices_are_denied_unless_allowed() {
-    if !require_root() {
+    let Some(env) = Env::root() else {
         return;
-    }
-    let env = Env::new();
+    };
     env.edit(|c| {
         c["linux"]["devices"] =
             json!([{"path": "/dev/testblk", "type": "b", "major": 7, "minor": 0, "fileMode": 438}]);

@@ -72,6 +72,12 @@ impl Ran {
 }
 
 impl Env {
+    /// The constructor every root-only test starts with: None, after printing the SKIP reason,
+    /// when the test may not run.
+    pub fn root() -> Option<Env> {
+        require_root().then(Env::new)
+    }
+
     pub fn new() -> Env {
         let tmp = tempfile::Builder::new()
             .prefix("hull-test-")
