@@ -466,7 +466,10 @@ fn run(cli: Cli) -> Result<i32> {
             let mut opts = make_opts(&create);
             return lifecycle::run(&mut opts, detach);
         }
-        Command::State { id } => lifecycle::print_state(&root, &id)?,
+        Command::State { id } => println!(
+            "{}",
+            serde_json::to_string_pretty(&lifecycle::state(&root, &id)?)?
+        ),
         Command::Exec(a) => {
             let opts = hull::runtime::exec::ExecOptions {
                 root: root.clone(),
@@ -493,7 +496,7 @@ fn run(cli: Cli) -> Result<i32> {
         }
         Command::Kill { all, id, signal } => lifecycle::kill(&root, &id, &signal, all)?,
         Command::Delete { force, id } => lifecycle::delete(&root, &id, force)?,
-        Command::List { format, quiet } => lifecycle::list(&root, &format, quiet)?,
+        Command::List { format, quiet } => print_list(&lifecycle::list(&root)?, &format, quiet)?,
         Command::Features => {
             println!(
                 "{}",
@@ -528,14 +531,14 @@ fn run(cli: Cli) -> Result<i32> {
             format,
             id,
             ps_args,
-        } => cgroup_cmds::ps(&root, &id, &format, &ps_args)?,
+        } => print!("{}", cgroup_cmds::ps(&root, &id, &format, &ps_args)?),
         Command::Events {
             stats,
             interval,
             id,
         } => {
             let interval = cgroup_cmds::parse_duration(&interval)?;
-            cgroup_cmds::events(&root, &id, stats, interval)?;
+            cgroup_cmds::events(&root, &id, stats, interval, &mut std::io::stdout().lock())?;
         }
         Command::Checkpoint(a) => {
             let opts = checkpoint::CriuOptions {
@@ -569,4 +572,70 @@ fn run(cli: Cli) -> Result<i32> {
         }
     }
     Ok(0)
+}
+
+/// `list`'s output: ids only (`-q`), runc's JSON, or runc's table.
+fn print_list(rows: &[serde_json::Value], format: &str, quiet: bool) -> Result<()> {
+    let field = |r: &serde_json::Value, k: &str| match &r[k] {
+        serde_json::Value::String(s) => s.clone(),
+        v => v.to_string(),
+    };
+    if quiet {
+        for r in rows {
+            println!("{}", field(r, "id"));
+        }
+        return Ok(());
+    }
+    match format {
+        "json" => println!("{}", serde_json::to_string(rows)?),
+        "table" => {
+            let mut table = vec![["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"]
+                .map(String::from)
+                .to_vec()];
+            for r in rows {
+                let owner = match field(r, "owner") {
+                    o if o.is_empty() => "root".to_string(),
+                    o => o,
+                };
+                table.push(vec![
+                    field(r, "id"),
+                    field(r, "pid"),
+                    field(r, "status"),
+                    field(r, "bundle"),
+                    field(r, "created"),
+                    owner,
+                ]);
+            }
+            print_table(&table);
+        }
+        other => anyhow::bail!("--format: unknown format {other:?} (table or json)"),
+    }
+    Ok(())
+}
+
+/// Prints rows padded like Go's tabwriter with runc's settings (min width 12, padding 3).
+fn print_table(rows: &[Vec<String>]) {
+    let cols = rows.iter().map(Vec::len).max().unwrap_or(0);
+    let widths: Vec<usize> = (0..cols)
+        .map(|i| {
+            rows.iter()
+                .filter_map(|r| r.get(i))
+                .map(|s| s.chars().count())
+                .max()
+                .unwrap_or(0)
+                .max(9)
+                + 3
+        })
+        .collect();
+    for row in rows {
+        let mut line = String::new();
+        for (i, cell) in row.iter().enumerate() {
+            if i + 1 == row.len() {
+                line.push_str(cell);
+            } else {
+                line.push_str(&format!("{cell:<w$}", w = widths[i]));
+            }
+        }
+        println!("{line}");
+    }
 }

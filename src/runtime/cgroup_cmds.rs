@@ -177,16 +177,14 @@ pub fn resume(root: &Path, id: &str) -> Result<()> {
     cgroup_of(&c)?.thaw()
 }
 
-/// `ps`: the container's pids as a JSON array, or `ps ARGS` (default -ef) filtered to them.
-pub fn ps(root: &Path, id: &str, format: &str, ps_args: &[String]) -> Result<()> {
+/// `ps`: the container's pids as a JSON array, or `ps ARGS` (default -ef) filtered to them; the
+/// text to print.
+pub fn ps(root: &Path, id: &str, format: &str, ps_args: &[String]) -> Result<String> {
     let c = Container::load(root, id)?;
     let pids = cgroup_of(&c)?.pids()?;
     drop(c);
     match format {
-        "json" => {
-            println!("{}", serde_json::to_string(&pids)?);
-            Ok(())
-        }
+        "json" => Ok(format!("{}\n", serde_json::to_string(&pids)?)),
         "table" => {
             let args: Vec<String> = if ps_args.is_empty() {
                 vec!["-ef".to_string()]
@@ -210,18 +208,18 @@ pub fn ps(root: &Path, id: &str, format: &str, ps_args: &[String]) -> Result<()>
             let Some(col) = header.split_whitespace().position(|h| h == "PID") else {
                 bail!("ps {}: its output has no PID column", args.join(" "));
             };
-            let mut stdout = std::io::stdout().lock();
-            writeln!(stdout, "{header}")?;
+            let mut kept = format!("{header}\n");
             for line in lines {
                 let pid = line
                     .split_whitespace()
                     .nth(col)
                     .and_then(|p| p.parse::<i32>().ok());
                 if pid.is_some_and(|p| pids.contains(&p)) {
-                    writeln!(stdout, "{line}")?;
+                    kept.push_str(line);
+                    kept.push('\n');
                 }
             }
-            Ok(())
+            Ok(kept)
         }
         other => bail!("--format: {other:?} is not one of table, json"),
     }
@@ -233,15 +231,21 @@ fn stats_event(id: &str, pid: i32, cg: &dyn crate::cgroups::Cgroup) -> Result<Va
     Ok(json!({"type": "stats", "id": id, "data": stats}))
 }
 
-fn emit(v: &Value) -> Result<()> {
-    let mut out = std::io::stdout().lock();
+fn emit(out: &mut dyn Write, v: &Value) -> Result<()> {
     writeln!(out, "{v}").context("write event")?;
     out.flush().context("write event")
 }
 
 /// `events`: one stats event with `--stats`; otherwise stats every `interval` and an "oom" event
-/// whenever the kernel OOM-kills in the container, until the container stops.
-pub fn events(root: &Path, id: &str, stats_only: bool, interval: Duration) -> Result<()> {
+/// whenever the kernel OOM-kills in the container, until the container stops; JSON lines to
+/// `out`.
+pub fn events(
+    root: &Path,
+    id: &str,
+    stats_only: bool,
+    interval: Duration,
+    out: &mut dyn Write,
+) -> Result<()> {
     let (c, _) = load_live(root, id)?;
     // Keep only what the loop needs: holding the container would hold its lock for the whole
     // stream and block every other command on it.
@@ -249,7 +253,7 @@ pub fn events(root: &Path, id: &str, stats_only: bool, interval: Duration) -> Re
     let cg = cgroup_of(&c)?;
     drop(c);
     if stats_only {
-        return emit(&stats_event(id, st.pid, cg.as_ref())?);
+        return emit(out, &stats_event(id, st.pid, cg.as_ref())?);
     }
     let alive = || state::process_start_time(st.pid) == Some(st.start_time);
     let watch = cg.oom_watch().ok();
@@ -257,7 +261,7 @@ pub fn events(root: &Path, id: &str, stats_only: bool, interval: Duration) -> Re
     let mut next = Instant::now();
     while alive() && cg.exists() {
         if Instant::now() >= next {
-            emit(&stats_event(id, st.pid, cg.as_ref())?)?;
+            emit(out, &stats_event(id, st.pid, cg.as_ref())?)?;
             next = Instant::now() + interval;
         }
         // Wake at least every 200ms to notice that the container has gone.
@@ -283,7 +287,7 @@ pub fn events(root: &Path, id: &str, stats_only: bool, interval: Duration) -> Re
                     };
                     ooms = now;
                     for _ in 0..new {
-                        emit(&json!({"type": "oom", "id": id}))?;
+                        emit(out, &json!({"type": "oom", "id": id}))?;
                     }
                 }
             }
@@ -291,7 +295,7 @@ pub fn events(root: &Path, id: &str, stats_only: bool, interval: Duration) -> Re
                 std::thread::sleep(wait);
                 let now = cg.oom_kill_count();
                 for _ in ooms..now {
-                    emit(&json!({"type": "oom", "id": id}))?;
+                    emit(out, &json!({"type": "oom", "id": id}))?;
                 }
                 ooms = now;
             }

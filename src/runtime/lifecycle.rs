@@ -106,11 +106,11 @@ fn read_start_reply(pid: i32, created: &serde_json::Value, conn: &UnixStream) ->
     Ok(reply)
 }
 
-pub fn print_state(root: &Path, id: &str) -> Result<()> {
+/// `state`: the OCI state of one container, its status read from the kernel.
+pub fn state(root: &Path, id: &str) -> Result<serde_json::Value> {
     let c = Container::load(root, id)?;
     let status = status_of(&c);
-    println!("{}", serde_json::to_string_pretty(&c.oci_state(status))?);
-    Ok(())
+    Ok(serde_json::to_value(c.oci_state(status))?)
 }
 
 /// Parses a signal as runc does: a number, or a name with or without "SIG".
@@ -365,73 +365,12 @@ fn list_row(root: &Path, id: &str) -> Option<serde_json::Value> {
     }
 }
 
-pub fn list(root: &Path, format: &str, quiet: bool) -> Result<()> {
-    let rows: Vec<serde_json::Value> = state::list_ids(root)?
+/// `list`: every container as a row in runc's JSON shape, in id order.
+pub fn list(root: &Path) -> Result<Vec<serde_json::Value>> {
+    Ok(state::list_ids(root)?
         .iter()
         .filter_map(|id| list_row(root, id))
-        .collect();
-    let field = |r: &serde_json::Value, k: &str| match &r[k] {
-        serde_json::Value::String(s) => s.clone(),
-        v => v.to_string(),
-    };
-    if quiet {
-        for r in &rows {
-            println!("{}", field(r, "id"));
-        }
-        return Ok(());
-    }
-    match format {
-        "json" => println!("{}", serde_json::to_string(&rows)?),
-        "table" => {
-            let mut table = vec![["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"]
-                .map(String::from)
-                .to_vec()];
-            for r in &rows {
-                let owner = match field(r, "owner") {
-                    o if o.is_empty() => "root".to_string(),
-                    o => o,
-                };
-                table.push(vec![
-                    field(r, "id"),
-                    field(r, "pid"),
-                    field(r, "status"),
-                    field(r, "bundle"),
-                    field(r, "created"),
-                    owner,
-                ]);
-            }
-            print_table(&table);
-        }
-        other => bail!("--format: unknown format {other:?} (table or json)"),
-    }
-    Ok(())
-}
-
-/// Prints rows padded like Go's tabwriter with runc's settings (min width 12, padding 3).
-pub fn print_table(rows: &[Vec<String>]) {
-    let cols = rows.iter().map(Vec::len).max().unwrap_or(0);
-    let widths: Vec<usize> = (0..cols)
-        .map(|i| {
-            rows.iter()
-                .filter_map(|r| r.get(i))
-                .map(|s| s.chars().count())
-                .max()
-                .unwrap_or(0)
-                .max(9)
-                + 3
-        })
-        .collect();
-    for row in rows {
-        let mut line = String::new();
-        for (i, cell) in row.iter().enumerate() {
-            if i + 1 == row.len() {
-                line.push_str(cell);
-            } else {
-                line.push_str(&format!("{cell:<w$}", w = widths[i]));
-            }
-        }
-        println!("{line}");
-    }
+        .collect())
 }
 
 /// `run`: create, start, and unless detached supervise the container until it exits, forwarding
