@@ -74,7 +74,7 @@ pub fn import<R: Read>(
     name: Option<&Reference>,
     limit: &SizeLimit,
 ) -> Result<Image> {
-    store.clean_temps_on_signal()?;
+    store.clean_temps_on_signal();
     let _l = store.lock_shared()?;
     let txn = Txn::new(store);
     let raw = spool(store, input, what, limit)?;
@@ -417,7 +417,7 @@ pub fn load<R: Read>(
     what: &str,
     limit: &SizeLimit,
 ) -> Result<Vec<String>> {
-    store.clean_temps_on_signal()?;
+    store.clean_temps_on_signal();
     let _l = store.lock_shared()?;
     let spooled = spool(store, input, what, limit)?;
     let (dir, links) = extract(store, spooled.path(), what, limit)?;

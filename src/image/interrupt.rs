@@ -4,10 +4,13 @@
 //! what the operation already added to the store is taken back out, as
 //! its `Txn` would on an error.
 //!
-//! The signals are blocked in the calling thread (and so in the worker
-//! threads it starts later) and taken by one waiter thread with sigwait,
-//! which runs the cleanup and then ends the process with the same signal,
-//! so the exit status is what the shell expects.
+//! The library only records what to clean; whether a signal runs it is the
+//! caller's choice: a CLI calls [`handle_signals`] before a command that
+//! writes to the store. That blocks the signals in the calling thread (and
+//! so in the worker threads it starts later) and takes them in one waiter
+//! thread with sigwait, which runs the cleanup and then ends the process
+//! with the same signal, so the exit status is what the shell expects.
+//! Without it, leftovers are swept by the next operation (dead owners).
 
 use anyhow::{Context, Result};
 use nix::sys::signal::{self, SigHandler, SigSet, Signal};
@@ -69,23 +72,30 @@ fn waiter() {
     std::process::exit(128 + sig as i32);
 }
 
-/// Registers `cleanup` to run when SIGINT, SIGTERM or SIGHUP arrives.
-pub fn on_signal(cleanup: Cleanup) -> Result<()> {
-    let first = {
-        let mut v = CLEANUPS
-            .lock()
-            .map_err(|_| anyhow::anyhow!("signal cleanup list poisoned"))?;
+/// Registers `cleanup` to run if a signal handled by [`handle_signals`] arrives.
+pub fn register(cleanup: Cleanup) {
+    if let Ok(mut v) = CLEANUPS.lock() {
         v.push(cleanup);
-        v.len() == 1
-    };
-    signals()
-        .thread_block()
-        .context("blocking SIGINT/SIGTERM/SIGHUP")?;
-    if first {
-        std::thread::Builder::new()
-            .name("berth-signals".into())
-            .spawn(waiter)
-            .context("starting the signal thread")?;
     }
-    Ok(())
+}
+
+/// From now on SIGINT, SIGTERM and SIGHUP run the registered cleanups and the
+/// removal of tracked paths, then end the process as the signal would have.
+/// Call it before starting any thread; calling it again does nothing.
+pub fn handle_signals() -> Result<()> {
+    static STARTED: std::sync::Once = std::sync::Once::new();
+    let mut res = Ok(());
+    STARTED.call_once(|| {
+        res = signals()
+            .thread_block()
+            .context("blocking SIGINT/SIGTERM/SIGHUP")
+            .and_then(|_| {
+                std::thread::Builder::new()
+                    .name("berth-signals".into())
+                    .spawn(waiter)
+                    .map(drop)
+                    .context("starting the signal thread")
+            });
+    });
+    res
 }

@@ -277,6 +277,14 @@ fn run(cli: Cli) -> Result<i32> {
 }
 
 fn run_image(root: &Path, cmd: Cmd) -> Result<()> {
+    // Commands that write to the image store take Ctrl-C themselves, so an interrupted pull,
+    // load or import removes its temps and leaves the store as it was.
+    if matches!(
+        cmd,
+        Cmd::Pull(_) | Cmd::Load(_) | Cmd::Import { .. } | Cmd::Image(_)
+    ) {
+        hull::image::interrupt::handle_signals()?;
+    }
     progress::install();
     match cmd {
         Cmd::Pull(a) => images::pull(root, a),

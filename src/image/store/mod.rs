@@ -192,12 +192,11 @@ impl Store {
         ]
     }
 
-    /// From now on, SIGINT, SIGTERM or SIGHUP first removes this process's
-    /// temps in the store, then ends the process as the signal would have.
-    /// Called by pull, import and load before they start any thread.
-    pub fn clean_temps_on_signal(&self) -> Result<()> {
+    /// An interrupt (when the caller handles signals, `interrupt::handle_signals`)
+    /// first removes this process's temps in the store. Called by pull, import and load.
+    pub fn clean_temps_on_signal(&self) {
         let dirs = self.temp_dirs();
-        super::interrupt::on_signal(Box::new(move || sweep_own(&dirs)))
+        super::interrupt::register(Box::new(move || sweep_own(&dirs)));
     }
 
     pub fn has_blob(&self, d: &Digest) -> bool {
