@@ -250,7 +250,7 @@ mod tests {
         assert_eq!(header_of("CreatedAt"), "CREATED AT");
         assert_eq!(field_names("{{.ID}}\t{{.Label \"x\"}}"), ["ID", "Label"]);
         let t = tab_align(&["ID\tNAME".into(), "abcdefghijkl\tx".into()], 10);
-        assert_eq!(t, "ID              NAME\nabcdefghijkl   x\n");
+        assert_eq!(t, "ID             NAME\nabcdefghijkl   x\n");
         assert_eq!(trunc("abcdef", 4), "abc…");
     }
 }
