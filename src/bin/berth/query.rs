@@ -309,40 +309,29 @@ impl InspectArgs {
     }
 }
 
+fn inspect_kind(root: &Path, name: &str, kind: &str) -> Result<serde_json::Value> {
+    Ok(match kind {
+        "container" => query::inspect(root, &container::find(root, name)?),
+        "image" => hull::engine::images::inspect(root, &[name.to_string()])?
+            .pop()
+            .context("image inspect returned nothing")?,
+        "network" => hull::network::ops::inspect(root, name)?,
+        _ => serde_json::to_value(hull::engine::volumes::get(root, name)?)?,
+    })
+}
+
 /// One object's inspect document, looked up as docker does: container,
-/// image, network, volume (or only `kind`).
+/// image, network, volume; with `kind`, only that kind (and its own error).
 fn inspect_one(root: &Path, name: &str, kind: Option<&str>) -> Result<serde_json::Value> {
-    let want = |k: &str| kind.is_none_or(|x| x == k);
-    if want("container") {
-        if let Ok(c) = container::find(root, name) {
-            return Ok(query::inspect(root, &c));
-        }
+    if let Some(k) = kind {
+        return inspect_kind(root, name, k);
     }
-    if want("image") {
-        if let Ok(mut v) = hull::engine::images::inspect(root, &[name.to_string()]) {
-            if let Some(v) = v.pop() {
-                return Ok(v);
-            }
-        }
-    }
-    if want("network") {
-        if let Ok(v) = hull::network::ops::inspect(root, name) {
+    for k in ["container", "image", "network", "volume"] {
+        if let Ok(v) = inspect_kind(root, name, k) {
             return Ok(v);
         }
     }
-    if want("volume") {
-        if let Ok(v) = hull::engine::volumes::get(root, name) {
-            return Ok(serde_json::to_value(v)?);
-        }
-    }
-    let what = match kind {
-        Some("container") => "container",
-        Some("image") => "image",
-        Some("network") => "network",
-        Some("volume") => "volume",
-        _ => "object",
-    };
-    anyhow::bail!("No such {what}: {name}")
+    anyhow::bail!("No such object: {name}")
 }
 
 /// `inspect`: every object rendered (JSON array, or the template per
