@@ -183,3 +183,50 @@ fn logs_window_and_ps_selection() {
         Some("300kB")
     );
 }
+
+#[test]
+fn stats_redraws_on_a_terminal() {
+    use std::io::Read;
+    use std::os::fd::AsRawFd;
+    let Some(e) = env(68, Rt::Hull) else { return };
+    sleeper(&e, "web", &[]);
+    let pty = nix::pty::openpty(None, None).expect("openpty");
+    let slave = std::fs::File::from(pty.slave);
+    let mut child = e
+        .cmd(&["stats", "--format", "{{.Name}} {{.PIDs}}"])
+        .stdout(slave.try_clone().expect("dup"))
+        .stderr(slave)
+        .spawn()
+        .expect("spawn stats");
+    let mut master = std::fs::File::from(pty.master);
+    // Read frames for a while: each is docker's clear-screen and cursor-home
+    // sequence, then the table.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    let clear = b"\x1b[2J\x1b[H";
+    let frames = |g: &[u8]| g.windows(clear.len()).filter(|w| w == clear).count();
+    // SAFETY: fcntl on an fd we own.
+    unsafe {
+        libc::fcntl(master.as_raw_fd(), libc::F_SETFL, libc::O_NONBLOCK);
+    }
+    while frames(&got) < 3 && std::time::Instant::now() < deadline {
+        match master.read(&mut buf) {
+            Ok(n) if n > 0 => got.extend_from_slice(&buf[..n]),
+            _ => std::thread::sleep(std::time::Duration::from_millis(50)),
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let text = String::from_utf8_lossy(&got);
+    assert!(frames(&got) >= 3, "no redraws: {text:?}");
+    let after_last = text.rsplit("\x1b[2J\x1b[H").next().unwrap_or_default();
+    assert!(
+        after_last.is_empty() || after_last.starts_with("web 1"),
+        "{text:?}"
+    );
+    assert!(text.contains("\x1b[2J\x1b[Hweb 1\r\n"), "{text:?}");
+    // Not a terminal: plain tables, no escape sequences.
+    let plain = e.ok(&["stats", "--no-stream"]);
+    assert!(!plain.contains('\x1b'), "{plain:?}");
+}
