@@ -167,23 +167,19 @@ fn volume_options_and_filters() {
         "-d", "--name", "user", "-v", "used:/u", "busybox", "sleep", "100",
     ]));
     // ls: name, label, dangling filters, -q and --format.
-    assert_eq!(
-        e.ok(&["volume", "ls", "-q", "-f", "label=kind=data"]),
-        "used\n"
-    );
-    assert_eq!(
-        e.ok(&["volume", "ls", "-q", "-f", "label=kind"]),
-        "tmp1\nused\n"
-    );
-    assert_eq!(
-        e.ok(&["volume", "ls", "-q", "-f", "dangling=true"]),
-        "tmp1\n"
-    );
-    assert_eq!(
-        e.ok(&["volume", "ls", "-q", "-f", "dangling=false"]),
-        "used\n"
-    );
-    assert_eq!(e.ok(&["volume", "ls", "-q", "-f", "name=tm"]), "tmp1\n");
+    for (filter, want) in [
+        ("label=kind=data", "used\n"),
+        ("label=kind", "tmp1\nused\n"),
+        ("dangling=true", "tmp1\n"),
+        ("dangling=false", "used\n"),
+        ("name=tm", "tmp1\n"),
+    ] {
+        assert_eq!(
+            e.ok(&["volume", "ls", "-q", "-f", filter]),
+            want,
+            "{filter}"
+        );
+    }
     assert_eq!(
         e.ok(&["volume", "ls", "--format", "table {{.Name}}\\t{{.Labels}}"]),
         "VOLUME NAME   LABELS\ntmp1          kind=scratch\nused          keep=,kind=data\n"

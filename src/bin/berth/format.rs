@@ -3,15 +3,36 @@
 
 use std::io::Write;
 
+/// `-q`, `--filter` and `--format` of `network ls` and `volume ls`.
+#[derive(clap::Args)]
+pub struct ListArgs {
+    /// Only names (volumes) or IDs (networks)
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// KEY=VALUE: name, label (KEY or KEY=VALUE), driver; networks: id, type; volumes: dangling
+    #[arg(short, long)]
+    pub filter: Vec<String>,
+    /// Go template (`table ...`, `json`) per row: .Name .Driver .Scope .Labels .CreatedAt,
+    /// networks' .ID .Internal, volumes' .Mountpoint
+    #[arg(long)]
+    pub format: Option<String>,
+}
+
+/// `n` in the largest of `units` (each `base` times the last) that keeps it >= 1.
+pub fn scale(n: u64, base: f64, units: &[&str]) -> (f64, usize) {
+    let mut v = n as f64;
+    let mut i = 0;
+    while v >= base && i < units.len() - 1 {
+        v /= base;
+        i += 1;
+    }
+    (v, i)
+}
+
 /// docker's units.HumanSize: decimal units, 4 significant digits.
 pub fn human_size(n: u64) -> String {
     let units = ["B", "kB", "MB", "GB", "TB", "PB"];
-    let mut v = n as f64;
-    let mut i = 0;
-    while v >= 1000.0 && i < units.len() - 1 {
-        v /= 1000.0;
-        i += 1;
-    }
+    let (v, i) = scale(n, 1000.0, &units);
     let digits = if v >= 1000.0 {
         0
     } else if v >= 100.0 {
@@ -33,12 +54,7 @@ pub fn human_size(n: u64) -> String {
 /// `stats`' byte counts: plain bytes, else 3 decimals of kB/MB/...
 pub fn stats_size(n: u64) -> String {
     let units = ["B", "kB", "MB", "GB", "TB"];
-    let mut v = n as f64;
-    let mut i = 0;
-    while v >= 1000.0 && i < units.len() - 1 {
-        v /= 1000.0;
-        i += 1;
-    }
+    let (v, i) = scale(n, 1000.0, &units);
     if i == 0 {
         format!("{n}B")
     } else {

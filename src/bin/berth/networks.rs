@@ -12,14 +12,8 @@ use crate::query::InspectArgs;
 
 #[derive(clap::Args)]
 pub struct NetLsArgs {
-    #[arg(short, long)]
-    quiet: bool,
-    /// name=, id=, label=, driver=, type=custom|builtin
-    #[arg(short, long)]
-    filter: Vec<String>,
-    /// Go template (`table ...`, `json`): .ID .Name .Driver .Scope .Internal .Labels .CreatedAt
-    #[arg(long)]
-    format: Option<String>,
+    #[command(flatten)]
+    list: format::ListArgs,
     #[arg(long)]
     no_trunc: bool,
 }
@@ -38,7 +32,7 @@ fn ls(root: &Path, a: NetLsArgs) -> Result<()> {
     let mut rows = vec![];
     for n in ops::list(root) {
         let mut keep = true;
-        for f in &a.filter {
+        for f in &a.list.filter {
             keep &= networks::filter_matches(&n, f)?;
         }
         if keep {
@@ -52,7 +46,7 @@ fn ls(root: &Path, a: NetLsArgs) -> Result<()> {
             i[..12.min(i.len())].to_string()
         }
     };
-    if a.quiet {
+    if a.list.quiet {
         for n in &rows {
             println!("{}", id(&n.id));
         }
@@ -70,7 +64,7 @@ fn ls(root: &Path, a: NetLsArgs) -> Result<()> {
         })
         .collect();
     // host and none are modes, not records; listed as docker lists them.
-    if a.filter.is_empty() {
+    if a.list.filter.is_empty() {
         for (n, d) in [("host", "host"), ("none", "null")] {
             items.push(serde_json::json!({
                 "ID": "-", "Name": n, "Driver": d, "Scope": "local", "IPv6": "false",
@@ -79,6 +73,7 @@ fn ls(root: &Path, a: NetLsArgs) -> Result<()> {
         }
     }
     let fmt = a
+        .list
         .format
         .as_deref()
         .filter(|f| *f != "table")

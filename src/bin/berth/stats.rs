@@ -54,12 +54,7 @@ const DEFAULT_FORMAT: &str = "table {{.ID}}\t{{.Name}}\t{{.CPUPerc}}\t{{.MemUsag
 /// docker's binary sizes in `MEM USAGE / LIMIT` (units.BytesSize).
 fn bytes_size(n: u64) -> String {
     let units = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut v = n as f64;
-    let mut i = 0;
-    while v >= 1024.0 && i < units.len() - 1 {
-        v /= 1024.0;
-        i += 1;
-    }
+    let (v, i) = format::scale(n, 1024.0, &units);
     format!("{v:.2}{}", units[i])
 }
 

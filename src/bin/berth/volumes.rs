@@ -22,16 +22,7 @@ pub enum VolumeCmd {
         name: Option<String>,
     },
     #[command(visible_alias = "list")]
-    Ls {
-        #[arg(short, long)]
-        quiet: bool,
-        /// name=, label=, dangling=true|false, driver=
-        #[arg(short, long)]
-        filter: Vec<String>,
-        /// Go template (`table ...`, `json`): .Name .Driver .Scope .Mountpoint .Labels .CreatedAt
-        #[arg(long)]
-        format: Option<String>,
-    },
+    Ls(crate::format::ListArgs),
     Inspect(crate::query::InspectArgs),
     #[command(visible_alias = "remove")]
     Rm {
@@ -101,11 +92,7 @@ pub fn dispatch(root: &Path, v: VolumeCmd) -> Result<i32> {
             volumes::create_with(root, &name, false, &o)?;
             println!("{name}");
         }
-        VolumeCmd::Ls {
-            quiet,
-            filter,
-            format,
-        } => ls(root, quiet, &filter, format.as_deref())?,
+        VolumeCmd::Ls(a) => ls(root, a.quiet, &a.filter, a.format.as_deref())?,
         VolumeCmd::Inspect(a) => return crate::query::inspect(root, a.of("volume")),
         VolumeCmd::Rm { force, names } => {
             for n in &names {
