@@ -159,6 +159,12 @@ fn logs_window_and_ps_selection() {
         "one\n"
     );
     e.err(&["logs", "--since", "yesterday", "first"], "--since");
+    // -f ends at --until even while the container runs.
+    let t0 = std::time::Instant::now();
+    assert_eq!(e.ok(&["logs", "-f", "--until", "2s", "third"]), "");
+    let until = (chrono_like_now() + 2).to_string();
+    e.ok(&["logs", "-f", "--until", &until, "third"]);
+    assert!(t0.elapsed() < std::time::Duration::from_secs(15));
     // ps -n N: the N last created, stopped ones too; -l: the last one.
     assert_eq!(
         e.ok(&["ps", "-n", "2", "--format", "{{.Names}}"]),
@@ -229,4 +235,11 @@ fn stats_redraws_on_a_terminal() {
     // Not a terminal: plain tables, no escape sequences.
     let plain = e.ok(&["stats", "--no-stream"]);
     assert!(!plain.contains('\x1b'), "{plain:?}");
+}
+
+fn chrono_like_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs()
 }

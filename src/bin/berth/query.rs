@@ -226,10 +226,12 @@ pub fn logs(root: &Path, a: LogsArgs) -> Result<i32> {
         .map(|s| log_time(s, "until", now))
         .transpose()?;
     let dir = c.dir.clone();
+    // Following stops at --until, as docker's does.
     let running = || {
-        Container::load_dir(&dir)
-            .map(|c| c.monitor_alive())
-            .unwrap_or(false)
+        until.is_none_or(|u| chrono::Utc::now() < u)
+            && Container::load_dir(&dir)
+                .map(|c| c.monitor_alive())
+                .unwrap_or(false)
     };
     logs::show(&c.log_path(), tail, a.follow, &running, &mut |l| {
         let t = chrono::DateTime::parse_from_rfc3339(&l.time).ok();
