@@ -108,7 +108,12 @@ pub fn now_rfc3339() -> String {
 /// Copies a tree preserving modes, ownership and symlinks (volume
 /// pre-population, `cp`).
 pub fn copy_tree(src: &Path, dst: &Path) -> Result<()> {
-    use std::os::unix::fs::{chown, MetadataExt, PermissionsExt};
+    copy_tree_owned(src, dst, None)
+}
+
+/// `copy_tree` giving every copy `owner` (uid, gid) instead of the source's.
+pub fn copy_tree_owned(src: &Path, dst: &Path, owner: Option<(u32, u32)>) -> Result<()> {
+    use std::os::unix::fs::{chown, lchown, MetadataExt, PermissionsExt};
     let md = fs::symlink_metadata(src).with_context(|| format!("reading {}", src.display()))?;
     let ft = md.file_type();
     if ft.is_symlink() {
@@ -116,13 +121,15 @@ pub fn copy_tree(src: &Path, dst: &Path) -> Result<()> {
         let _ = fs::remove_file(dst);
         std::os::unix::fs::symlink(&t, dst)
             .with_context(|| format!("creating link {}", dst.display()))?;
+        let (u, g) = owner.unwrap_or((md.uid(), md.gid()));
+        let _ = lchown(dst, Some(u), Some(g));
         return Ok(());
     }
     if ft.is_dir() {
         fs::create_dir_all(dst).with_context(|| format!("creating {}", dst.display()))?;
         for e in fs::read_dir(src).with_context(|| format!("listing {}", src.display()))? {
             let e = e.with_context(|| format!("listing {}", src.display()))?;
-            copy_tree(&e.path(), &dst.join(e.file_name()))?;
+            copy_tree_owned(&e.path(), &dst.join(e.file_name()), owner)?;
         }
     } else if ft.is_file() {
         fs::copy(src, dst)
@@ -133,7 +140,8 @@ pub fn copy_tree(src: &Path, dst: &Path) -> Result<()> {
     }
     fs::set_permissions(dst, fs::Permissions::from_mode(md.mode() & 0o7777))
         .with_context(|| format!("chmod {}", dst.display()))?;
-    let _ = chown(dst, Some(md.uid()), Some(md.gid()));
+    let (u, g) = owner.unwrap_or((md.uid(), md.gid()));
+    let _ = chown(dst, Some(u), Some(g));
     Ok(())
 }
 

@@ -1,6 +1,6 @@
-//! `exec` (through the runtime) and `cp` (through the overlay mount).
+//! `exec` (through the runtime) and `diff` (of the overlay's upper layer).
 
-use anyhow::{bail, Context};
+use anyhow::Context;
 use std::path::{Path, PathBuf};
 
 use super::container::{self, Container};
@@ -71,56 +71,30 @@ pub fn exec(root: &Path, c: &Container, o: &ExecOptions) -> Result<i32> {
     Ok(st.code().unwrap_or(126))
 }
 
-/// `CONTAINER:PATH` as `cp` writes it (None for a host path).
-pub fn split_cp_arg(s: &str) -> Option<(String, String)> {
-    if s.starts_with('/') || s.starts_with('.') {
-        return None;
-    }
-    s.split_once(':')
-        .map(|(a, b)| (a.to_string(), b.to_string()))
-}
-
-/// `cp`: one side `CONTAINER:PATH`, the other a host path. Works on stopped
-/// containers too (their rootfs is mounted for the copy).
-pub fn cp(root: &Path, src: &str, dst: &str) -> Result<()> {
-    let (cname, cpath, host, to_host) = match (split_cp_arg(src), split_cp_arg(dst)) {
-        (Some((c, p)), None) => (c, p, dst.to_string(), true),
-        (None, Some((c, p))) => (c, p, src.to_string(), false),
-        _ => crate::invalid!("copying between containers or between host paths is not supported; use CONTAINER:PATH on one side"),
-    };
-    let c = container::find(root, &cname)?;
-    let was_mounted = rootfs::is_mounted(&c.rootfs());
-    rootfs::mount_rootfs(&c.dir)?;
-    let inside = c.rootfs().join(cpath.trim_start_matches('/'));
-    let res = (|| -> anyhow::Result<()> {
-        let (from, to) = if to_host {
-            (inside.clone(), PathBuf::from(&host))
-        } else {
-            (PathBuf::from(&host), inside.clone())
-        };
-        if !from.exists() && std::fs::symlink_metadata(&from).is_err() {
-            if to_host {
-                bail!("Could not find the file {cpath} in container {cname}");
-            }
-            bail!("no such file or directory: {host}");
-        }
-        let target = if to.is_dir() {
-            to.join(from.file_name().context("source has no file name")?)
-        } else {
-            to
-        };
-        crate::sys::copy_tree(&from, &target)
-    })();
-    if !was_mounted {
-        rootfs::unmount_rootfs(&c.dir);
-    }
-    Ok(res?)
-}
-
 /// `diff`: (A|C|D, path) for the container's upper layer.
+/// The files berth writes and mounts over itself are left out (docker's
+/// rule), and so are directories the upper layer holds only for them.
 pub fn diff(root: &Path, key: &str) -> Result<Vec<(char, String)>> {
     let c = container::find(root, key)?;
-    Ok(rootfs::diff(&c.dir)?)
+    Ok(without_managed(rootfs::diff(&c.dir)?))
+}
+
+const MANAGED: [&str; 3] = ["/etc/hosts", "/etc/hostname", "/etc/resolv.conf"];
+
+fn without_managed(all: Vec<(char, String)>) -> Vec<(char, String)> {
+    let kept: Vec<(char, String)> = all
+        .into_iter()
+        .filter(|(_, p)| !MANAGED.contains(&p.as_str()))
+        .collect();
+    let holds_managed = |d: &str| MANAGED.iter().any(|m| m.starts_with(&format!("{d}/")));
+    let has_other_child = |d: &str| {
+        let pre = format!("{d}/");
+        kept.iter().any(|(_, q)| q.starts_with(&pre))
+    };
+    kept.iter()
+        .filter(|(k, p)| *k == 'D' || !holds_managed(p) || has_other_child(p))
+        .cloned()
+        .collect()
 }
 
 #[cfg(test)]
@@ -128,13 +102,24 @@ mod tests {
     use super::*;
 
     #[test]
-    fn cp_args() {
+    fn managed_files_hidden() {
+        let d = |v: &[(char, &str)]| v.iter().map(|(k, p)| (*k, p.to_string())).collect();
         assert_eq!(
-            split_cp_arg("web:/etc/x"),
-            Some(("web".into(), "/etc/x".into()))
+            without_managed(d(&[
+                ('C', "/etc"),
+                ('A', "/etc/hosts"),
+                ('A', "/etc/resolv.conf")
+            ])),
+            vec![]
         );
-        assert_eq!(split_cp_arg("/tmp/a:b"), None);
-        assert_eq!(split_cp_arg("./a:b"), None);
-        assert_eq!(split_cp_arg("plain"), None);
+        assert_eq!(
+            without_managed(d(&[
+                ('C', "/etc"),
+                ('A', "/etc/hosts"),
+                ('C', "/etc/passwd"),
+                ('A', "/x")
+            ])),
+            d(&[('C', "/etc"), ('C', "/etc/passwd"), ('A', "/x")])
+        );
     }
 }

@@ -3,7 +3,7 @@
 //! archives themselves live in `crate::image`.
 
 use anyhow::Context;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use super::error::{EngineError, Result};
@@ -18,11 +18,79 @@ pub struct ImageRow {
     pub digest: Digest,
     pub id: Digest,
     pub created: Option<String>,
+    /// docker's SIZE: the unpacked layers' bytes (the same for every tag of an image).
     pub size: u64,
+    pub labels: BTreeMap<String, String>,
 }
 
-/// Images newest first, optionally only one repository.
-pub fn list(root: &Path, repository: Option<&str>) -> Result<Vec<ImageRow>> {
+/// One `images --filter key=value`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ImageFilter {
+    Dangling(bool),
+    Label(String, Option<String>),
+    /// `repo[:tag]` with `*` globs, matched against every name.
+    Reference(String),
+    /// Created before / after the named image.
+    Before(String),
+    Since(String),
+}
+
+impl ImageFilter {
+    pub fn parse(f: &str) -> Result<ImageFilter> {
+        let Some((k, v)) = f.split_once('=') else {
+            crate::invalid!("bad format of filter (expected name=value): {f}");
+        };
+        let v = v.to_string();
+        Ok(match k {
+            "dangling" => match v.as_str() {
+                "true" | "1" => ImageFilter::Dangling(true),
+                "false" | "0" => ImageFilter::Dangling(false),
+                _ => crate::invalid!("invalid filter 'dangling={v}'"),
+            },
+            "label" => match v.split_once('=') {
+                Some((a, b)) => ImageFilter::Label(a.into(), Some(b.into())),
+                None => ImageFilter::Label(v, None),
+            },
+            "reference" => ImageFilter::Reference(v),
+            "before" => ImageFilter::Before(v),
+            "since" => ImageFilter::Since(v),
+            _ => crate::invalid!("invalid filter '{k}'"),
+        })
+    }
+}
+
+/// `*` matches any run of characters except `/` (path.Match's rule).
+pub fn glob(pat: &str, s: &str) -> bool {
+    match pat.split_once('*') {
+        None => pat == s,
+        Some((head, rest)) => {
+            let Some(tail) = s.strip_prefix(head) else {
+                return false;
+            };
+            (0..=tail.len())
+                .take_while(|&i| i == 0 || !tail[..i].contains('/'))
+                .filter(|&i| tail.is_char_boundary(i))
+                .any(|i| glob(rest, &tail[i..]))
+        }
+    }
+}
+
+fn reference_matches(pat: &str, name: &Reference) -> bool {
+    let repo = name.familiar_name();
+    let tag = name.tag.clone().unwrap_or_default();
+    if pat.contains(':') {
+        glob(pat, &format!("{repo}:{tag}"))
+    } else {
+        glob(pat, &repo)
+    }
+}
+
+/// Images newest first, optionally only one repository and those `filters` keep.
+pub fn list(
+    root: &Path,
+    repository: Option<&str>,
+    filters: &[ImageFilter],
+) -> Result<Vec<ImageRow>> {
     let store = Store::open(root)?;
     let mut all = store.images()?;
     all.sort_by(|(_, x), (_, y)| y.config.created.cmp(&x.config.created));
@@ -34,16 +102,92 @@ pub fn list(root: &Path, repository: Option<&str>) -> Result<Vec<ImageRow>> {
                 .is_some_and(|n| n.full_name() == want.full_name())
         });
     }
+    let created_of =
+        |n: &str| -> Result<Option<String>> { Ok(store.lookup(n)?.1.config.created.clone()) };
+    for f in filters {
+        match f {
+            ImageFilter::Dangling(d) => all.retain(|(e, _)| e.name.is_none() == *d),
+            ImageFilter::Label(k, v) => all.retain(|(_, i)| {
+                let labels = i.config.config.as_ref().and_then(|c| c.labels.as_ref());
+                labels
+                    .and_then(|l| l.get(k))
+                    .is_some_and(|x| v.as_ref().is_none_or(|v| x == v))
+            }),
+            ImageFilter::Reference(p) => {
+                all.retain(|(e, _)| e.name.as_ref().is_some_and(|n| reference_matches(p, n)))
+            }
+            ImageFilter::Before(n) => {
+                let t = created_of(n)?;
+                all.retain(|(_, i)| i.config.created < t);
+            }
+            ImageFilter::Since(n) => {
+                let t = created_of(n)?;
+                all.retain(|(_, i)| i.config.created > t);
+            }
+        }
+    }
     Ok(all
         .into_iter()
         .map(|(e, img)| ImageRow {
+            size: unpacked_size(&store, &img),
+            labels: img
+                .config
+                .config
+                .as_ref()
+                .and_then(|c| c.labels.clone())
+                .unwrap_or_default(),
             name: e.name,
             digest: e.desc.digest,
             id: img.id().clone(),
             created: img.config.created.clone(),
-            size: img.size(),
         })
         .collect())
+}
+
+/// docker's image size: the bytes of the unpacked layers' files, read from
+/// the snapshots (cached beside each, which never changes); a layer not
+/// unpacked yet counts its blob's size.
+pub fn unpacked_size(store: &Store, img: &Image) -> u64 {
+    img.chain_ids()
+        .iter()
+        .zip(&img.manifest.layers)
+        .map(|(chain, l)| layer_size(store, chain).unwrap_or(l.size))
+        .sum()
+}
+
+fn layer_size(store: &Store, chain: &Digest) -> Option<u64> {
+    let fs_dir = store.snapshot_dir(chain);
+    let cache = fs_dir.parent()?.join("size");
+    if let Some(n) = std::fs::read_to_string(&cache)
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+    {
+        return Some(n);
+    }
+    if !fs_dir.is_dir() {
+        return None;
+    }
+    let n = dir_bytes(&fs_dir);
+    let tmp = fs_dir.with_file_name(format!("size.{}", std::process::id()));
+    if std::fs::write(&tmp, n.to_string()).is_ok() {
+        let _ = std::fs::rename(&tmp, &cache);
+    }
+    Some(n)
+}
+
+/// The sizes of everything under `dir` that is not a directory (symlinks
+/// count their own size), as docker's layer size is summed.
+pub fn dir_bytes(dir: &Path) -> u64 {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    rd.flatten()
+        .map(|e| match e.metadata() {
+            Ok(m) if m.is_dir() => dir_bytes(&e.path()),
+            Ok(m) => m.len(),
+            Err(_) => 0,
+        })
+        .sum()
 }
 
 pub fn tag(root: &Path, source: &str, target: &str) -> Result<()> {
@@ -175,7 +319,7 @@ pub fn inspect(root: &Path, names: &[String]) -> Result<Vec<serde_json::Value>> 
             "Architecture": img.config.architecture,
             "Os": img.config.os,
             "Config": cfg.get("config").cloned().unwrap_or(serde_json::Value::Null),
-            "Size": img.size(),
+            "Size": unpacked_size(&store, &img),
             "Manifest": {
                 "Digest": img.manifest_desc.digest.to_string(),
                 "MediaType": img.manifest_desc.media_type,

@@ -8,7 +8,7 @@
 //! - `lifecycle`: stop, kill, wait, remove, pause, rename, prune
 //! - `monitor`: the per-container supervisor process (`__monitor`)
 //! - `query`: list with filters, inspect, port, top, stats
-//! - `exec`: exec, cp, diff
+//! - `exec`: exec, diff; `cp`: cp to/from a container or a tar stream
 //! - `images`, `networks`, `volumes`: the same for those objects
 //! - `runtime`: the OCI runtime's command line, the only way to the container's cgroup
 //! - `opts`: docker's flag syntax (-p, -v, --mount, --restart, ...) to typed values
@@ -16,6 +16,7 @@
 
 pub mod attach;
 pub mod container;
+pub mod cp;
 pub mod create;
 pub mod error;
 pub mod exec;

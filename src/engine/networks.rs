@@ -17,6 +17,25 @@ pub fn users(root: &Path, net: &str) -> Vec<String> {
         .collect()
 }
 
+/// One `network ls --filter key=value` (name, id, label, driver, type).
+pub fn filter_matches(n: &network::ipam::Network, f: &str) -> Result<bool> {
+    let Some((k, v)) = f.split_once('=') else {
+        crate::invalid!("bad format of filter (expected name=value): {f}");
+    };
+    Ok(match k {
+        "name" => n.name.contains(v),
+        "id" => n.id.starts_with(v),
+        "driver" => n.driver == v,
+        "label" => super::volumes::label_matches(&n.labels, v),
+        "type" => match v {
+            "custom" => n.name != network::DEFAULT,
+            "builtin" => n.name == network::DEFAULT,
+            _ => crate::invalid!("invalid filter 'type={v}'"),
+        },
+        _ => crate::invalid!("invalid filter '{k}'"),
+    })
+}
+
 pub fn remove(root: &Path, name: &str) -> Result<()> {
     Ok(ops::remove(root, name, |n| users(root, n))?)
 }

@@ -75,6 +75,8 @@ pub struct Filters {
     pub all: bool,
     /// Only the most recently created.
     pub latest: bool,
+    /// `-n N`: the N most recently created, any state.
+    pub last: Option<usize>,
     pub filters: Vec<Filter>,
 }
 
@@ -82,13 +84,31 @@ pub struct Filters {
 pub fn list(root: &Path, f: &Filters) -> Result<Vec<Container>> {
     let mut keep: Vec<Container> = container::list(root)?
         .into_iter()
-        .filter(|c| f.all || f.latest || c.is_running() || !f.filters.is_empty())
+        .filter(|c| {
+            f.all || f.latest || f.last.is_some() || c.is_running() || !f.filters.is_empty()
+        })
         .filter(|c| f.filters.iter().all(|x| x.matches(c)))
         .collect();
     if f.latest {
         keep.truncate(1);
     }
+    if let Some(n) = f.last {
+        keep.truncate(n);
+    }
     Ok(keep)
+}
+
+/// `ps -s`: (bytes the container wrote, those plus its image's).
+pub fn sizes(root: &Path, c: &Container) -> (u64, u64) {
+    let rw = super::images::dir_bytes(&c.upper());
+    let image = crate::image::store::Store::open(root)
+        .ok()
+        .and_then(|s| {
+            let (_, img) = s.lookup(&c.config.image_id).ok()?;
+            Some(super::images::unpacked_size(&s, &img))
+        })
+        .unwrap_or(0);
+    (rw, rw + image)
 }
 
 /// docker's PORTS column.
@@ -227,6 +247,62 @@ pub fn inspect(root: &Path, c: &Container) -> serde_json::Value {
             "SandboxKey": crate::network::netns::path(root, &cfg.id),
         }
     })
+}
+
+/// `top CONTAINER [ps OPTIONS]`: the host's `ps` with those options (docker's
+/// default `-ef`), only the rows of the container's processes.
+pub struct PsTable {
+    pub titles: Vec<String>,
+    pub rows: Vec<Vec<String>>,
+}
+
+pub fn top_ps(root: &Path, c: &Container, ps_args: &[String]) -> Result<PsTable> {
+    let pids: Vec<String> = top(root, c)?.iter().map(|p| p.pid.to_string()).collect();
+    let args: Vec<String> = if ps_args.is_empty() {
+        vec!["-ef".into()]
+    } else {
+        ps_args.to_vec()
+    };
+    let out = std::process::Command::new("ps")
+        .args(&args)
+        .output()
+        .map_err(|e| anyhow::anyhow!("running ps: {e}"))?;
+    if !out.status.success() {
+        crate::invalid!(
+            "ps {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr)
+                .trim()
+                .replace('\n', " ")
+        );
+    }
+    parse_ps(&String::from_utf8_lossy(&out.stdout), &pids)
+}
+
+fn parse_ps(text: &str, pids: &[String]) -> Result<PsTable> {
+    let mut lines = text.lines();
+    let titles: Vec<String> = lines
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .map(String::from)
+        .collect();
+    let Some(pid_col) = titles.iter().position(|t| t == "PID") else {
+        crate::invalid!("Couldn't find PID field in ps output");
+    };
+    let n = titles.len();
+    let mut rows = vec![];
+    for l in lines {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        if f.len() < n || !pids.iter().any(|p| p == f[pid_col]) {
+            continue;
+        }
+        // The last column (the command) keeps its spaces.
+        let mut row: Vec<String> = f[..n - 1].iter().map(|s| s.to_string()).collect();
+        row.push(f[n - 1..].join(" "));
+        rows.push(row);
+    }
+    Ok(PsTable { titles, rows })
 }
 
 /// One row of `top`.
@@ -408,6 +484,18 @@ mod tests {
                 ..Default::default()
             },
         }
+    }
+
+    #[test]
+    fn ps_output() {
+        let t = parse_ps(
+            "USER PID %CPU COMMAND\nroot 1 0.0 sh -c x\nroot 22 0.0 other\n",
+            &["1".into()],
+        )
+        .unwrap();
+        assert_eq!(t.titles, ["USER", "PID", "%CPU", "COMMAND"]);
+        assert_eq!(t.rows, vec![vec!["root", "1", "0.0", "sh -c x"]]);
+        assert!(parse_ps("USER X\n", &[]).is_err());
     }
 
     #[test]

@@ -26,6 +26,83 @@ pub struct Volume {
     pub populated: bool,
     #[serde(rename = "Anonymous", default)]
     pub anonymous: bool,
+    /// The local driver's `-o type=,device=,o=`: mounted on `_data` at create.
+    #[serde(rename = "Options", default)]
+    pub options: std::collections::BTreeMap<String, String>,
+}
+
+/// `volume create`'s options beyond the name.
+#[derive(Debug, Clone, Default)]
+pub struct VolumeOptions {
+    pub labels: std::collections::BTreeMap<String, String>,
+    /// `type`, `device`, `o` (the local driver's keys).
+    pub options: std::collections::BTreeMap<String, String>,
+}
+
+/// One `volume ls --filter key=value` (name, label, dangling, driver).
+pub fn filter_matches(root: &Path, v: &Volume, f: &str) -> Result<bool> {
+    let Some((k, val)) = f.split_once('=') else {
+        bail!("bad format of filter (expected name=value): {f}");
+    };
+    Ok(match k {
+        "name" => v.name.contains(val),
+        "driver" => v.driver == val,
+        "label" => label_matches(&v.labels, val),
+        "dangling" => match val {
+            "true" | "1" => users(root, &v.name).is_empty(),
+            "false" | "0" => !users(root, &v.name).is_empty(),
+            _ => bail!("invalid filter 'dangling={val}'"),
+        },
+        _ => bail!("invalid filter '{k}'"),
+    })
+}
+
+/// `label=KEY` or `label=KEY=VALUE` against a label map.
+pub fn label_matches(labels: &std::collections::BTreeMap<String, String>, want: &str) -> bool {
+    match want.split_once('=') {
+        Some((k, v)) => labels.get(k).is_some_and(|x| x == v),
+        None => labels.contains_key(want),
+    }
+}
+
+/// mount(2) flags among a local volume's `o=` words; the rest is fs data.
+fn mount_flags(o: &str) -> (nix::mount::MsFlags, String) {
+    use nix::mount::MsFlags;
+    let mut flags = MsFlags::empty();
+    let mut data = vec![];
+    for w in o.split(',').filter(|w| !w.is_empty()) {
+        match w {
+            "ro" => flags |= MsFlags::MS_RDONLY,
+            "nosuid" => flags |= MsFlags::MS_NOSUID,
+            "nodev" => flags |= MsFlags::MS_NODEV,
+            "noexec" => flags |= MsFlags::MS_NOEXEC,
+            "bind" => flags |= MsFlags::MS_BIND,
+            "rbind" => flags |= MsFlags::MS_BIND | MsFlags::MS_REC,
+            other => data.push(other),
+        }
+    }
+    (flags, data.join(","))
+}
+
+fn mount_options(data_dir: &Path, o: &std::collections::BTreeMap<String, String>) -> Result<()> {
+    for k in o.keys() {
+        if !["type", "device", "o"].contains(&k.as_str()) {
+            bail!("invalid option key: {k:?} (the local driver takes type, device and o)");
+        }
+    }
+    let (Some(device), typ) = (o.get("device"), o.get("type")) else {
+        bail!("missing required option: \"device\"");
+    };
+    let (flags, data) = mount_flags(o.get("o").map(String::as_str).unwrap_or(""));
+    let typ = typ.map(String::as_str).filter(|t| *t != "none");
+    nix::mount::mount(
+        Some(device.as_str()),
+        data_dir,
+        typ,
+        flags,
+        (!data.is_empty()).then_some(data.as_str()),
+    )
+    .with_context(|| format!("mounting {device} on {} for the volume", data_dir.display()))
 }
 
 pub fn dir(root: &Path) -> PathBuf {
@@ -61,6 +138,11 @@ pub fn get(root: &Path, name: &str) -> Result<Volume> {
 
 /// Creates the volume if missing (docker's create is idempotent).
 pub fn create(root: &Path, name: &str, anonymous: bool) -> Result<Volume> {
+    create_with(root, name, anonymous, &VolumeOptions::default())
+}
+
+/// `create` with labels and the local driver's mount options.
+pub fn create_with(root: &Path, name: &str, anonymous: bool, o: &VolumeOptions) -> Result<Volume> {
     valid_name(name)?;
     let _l = crate::sys::lock(&root.join("volumes.lock"))?;
     if let Ok(v) = get(root, name) {
@@ -68,15 +150,22 @@ pub fn create(root: &Path, name: &str, anonymous: bool) -> Result<Volume> {
     }
     let data = dir(root).join(name).join("_data");
     fs::create_dir_all(&data).with_context(|| format!("creating {}", data.display()))?;
+    if !o.options.is_empty() {
+        if let Err(e) = mount_options(&data, &o.options) {
+            let _ = fs::remove_dir_all(dir(root).join(name));
+            return Err(e);
+        }
+    }
     let v = Volume {
         name: name.into(),
         driver: "local".into(),
         mountpoint: data.to_string_lossy().into_owned(),
         created_at: now_rfc3339(),
-        labels: Default::default(),
+        labels: o.labels.clone(),
         scope: "local".into(),
         populated: false,
         anonymous,
+        options: o.options.clone(),
     };
     write_json(&meta(root, name), &v)?;
     Ok(v)
@@ -119,6 +208,11 @@ pub fn remove(root: &Path, name: &str, force: bool) -> Result<()> {
         );
     }
     let d = dir(root).join(name);
+    let data = d.join("_data");
+    if crate::sys::is_mounted(&data) {
+        nix::mount::umount2(&data, nix::mount::MntFlags::MNT_DETACH)
+            .with_context(|| format!("unmounting {}", data.display()))?;
+    }
     fs::remove_dir_all(&d).with_context(|| format!("removing {}", d.display()))
 }
 

@@ -22,6 +22,11 @@ pub struct Network {
     pub dns: bool,
     #[serde(default)]
     pub internal: bool,
+    /// `--ip-range`: containers get addresses only from this CIDR inside the subnet.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip_range: Option<String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, Default)]
@@ -137,10 +142,14 @@ pub fn allocate(root: &Path, net: &Network, lease: Lease) -> Result<(Ipv4Addr, u
     if let Some((ip, _)) = all.iter().find(|(_, l)| l.id == lease.id) {
         return Ok((ip.parse().context("lease")?, prefix));
     }
+    let range = net.ip_range.as_deref().map(parse_cidr).transpose()?;
     let size = 1u32 << (32 - prefix);
     for i in 1..size - 1 {
         let ip = Ipv4Addr::from(u32::from(base) + i);
         if ip == gw || all.contains_key(&ip.to_string()) {
+            continue;
+        }
+        if range.is_some_and(|r| !overlaps((ip, 32), r)) {
             continue;
         }
         all.insert(ip.to_string(), lease);

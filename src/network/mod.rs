@@ -53,6 +53,8 @@ pub fn default_network(root: &Path) -> Result<Network> {
         created: fsutil::now_rfc3339(),
         dns: false,
         internal: false,
+        ip_range: None,
+        labels: Default::default(),
     };
     ipam::save(root, &n)?;
     Ok(n)

@@ -2,8 +2,9 @@
 //! prune. Who uses a network is the caller's knowledge (the engine's
 //! container records), passed in as a function.
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use serde_json::json;
+use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 use std::path::Path;
 
@@ -21,6 +22,9 @@ pub struct CreateOptions {
     /// The bridge interface (default br-<id12>).
     pub bridge: Option<String>,
     pub internal: bool,
+    /// Allocate container addresses from this CIDR only (inside the subnet).
+    pub ip_range: Option<String>,
+    pub labels: BTreeMap<String, String>,
 }
 
 /// Reads docker's `-o key=value` network options into `opts`.
@@ -112,6 +116,17 @@ pub fn create(root: &Path, o: &CreateOptions) -> Result<String> {
         }
         None => Ipv4Addr::from(u32::from(base) + 1),
     };
+    let ip_range = match &o.ip_range {
+        Some(r) => {
+            let (rb, rp) =
+                ipam::parse_cidr(r).with_context(|| format!("invalid --ip-range {r:?}"))?;
+            if rp < prefix || !ipam::overlaps((rb, rp), (base, prefix)) {
+                bail!("--ip-range {r} is not inside subnet {subnet}");
+            }
+            Some(format!("{rb}/{rp}"))
+        }
+        None => None,
+    };
     let id = fsutil::random_id();
     let bridge = o
         .bridge
@@ -131,6 +146,8 @@ pub fn create(root: &Path, o: &CreateOptions) -> Result<String> {
         created: fsutil::now_rfc3339(),
         dns: true,
         internal: o.internal,
+        ip_range,
+        labels: o.labels.clone(),
     };
     ipam::save(root, &net)?;
     if let Err(e) = super::ensure_bridge(root, &net) {
@@ -161,10 +178,19 @@ pub fn inspect(root: &Path, name: &str) -> Result<serde_json::Value> {
     Ok(json!({
         "Name": n.name, "Id": n.id, "Created": n.created, "Scope": "local",
         "Driver": n.driver, "Internal": n.internal,
-        "IPAM": {"Driver": "default", "Config": [{"Subnet": n.subnet, "Gateway": n.gateway}]},
+        "IPAM": {"Driver": "default", "Config": [ipam_config(&n)]},
+        "Labels": n.labels,
         "Options": {"com.docker.network.bridge.name": n.bridge},
         "Containers": ctrs,
     }))
+}
+
+fn ipam_config(n: &Network) -> serde_json::Value {
+    let mut c = json!({"Subnet": n.subnet, "Gateway": n.gateway});
+    if let Some(r) = &n.ip_range {
+        c["IPRange"] = json!(r);
+    }
+    c
 }
 
 /// Removes a network; `users` names the containers with a live endpoint on a network.

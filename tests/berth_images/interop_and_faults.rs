@@ -349,7 +349,7 @@ fn killed_pull_leaves_no_image_and_repull_works() {
         );
     }
     // prune clears what the killed pulls left in tmp/.
-    berth_ok(&b, &["image", "prune"]);
+    berth_ok(&b, &["image", "prune", "-f"]);
     assert_eq!(std::fs::read_dir(b.join("tmp")).unwrap().count(), 0);
     let snaps: Vec<_> = std::fs::read_dir(b.join("snapshots"))
         .unwrap()

@@ -140,7 +140,7 @@ fn import_push_pull_roundtrip() {
     std::fs::create_dir_all(&c).unwrap();
     std::fs::write(c.join("image-id"), id.trim()).unwrap();
     berth_err(&b, &["rmi", &name], "in use by a container");
-    let o = berth(&b, &["image", "prune", "-a"]);
+    let o = berth(&b, &["image", "prune", "-a", "-f"]);
     assert!(o.status.success());
     assert!(
         berth_ok(&b, &["images"]).contains("test/busybox"),

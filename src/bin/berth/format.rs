@@ -3,35 +3,36 @@
 
 use std::io::Write;
 
-/// Left-aligned columns three spaces apart; the last column unpadded.
-pub fn print_table(rows: &[Vec<String>]) {
-    let cols = rows.first().map(|r| r.len()).unwrap_or(0);
-    let widths: Vec<usize> = (0..cols)
-        .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
-        .collect();
-    let mut out = std::io::stdout().lock();
-    for r in rows {
-        let mut line = String::new();
-        for (c, cell) in r.iter().enumerate() {
-            if c + 1 == cols {
-                line.push_str(cell);
-            } else {
-                line.push_str(&format!("{cell:<w$}   ", w = widths[c]));
-            }
-        }
-        let _ = writeln!(out, "{}", line.trim_end());
+/// `-q`, `--filter` and `--format` of `network ls` and `volume ls`.
+#[derive(clap::Args)]
+pub struct ListArgs {
+    /// Only names (volumes) or IDs (networks)
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// KEY=VALUE: name, label (KEY or KEY=VALUE), driver; networks: id, type; volumes: dangling
+    #[arg(short, long)]
+    pub filter: Vec<String>,
+    /// Go template (`table ...`, `json`) per row: .Name .Driver .Scope .Labels .CreatedAt,
+    /// networks' .ID .Internal, volumes' .Mountpoint
+    #[arg(long)]
+    pub format: Option<String>,
+}
+
+/// `n` in the largest of `units` (each `base` times the last) that keeps it >= 1.
+pub fn scale(n: u64, base: f64, units: &[&str]) -> (f64, usize) {
+    let mut v = n as f64;
+    let mut i = 0;
+    while v >= base && i < units.len() - 1 {
+        v /= base;
+        i += 1;
     }
+    (v, i)
 }
 
 /// docker's units.HumanSize: decimal units, 4 significant digits.
 pub fn human_size(n: u64) -> String {
     let units = ["B", "kB", "MB", "GB", "TB", "PB"];
-    let mut v = n as f64;
-    let mut i = 0;
-    while v >= 1000.0 && i < units.len() - 1 {
-        v /= 1000.0;
-        i += 1;
-    }
+    let (v, i) = scale(n, 1000.0, &units);
     let digits = if v >= 1000.0 {
         0
     } else if v >= 100.0 {
@@ -53,12 +54,7 @@ pub fn human_size(n: u64) -> String {
 /// `stats`' byte counts: plain bytes, else 3 decimals of kB/MB/...
 pub fn stats_size(n: u64) -> String {
     let units = ["B", "kB", "MB", "GB", "TB"];
-    let mut v = n as f64;
-    let mut i = 0;
-    while v >= 1000.0 && i < units.len() - 1 {
-        v /= 1000.0;
-        i += 1;
-    }
+    let (v, i) = scale(n, 1000.0, &units);
     if i == 0 {
         format!("{n}B")
     } else {
@@ -113,34 +109,142 @@ pub fn trunc(s: &str, n: usize) -> String {
     }
 }
 
-/// A small subset of Go templates: `{{.A.B}}` and `{{json .A}}`.
-pub fn template(v: &serde_json::Value, f: &str) -> String {
-    let mut out = String::new();
-    let mut rest = f;
-    while let Some(i) = rest.find("{{") {
-        out.push_str(&rest[..i]);
-        let Some(j) = rest[i..].find("}}") else { break };
-        let expr = rest[i + 2..i + j].trim();
-        let (json_mode, path) = match expr.strip_prefix("json ") {
-            Some(p) => (true, p.trim()),
-            None => (false, expr),
-        };
-        let mut cur = v;
-        for part in path
-            .trim_start_matches('.')
-            .split('.')
-            .filter(|s| !s.is_empty())
-        {
-            cur = cur.get(part).unwrap_or(&serde_json::Value::Null);
+/// Renders one value through a Go template (`inspect -f`, `info -f`, ...).
+/// A bad template is one error line and nothing printed.
+pub fn template(v: &serde_json::Value, f: &str) -> anyhow::Result<String> {
+    let t = crate::template::parse(f)
+        .map_err(|e| anyhow::anyhow!("template parsing error: template: {e}"))?;
+    t.execute(v)
+        .map_err(|e| anyhow::anyhow!("template: executing: {e}"))
+}
+
+/// A list command's `--format`: `json` (one JSON object a line), `table
+/// TEMPLATE` (docker's header from `headers`, then tab-aligned columns) or a
+/// template per item. `\t`/`\n` typed literally become tab/newline, as docker's.
+/// Everything is rendered before anything is printed.
+pub fn print_list(
+    fmt: &str,
+    items: &[serde_json::Value],
+    headers: &[(&str, &str)],
+) -> anyhow::Result<()> {
+    let (table, body) = match fmt.strip_prefix("table") {
+        Some(rest) => (true, rest),
+        None => (false, fmt),
+    };
+    let body = body
+        .trim_matches(' ')
+        .replace("\\t", "\t")
+        .replace("\\n", "\n");
+    let body = if body == "json" {
+        "{{json .}}".to_string()
+    } else {
+        body
+    };
+    let t = crate::template::parse(&body)
+        .map_err(|e| anyhow::anyhow!("template parsing error: template: {e}"))?;
+    let mut lines = Vec::new();
+    if table {
+        let mut h = serde_json::Map::new();
+        for k in field_names(&body) {
+            h.insert(k.clone(), header_of(&k).into());
         }
-        match cur {
-            serde_json::Value::String(s) if !json_mode => out.push_str(s),
-            serde_json::Value::Null if !json_mode => out.push_str("<no value>"),
-            other => out.push_str(&other.to_string()),
+        for (k, v) in headers {
+            h.insert(k.to_string(), v.to_string().into());
         }
-        rest = &rest[i + j + 2..];
+        lines.push(exec(&t, &serde_json::Value::Object(h))?);
     }
-    out.push_str(rest);
+    for it in items {
+        lines.push(exec(&t, it)?);
+    }
+    let text = if table {
+        tab_align(&lines, 10)
+    } else {
+        lines.iter().map(|l| format!("{l}\n")).collect()
+    };
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())?;
+    out.flush()?;
+    Ok(())
+}
+
+/// docker's prune prompt on stdout; the answer is read from stdin (y/yes).
+pub fn confirm(warning: &str) -> anyhow::Result<bool> {
+    let mut out = std::io::stdout().lock();
+    write!(
+        out,
+        "WARNING! {warning}\nAre you sure you want to continue? [y/N] "
+    )?;
+    out.flush()?;
+    let mut answer = String::new();
+    std::io::stdin().read_line(&mut answer)?;
+    Ok(matches!(answer.trim().to_lowercase().as_str(), "y" | "yes"))
+}
+
+fn exec(t: &crate::template::Template, v: &serde_json::Value) -> anyhow::Result<String> {
+    t.execute(v)
+        .map_err(|e| anyhow::anyhow!("template: executing: {e}"))
+}
+
+/// The `.Name`s a template mentions (for its header row, even with no rows).
+fn field_names(t: &str) -> Vec<String> {
+    let c: Vec<char> = t.chars().collect();
+    let mut out = vec![];
+    for i in 0..c.len() {
+        if c[i] == '.' && c.get(i + 1).is_some_and(|x| x.is_ascii_uppercase()) {
+            let name: String = c[i + 1..]
+                .iter()
+                .take_while(|x| x.is_alphanumeric() || **x == '_')
+                .collect();
+            out.push(name);
+        }
+    }
+    out
+}
+
+/// `CreatedAt` -> `CREATED AT`, for fields a command names no header for.
+fn header_of(k: &str) -> String {
+    let mut s = String::new();
+    let mut prev_lower = false;
+    for c in k.chars() {
+        if c.is_uppercase() && prev_lower {
+            s.push(' ');
+        }
+        prev_lower = c.is_lowercase();
+        s.extend(c.to_uppercase());
+    }
+    s
+}
+
+/// Go's tabwriter as docker sets it up (padding 3, `minwidth` 10 for lists,
+/// 20 for top): cells end at tabs; a line's last cell is not padded.
+pub fn tab_align(lines: &[String], minwidth: usize) -> String {
+    let rows: Vec<Vec<&str>> = lines
+        .iter()
+        .flat_map(|l| l.split('\n'))
+        .map(|l| l.split('\t').collect())
+        .collect();
+    let mut widths: Vec<usize> = vec![];
+    for r in &rows {
+        for (i, c) in r.iter().enumerate().take(r.len().saturating_sub(1)) {
+            let w = (c.chars().count() + 3).max(minwidth);
+            if widths.len() <= i {
+                widths.push(w);
+            } else {
+                widths[i] = widths[i].max(w);
+            }
+        }
+    }
+    let mut out = String::new();
+    for r in &rows {
+        for (i, c) in r.iter().enumerate() {
+            if i + 1 < r.len() {
+                out.push_str(&format!("{c:<w$}", w = widths[i]));
+            } else {
+                out.push_str(c);
+            }
+        }
+        out.push('\n');
+    }
     out
 }
 
@@ -157,8 +261,12 @@ mod tests {
         assert_eq!(ago_words(90), "About a minute");
         assert_eq!(ago_words(3 * 86400), "3 days");
         let v = serde_json::json!({"A": {"B": "x"}, "N": 3});
-        assert_eq!(template(&v, "{{.A.B}}-{{.N}}-{{.Z}}"), "x-3-<no value>");
-        assert_eq!(template(&v, "{{json .A}}"), "{\"B\":\"x\"}");
+        assert_eq!(template(&v, "{{.A.B}}-{{.N}}").unwrap(), "x-3");
+        assert!(template(&v, "{{.A").is_err());
+        assert_eq!(header_of("CreatedAt"), "CREATED AT");
+        assert_eq!(field_names("{{.ID}}\t{{.Label \"x\"}}"), ["ID", "Label"]);
+        let t = tab_align(&["ID\tNAME".into(), "abcdefghijkl\tx".into()], 10);
+        assert_eq!(t, "ID             NAME\nabcdefghijkl   x\n");
         assert_eq!(trunc("abcdef", 4), "abc…");
     }
 }

@@ -4,21 +4,20 @@
 
 use anyhow::{anyhow, bail, Context, Result};
 use clap::{Args, Subcommand};
-use std::collections::BTreeSet;
 use std::io::{IsTerminal, Read};
 use std::path::{Path, PathBuf};
 
 use hull::engine::images as ops;
 use hull::image::archive::{self, Format};
 use hull::image::auth::{self, Credentials};
-use hull::image::digest::Digest;
 use hull::image::reference::Reference;
 use hull::image::registry::{self, PullOptions, PushOptions};
 use hull::image::sizelimit::SizeLimit;
 use hull::image::store::Store;
 use hull::image::types::Platform;
 
-use crate::format::{human_ago, human_size, print_table};
+use crate::format::{human_ago, human_size};
+pub use crate::image_list::{id_str, images, ImagesArgs, ImportArgs};
 
 #[derive(Args, Clone)]
 pub struct TlsArgs {
@@ -30,22 +29,24 @@ pub struct TlsArgs {
 #[derive(Subcommand)]
 pub enum ImageCmd {
     /// Display detailed information on one or more images
-    Inspect {
-        images: Vec<String>,
-    },
+    Inspect(crate::query::InspectArgs),
     /// Remove unused images
     Prune {
         /// Remove all images not used by a container, not just dangling ones
         #[arg(short, long)]
         all: bool,
-        /// Do not prompt for confirmation (berth never prompts)
+        /// Do not prompt for confirmation
         #[arg(short, long)]
         force: bool,
     },
     /// List images
+    #[command(visible_alias = "list")]
     Ls(ImagesArgs),
     /// Remove one or more images
+    #[command(visible_alias = "remove")]
     Rm(RmiArgs),
+    /// Create an image from a root filesystem tarball
+    Import(ImportArgs),
     Pull(PullArgs),
     Push(PushArgs),
     History(HistoryArgs),
@@ -85,21 +86,6 @@ pub struct PushArgs {
 }
 
 #[derive(Args)]
-pub struct ImagesArgs {
-    /// Only show image IDs
-    #[arg(short, long)]
-    pub quiet: bool,
-    /// Show manifest digests
-    #[arg(long)]
-    pub digests: bool,
-    /// Don't truncate IDs
-    #[arg(long)]
-    pub no_trunc: bool,
-    /// Only images of this repository
-    pub repository: Option<String>,
-}
-
-#[derive(Args)]
 pub struct RmiArgs {
     /// Remove even if tagged in several repositories or in use
     #[arg(short, long)]
@@ -115,6 +101,12 @@ pub struct HistoryArgs {
     pub no_trunc: bool,
     #[arg(short, long)]
     pub quiet: bool,
+    /// Show sizes in bytes and dates in RFC 3339 (default true; --human=false)
+    #[arg(short = 'H', long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true", require_equals = true)]
+    pub human: bool,
+    /// Go template (`table ...`, `json`): .ID .CreatedSince .CreatedAt .CreatedBy .Size .Comment
+    #[arg(long)]
+    pub format: Option<String>,
 }
 
 #[derive(Args)]
@@ -166,8 +158,9 @@ pub fn dispatch(root: &Path, cmd: ImageCmd) -> Result<()> {
         ImageCmd::History(a) => history(root, a),
         ImageCmd::Load(a) => load(root, a),
         ImageCmd::Save(a) => save(root, a),
-        ImageCmd::Inspect { images } => inspect(root, &images),
-        ImageCmd::Prune { all, force: _ } => prune(root, all),
+        ImageCmd::Inspect(a) => crate::query::inspect(root, a.of("image")).map(|_| ()),
+        ImageCmd::Prune { all, force } => prune(root, all, force),
+        ImageCmd::Import(a) => import(root, a),
     }
 }
 
@@ -197,64 +190,10 @@ pub fn push(root: &Path, a: PushArgs) -> Result<()> {
     Ok(())
 }
 
-fn id_str(d: &Digest, no_trunc: bool) -> String {
-    if no_trunc {
-        d.to_string()
-    } else {
-        d.short().to_string()
-    }
-}
-
-pub fn images(root: &Path, a: ImagesArgs) -> Result<()> {
-    let all = ops::list(root, a.repository.as_deref())?;
-    if a.quiet {
-        let mut seen = BTreeSet::new();
-        for r in &all {
-            if seen.insert(r.id.clone()) {
-                println!("{}", id_str(&r.id, a.no_trunc));
-            }
-        }
-        return Ok(());
-    }
-    let mut head = vec!["REPOSITORY".to_string(), "TAG".into()];
-    if a.digests {
-        head.push("DIGEST".into());
-    }
-    head.extend(["IMAGE ID".into(), "CREATED".into(), "SIZE".into()]);
-    let mut rows = vec![head];
-    for r in &all {
-        let (repo, tag) = match &r.name {
-            Some(n) => (
-                n.familiar_name(),
-                n.tag.clone().unwrap_or_else(|| "<none>".into()),
-            ),
-            None => ("<none>".into(), "<none>".into()),
-        };
-        let mut row = vec![repo, tag];
-        if a.digests {
-            row.push(r.digest.to_string());
-        }
-        row.extend([
-            id_str(&r.id, a.no_trunc),
-            human_ago(r.created.as_deref()),
-            human_size(r.size),
-        ]);
-        rows.push(row);
-    }
-    print_table(&rows);
-    Ok(())
-}
-
 pub fn rmi(root: &Path, a: RmiArgs) -> Result<()> {
     for (what, text) in ops::remove(root, &a.images, a.force)? {
         println!("{what}: {text}");
     }
-    Ok(())
-}
-
-pub fn inspect(root: &Path, names: &[String]) -> Result<()> {
-    let out = ops::inspect(root, names)?;
-    println!("{}", serde_json::to_string_pretty(&out)?);
     Ok(())
 }
 
@@ -264,44 +203,45 @@ pub fn history(root: &Path, a: HistoryArgs) -> Result<()> {
         println!("{}", id_str(&id, a.no_trunc));
         return Ok(());
     }
-    let mut table = vec![vec![
-        "IMAGE".to_string(),
-        "CREATED".into(),
-        "CREATED BY".into(),
-        "SIZE".into(),
-        "COMMENT".into(),
-    ]];
-    for (i, r) in rows.into_iter().enumerate() {
-        let id = if i == 0 {
-            id_str(&id, a.no_trunc)
-        } else {
-            "<missing>".into()
-        };
-        let by = if !a.no_trunc && r.created_by.chars().count() > 45 {
-            format!("{}…", r.created_by.chars().take(44).collect::<String>())
-        } else {
-            r.created_by
-        };
-        table.push(vec![
-            id,
-            human_ago(r.created.as_deref()),
-            by,
-            human_size(r.size),
-            r.comment,
-        ]);
-    }
-    print_table(&table);
-    Ok(())
+    let items: Vec<_> = rows
+        .into_iter()
+        .enumerate()
+        .map(|(i, r)| {
+            let by = if !a.no_trunc && r.created_by.chars().count() > 45 {
+                format!("{}…", r.created_by.chars().take(44).collect::<String>())
+            } else {
+                r.created_by
+            };
+            serde_json::json!({
+                "ID": if i == 0 { id_str(&id, a.no_trunc) } else { "<missing>".into() },
+                "CreatedSince": if a.human { human_ago(r.created.as_deref()) } else { r.created.clone().unwrap_or_default() },
+                "CreatedAt": r.created.clone().unwrap_or_default(),
+                "CreatedBy": by,
+                "Size": if a.human { human_size(r.size) } else { r.size.to_string() },
+                "Comment": r.comment,
+            })
+        })
+        .collect();
+    let fmt = a
+        .format
+        .as_deref()
+        .filter(|f| *f != "table")
+        .unwrap_or("table {{.ID}}\t{{.CreatedSince}}\t{{.CreatedBy}}\t{{.Size}}\t{{.Comment}}");
+    crate::format::print_list(
+        fmt,
+        &items,
+        &[
+            ("ID", "IMAGE"),
+            ("CreatedSince", "CREATED"),
+            ("CreatedBy", "CREATED BY"),
+        ],
+    )
 }
 
-pub fn import(
-    root: &Path,
-    file: &str,
-    reference: Option<&str>,
-    max_size: Option<&str>,
-) -> Result<()> {
-    let name = reference.map(Reference::parse).transpose()?;
-    let limit = SizeLimit::from_flag_or_env(max_size)?;
+pub fn import(root: &Path, a: ImportArgs) -> Result<()> {
+    let file = a.file.as_str();
+    let name = a.reference.as_deref().map(Reference::parse).transpose()?;
+    let limit = SizeLimit::from_flag_or_env(a.max_size.as_deref())?;
     let store = Store::open(root)?;
     let img = if file == "-" {
         archive::import(
@@ -398,7 +338,15 @@ pub fn logout(root: &Path, server: Option<&str>) -> Result<()> {
     Ok(())
 }
 
-pub fn prune(root: &Path, all: bool) -> Result<()> {
+pub fn prune(root: &Path, all: bool, force: bool) -> Result<()> {
+    let what = if all {
+        "This will remove all images without at least one container associated to them."
+    } else {
+        "This will remove all dangling images."
+    };
+    if !force && !crate::format::confirm(what)? {
+        return Ok(());
+    }
     let r = ops::prune(root, all)?;
     if !r.deleted.is_empty() {
         println!("Deleted Images:");

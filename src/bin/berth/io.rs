@@ -96,8 +96,3 @@ pub fn attach(root: &Path, no_stdin: bool, name: &str) -> Result<i32> {
     let s = attach::connect(&c.attach_sock())?;
     Ok(crate::attach::client(s, !no_stdin, c.config.tty)?.unwrap_or(0))
 }
-
-pub fn cp(root: &Path, src: &str, dst: &str) -> Result<i32> {
-    engine_exec::cp(root, src, dst)?;
-    Ok(0)
-}

@@ -4,27 +4,32 @@
 
 mod attach;
 mod containers;
+mod cp;
 mod format;
+mod image_list;
 mod images;
 mod io;
 mod networks;
 mod progress;
 mod query;
+mod stats;
+mod template;
 mod volumes;
 
 use anyhow::Result;
 use clap::{Args, Parser, Subcommand};
 use std::path::{Path, PathBuf};
 
-use hull::engine::{container, EngineError};
+use hull::engine::EngineError;
 use hull::image::store::{Store, DEFAULT_ROOT};
 
 use containers::RunArgs;
 use images::{
-    HistoryArgs, ImageCmd, ImagesArgs, LoadArgs, LoginArgs, PullArgs, PushArgs, RmiArgs, SaveArgs,
+    HistoryArgs, ImageCmd, ImagesArgs, ImportArgs, LoadArgs, LoginArgs, PullArgs, PushArgs,
+    RmiArgs, SaveArgs,
 };
 use io::ExecArgs;
-use query::{LogsArgs, PsArgs};
+use query::{InspectArgs, LogsArgs, PsArgs};
 
 #[derive(Parser)]
 #[command(
@@ -61,15 +66,7 @@ enum Cmd {
     /// Save images to a tar archive
     Save(SaveArgs),
     /// Create an image from a root filesystem tarball
-    Import {
-        /// Tarball path, or - for stdin
-        file: String,
-        /// REPOSITORY[:TAG] to name the image
-        reference: Option<String>,
-        /// Refuse a tarball that unpacks to more than this (e.g. 8g; default 32g or $BERTH_MAX_SIZE)
-        #[arg(long)]
-        max_size: Option<String>,
-    },
+    Import(ImportArgs),
     /// Log in to a registry
     Login(LoginArgs),
     /// Log out from a registry
@@ -83,6 +80,9 @@ enum Cmd {
     /// Manage volumes
     #[command(subcommand)]
     Volume(volumes::VolumeCmd),
+    /// Manage containers
+    #[command(subcommand)]
+    Container(ContainerCmd),
     #[command(flatten)]
     Containers(ContainerCmds),
     #[command(name = "__dns", hide = true)]
@@ -147,25 +147,14 @@ enum ContainerCmds {
         no_stdin: bool,
         container: String,
     },
-    /// Display detailed information on containers (or images)
-    Inspect {
-        #[arg(short, long)]
-        format: Option<String>,
-        #[arg(required = true)]
-        names: Vec<String>,
-    },
-    /// Display the running processes of a container
-    Top { container: String },
+    /// Display detailed information on containers, images, networks or volumes
+    Inspect(InspectArgs),
+    /// Display the running processes of a container (ps options may follow)
+    Top(stats::TopArgs),
     /// Display resource usage statistics
-    Stats {
-        #[arg(long)]
-        no_stream: bool,
-        #[arg(short, long)]
-        all: bool,
-        containers: Vec<String>,
-    },
-    /// Copy files between a container and the host (CONTAINER:PATH)
-    Cp { src: String, dst: String },
+    Stats(stats::StatsArgs),
+    /// Copy files between a container and the host (CONTAINER:PATH, or - for a tar stream)
+    Cp(cp::CpArgs),
     /// Show changed files in a container's filesystem
     Diff { container: String },
     /// List port mappings of a container
@@ -190,9 +179,6 @@ enum ContainerCmds {
         #[arg(required = true)]
         containers: Vec<String>,
     },
-    /// Manage containers
-    #[command(subcommand)]
-    Container(ContainerCmd),
 }
 
 #[derive(Args)]
@@ -206,6 +192,8 @@ struct RmArgs {
     containers: Vec<String>,
 }
 
+/// `berth container ...`: every container command, plus ls and prune.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 enum ContainerCmd {
     /// Remove all stopped containers
@@ -213,15 +201,11 @@ enum ContainerCmd {
         #[arg(short, long)]
         force: bool,
     },
+    /// List containers
+    #[command(visible_alias = "list")]
     Ls(PsArgs),
-    Rm(RmArgs),
-    Run(RunArgs),
-    Create(RunArgs),
-    Logs(LogsArgs),
-    Inspect {
-        #[arg(required = true)]
-        names: Vec<String>,
-    },
+    #[command(flatten)]
+    Common(ContainerCmds),
 }
 
 /// One line: the context chain joined, as the team guide asks.
@@ -238,8 +222,32 @@ fn exit_code(e: &anyhow::Error) -> i32 {
     }
 }
 
+/// Printing commands die quietly on a closed pipe (`berth ps | head -0`), as
+/// docker's do, instead of panicking in println!. The monitor, the DNS
+/// server and the commands that proxy a container's stdio keep SIGPIPE
+/// ignored: they see EPIPE and clean up.
+fn default_sigpipe(cmd: &Cmd) -> bool {
+    use ContainerCmds as C;
+    let stdio = |c: &ContainerCmds| {
+        matches!(
+            c,
+            C::Run(_) | C::Create(_) | C::Start { .. } | C::Attach { .. } | C::Exec(_)
+        )
+    };
+    match cmd {
+        Cmd::Monitor { .. } | Cmd::Dns { .. } => false,
+        Cmd::Containers(c) | Cmd::Container(ContainerCmd::Common(c)) => !stdio(c),
+        _ => true,
+    }
+}
+
 fn main() {
     let cli = Cli::parse();
+    if default_sigpipe(&cli.cmd) {
+        // SAFETY: setting a signal's disposition to SIG_DFL has no
+        // preconditions; no other thread exists yet.
+        unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+    }
     match run(cli) {
         Ok(code) => std::process::exit(code),
         Err(e) => {
@@ -263,6 +271,22 @@ fn run(cli: Cli) -> Result<i32> {
         Cmd::Containers(c) => {
             let root = Store::open(&cli.root)?.root().to_path_buf();
             run_container(&root, c)
+        }
+        Cmd::Container(c) => {
+            let root = Store::open(&cli.root)?.root().to_path_buf();
+            match c {
+                ContainerCmd::Prune { force } => {
+                    if !force && !format::confirm("This will remove all stopped containers.")? {
+                        return Ok(0);
+                    }
+                    containers::prune(&root)
+                }
+                ContainerCmd::Ls(a) => query::ps(&root, a),
+                ContainerCmd::Common(ContainerCmds::Inspect(a)) => {
+                    query::inspect(&root, a.of("container"))
+                }
+                ContainerCmd::Common(c) => run_container(&root, c),
+            }
         }
         Cmd::Network(n) => {
             let root = Store::open(&cli.root)?.root().to_path_buf();
@@ -295,11 +319,7 @@ fn run_image(root: &Path, cmd: Cmd) -> Result<()> {
         Cmd::History(a) => images::history(root, a),
         Cmd::Load(a) => images::load(root, a),
         Cmd::Save(a) => images::save(root, a),
-        Cmd::Import {
-            file,
-            reference,
-            max_size,
-        } => images::import(root, &file, reference.as_deref(), max_size.as_deref()),
+        Cmd::Import(a) => images::import(root, a),
         Cmd::Login(a) => images::login(root, a),
         Cmd::Logout { server } => images::logout(root, server.as_deref()),
         Cmd::Image(c) => images::dispatch(root, c),
@@ -307,23 +327,11 @@ fn run_image(root: &Path, cmd: Cmd) -> Result<()> {
     }
 }
 
-/// `inspect` falls back to images for names that are not containers (as docker's does).
-fn inspect(root: &Path, names: &[String], format: Option<&str>) -> Result<i32> {
-    if !names.iter().all(|n| container::find(root, n).is_ok()) {
-        let store = Store::open(root)?;
-        if names.iter().all(|n| store.lookup(n).is_ok()) && format.is_none() {
-            images::inspect(root, names)?;
-            return Ok(0);
-        }
-    }
-    query::inspect(root, names, format)
-}
-
 fn run_container(root: &Path, cmd: ContainerCmds) -> Result<i32> {
     use ContainerCmds as C;
     match cmd {
-        C::Run(a) | C::Container(ContainerCmd::Run(a)) => containers::run(root, &a),
-        C::Create(a) | C::Container(ContainerCmd::Create(a)) => containers::create(root, &a),
+        C::Run(a) => containers::run(root, &a),
+        C::Create(a) => containers::create(root, &a),
         C::Start {
             attach,
             interactive,
@@ -342,25 +350,18 @@ fn run_container(root: &Path, cmd: ContainerCmds) -> Result<i32> {
             signal,
             containers: names,
         } => containers::kill(root, &signal, &names),
-        C::Rm(a) | C::Container(ContainerCmd::Rm(a)) => {
-            containers::rm(root, a.force, a.volumes, &a.containers)
-        }
-        C::Ps(a) | C::Container(ContainerCmd::Ls(a)) => query::ps(root, a),
-        C::Logs(a) | C::Container(ContainerCmd::Logs(a)) => query::logs(root, a),
+        C::Rm(a) => containers::rm(root, a.force, a.volumes, &a.containers),
+        C::Ps(a) => query::ps(root, a),
+        C::Logs(a) => query::logs(root, a),
         C::Exec(a) => io::exec(root, a),
         C::Attach {
             no_stdin,
             container,
         } => io::attach(root, no_stdin, &container),
-        C::Inspect { format, names } => inspect(root, &names, format.as_deref()),
-        C::Container(ContainerCmd::Inspect { names }) => query::inspect(root, &names, None),
-        C::Top { container } => query::top(root, &container),
-        C::Stats {
-            no_stream,
-            all,
-            containers: names,
-        } => query::stats(root, no_stream, all, &names),
-        C::Cp { src, dst } => io::cp(root, &src, &dst),
+        C::Inspect(a) => query::inspect(root, a),
+        C::Top(a) => stats::top(root, a),
+        C::Stats(a) => stats::stats(root, a),
+        C::Cp(a) => cp::cp(root, a),
         C::Diff { container } => query::diff(root, &container),
         C::Port {
             container,
@@ -373,6 +374,5 @@ fn run_container(root: &Path, cmd: ContainerCmds) -> Result<i32> {
         C::Wait { containers: names } => containers::wait(root, &names),
         C::Pause { containers: names } => containers::pause(root, &names, true),
         C::Unpause { containers: names } => containers::pause(root, &names, false),
-        C::Container(ContainerCmd::Prune { force: _ }) => containers::prune(root),
     }
 }
