@@ -5,6 +5,7 @@
 mod attach;
 mod containers;
 mod format;
+mod health_args;
 mod images;
 mod io;
 mod networks;
