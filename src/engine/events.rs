@@ -350,3 +350,82 @@ pub fn parse_time(s: &str, now: i64) -> crate::engine::error::Result<i64> {
         "invalid time {s:?}: expected a Unix timestamp, an RFC 3339 date or a duration such as 10m"
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ev(typ: &str, action: &str, attrs: &[(&str, &str)]) -> Event {
+        let a = attrs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let mut e = Event::new(typ, action, "abc123", a);
+        e.time_nano = 1_700_000_000_123_456_789;
+        e.time = 1_700_000_000;
+        e
+    }
+
+    #[test]
+    fn docker_line_and_filters() {
+        let e = ev(
+            "container",
+            "start",
+            &[("image", "busybox"), ("name", "web")],
+        );
+        assert_eq!(
+            e.line(),
+            "2023-11-14T22:13:20.123456789Z container start abc123 (image=busybox, name=web)"
+        );
+        let mut q = Query::default();
+        q.add_filter("container=web").unwrap();
+        q.add_filter("event=die").unwrap();
+        q.add_filter("event=start").unwrap();
+        assert!(q.matches(&e));
+        q.add_filter("type=image").unwrap();
+        assert!(!q.matches(&e));
+        let mut q = Query::default();
+        q.add_filter("event=health_status").unwrap();
+        assert!(q.matches(&ev("container", "health_status: healthy", &[])));
+        assert!(Query::default().add_filter("colour=red").is_err());
+        assert!(Query::default().add_filter("nothing").is_err());
+    }
+
+    #[test]
+    fn times() {
+        let now = 2_000_000_000_000_000_000;
+        assert_eq!(
+            parse_time("1700000000", now).unwrap(),
+            1_700_000_000_000_000_000
+        );
+        assert_eq!(
+            parse_time("1700000000.5", now).unwrap(),
+            1_700_000_000_500_000_000
+        );
+        assert_eq!(parse_time("10s", now).unwrap(), now - 10_000_000_000);
+        assert_eq!(
+            parse_time("2023-11-14T22:13:20Z", now).unwrap(),
+            1_700_000_000_000_000_000
+        );
+        assert!(parse_time("yesterday", now).is_err());
+    }
+
+    #[test]
+    fn rotation_and_reading() {
+        let d = tempfile::tempdir().unwrap();
+        let big = "x".repeat(50 << 10);
+        for i in 0..200 {
+            let mut e = ev("volume", "create", &[("name", &big)]);
+            e.actor.id = format!("v{i}");
+            emit(d.path(), &e);
+        }
+        let total: u64 = [log_path(d.path()), rotated_path(d.path())]
+            .iter()
+            .map(|p| fs::metadata(p).map(|m| m.len()).unwrap_or(0))
+            .sum();
+        assert!(total <= 2 * MAX_LOG_BYTES, "{total}");
+        let got = read(d.path(), &Query::default());
+        assert_eq!(got.last().unwrap().actor.id, "v199");
+        assert!(got.len() < 200, "the oldest were rotated away");
+    }
+}

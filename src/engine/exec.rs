@@ -31,6 +31,10 @@ pub fn exec(root: &Path, c: &Container, o: &ExecOptions) -> Result<i32> {
         return Err(EngineError::not_running(&c.config.name, Op::Exec));
     }
     let mut cmd = command(root, c, o)?;
+    let what = o.command.join(" ");
+    let exec_id = [("execID", crate::sys::random_id())];
+    super::events::container(root, c, &format!("exec_create: {what}"), &exec_id);
+    super::events::container(root, c, &format!("exec_start: {what}"), &exec_id);
     if !o.interactive {
         cmd.stdin(std::process::Stdio::null());
     }

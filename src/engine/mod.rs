@@ -11,6 +11,7 @@
 //! - `exec`: exec, cp, diff
 //! - `images`, `networks`, `volumes`: the same for those objects
 //! - `health`: the health check the monitor runs; `events`: the event log
+//! - `system`: info, df, system prune; `update`: update and wait --condition
 //! - `runtime`: the OCI runtime's command line, the only way to the container's cgroup
 //! - `opts`: docker's flag syntax (-p, -v, --mount, --restart, ...) to typed values
 //! - `container`, `spec`, `rootfs`, `logs`, `attach`: records, config.json, overlay, logs, stdio
@@ -33,6 +34,8 @@ pub mod rootfs;
 pub mod run;
 pub mod runtime;
 pub mod spec;
+pub mod system;
+pub mod update;
 pub mod volumes;
 
 pub use container::{Container, Health, HealthProbe, HealthStatus, Status};

@@ -494,6 +494,10 @@ fn supervise(
         let oom = oom_watch.is_some_and(|w| w.finish(code)) && code == 137;
         rt.delete(&id);
         let restarts = c.state.restart_count;
+        // `update --restart` may have changed the policy while it ran.
+        if let Ok(fresh) = Container::load_dir(&c.dir) {
+            c.config.restart = fresh.config.restart;
+        }
         let again = c
             .config
             .restart

@@ -3,8 +3,8 @@
 
 use std::path::Path;
 
-use super::container;
 use super::error::Result;
+use super::{container, events};
 use crate::network::{self, ops, NetworkMode};
 
 /// Names of containers with a live endpoint on `net`.
@@ -18,7 +18,9 @@ pub fn users(root: &Path, net: &str) -> Vec<String> {
 }
 
 pub fn remove(root: &Path, name: &str) -> Result<()> {
-    Ok(ops::remove(root, name, |n| users(root, n))?)
+    ops::remove(root, name, |n| users(root, n))?;
+    events::object(root, "network", "destroy", name, &[("name", name)]);
+    Ok(())
 }
 
 pub fn prune(root: &Path) -> Result<Vec<String>> {
@@ -45,6 +47,13 @@ pub fn connect(root: &Path, key: &str, net_name: &str, aliases: &[String]) -> Re
         c.save_state()?;
     }
     c.save_config()?;
+    events::object(
+        root,
+        "network",
+        "connect",
+        net_name,
+        &[("container", c.id()), ("name", net_name)],
+    );
     Ok(())
 }
 
@@ -66,5 +75,12 @@ pub fn disconnect(root: &Path, key: &str, net_name: &str) -> Result<()> {
     }
     c.config.networks.retain(|n| n != net_name);
     c.save_config()?;
+    events::object(
+        root,
+        "network",
+        "disconnect",
+        net_name,
+        &[("container", c.id()), ("name", net_name)],
+    );
     Ok(())
 }

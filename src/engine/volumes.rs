@@ -79,6 +79,7 @@ pub fn create(root: &Path, name: &str, anonymous: bool) -> Result<Volume> {
         anonymous,
     };
     write_json(&meta(root, name), &v)?;
+    super::events::object(root, "volume", "create", name, &[("driver", "local")]);
     Ok(v)
 }
 
@@ -119,7 +120,9 @@ pub fn remove(root: &Path, name: &str, force: bool) -> Result<()> {
         );
     }
     let d = dir(root).join(name);
-    fs::remove_dir_all(&d).with_context(|| format!("removing {}", d.display()))
+    fs::remove_dir_all(&d).with_context(|| format!("removing {}", d.display()))?;
+    super::events::object(root, "volume", "destroy", name, &[("driver", "local")]);
+    Ok(())
 }
 
 /// First use of an empty volume copies the image's content at the mount

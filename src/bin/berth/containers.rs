@@ -256,14 +256,6 @@ pub fn rm(root: &Path, force: bool, volumes: bool, names: &[String]) -> Result<i
     Ok(if failed { 1 } else { 0 })
 }
 
-pub fn wait(root: &Path, names: &[String]) -> Result<i32> {
-    for n in names {
-        let c = container::find(root, n)?;
-        println!("{}", lifecycle::wait(&c)?);
-    }
-    Ok(0)
-}
-
 pub fn rename(root: &Path, name: &str, new_name: &str) -> Result<i32> {
     lifecycle::rename(root, name, new_name)?;
     Ok(0)

@@ -11,6 +11,7 @@ mod io;
 mod networks;
 mod progress;
 mod query;
+mod system;
 mod volumes;
 
 use anyhow::Result;
@@ -86,6 +87,8 @@ enum Cmd {
     Volume(volumes::VolumeCmd),
     #[command(flatten)]
     Containers(ContainerCmds),
+    #[command(flatten)]
+    System(system::SystemCmds),
     #[command(name = "__dns", hide = true)]
     Dns { network: String },
     #[command(name = "__monitor", hide = true)]
@@ -177,10 +180,7 @@ enum ContainerCmds {
     /// Rename a container
     Rename { container: String, new_name: String },
     /// Block until containers stop, then print their exit codes
-    Wait {
-        #[arg(required = true)]
-        containers: Vec<String>,
-    },
+    Wait(system::WaitArgs),
     /// Pause all processes within containers
     Pause {
         #[arg(required = true)]
@@ -223,6 +223,8 @@ enum ContainerCmd {
         #[arg(required = true)]
         names: Vec<String>,
     },
+    Wait(system::WaitArgs),
+    Update(system::UpdateArgs),
 }
 
 /// One line: the context chain joined, as the team guide asks.
@@ -268,6 +270,10 @@ fn run(cli: Cli) -> Result<i32> {
         Cmd::Network(n) => {
             let root = Store::open(&cli.root)?.root().to_path_buf();
             networks::dispatch(&root, n)
+        }
+        Cmd::System(s) => {
+            let root = Store::open(&cli.root)?.root().to_path_buf();
+            system::dispatch(&root, s)
         }
         Cmd::Volume(v) => {
             let root = Store::open(&cli.root)?.root().to_path_buf();
@@ -363,7 +369,10 @@ fn run_container(root: &Path, cmd: ContainerCmds) -> Result<i32> {
             container,
             new_name,
         } => containers::rename(root, &container, &new_name),
-        C::Wait { containers: names } => containers::wait(root, &names),
+        C::Wait(a) | C::Container(ContainerCmd::Wait(a)) => system::wait(root, &a),
+        C::Container(ContainerCmd::Update(a)) => {
+            system::dispatch(root, system::SystemCmds::Update(a))
+        }
         C::Pause { containers: names } => containers::pause(root, &names, true),
         C::Unpause { containers: names } => containers::pause(root, &names, false),
         C::Container(ContainerCmd::Prune { force: _ }) => containers::prune(root),
