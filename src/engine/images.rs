@@ -54,7 +54,7 @@ pub fn tag(root: &Path, source: &str, target: &str) -> Result<()> {
         crate::invalid!("tag target {target:?} must not be a digest reference");
     }
     s.set_ref(Some(&t), &img.manifest_desc)?;
-    let name = t.to_string();
+    let name = untagged(&t);
     let id = img.id().to_string();
     super::events::object(root, "image", "tag", &id, &[("name", &name)]);
     Ok(())

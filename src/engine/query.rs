@@ -319,7 +319,8 @@ fn read_num(p: &str) -> u64 {
         .unwrap_or(0)
 }
 
-fn mem_total() -> u64 {
+/// The host's memory in bytes (`stats`' limit for unlimited containers, `info`).
+pub(crate) fn mem_total() -> u64 {
     std::fs::read_to_string("/proc/meminfo")
         .ok()
         .and_then(|m| {

@@ -48,18 +48,6 @@ fn os_release() -> String {
         .unwrap_or_else(|| "Linux".into())
 }
 
-fn mem_total() -> u64 {
-    std::fs::read_to_string("/proc/meminfo")
-        .ok()
-        .and_then(|m| {
-            m.lines()
-                .find_map(|l| l.strip_prefix("MemTotal:"))
-                .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
-        })
-        .map(|k| k * 1024)
-        .unwrap_or(0)
-}
-
 /// 2 on the unified hierarchy, else 1 (what the runtime will find).
 pub fn cgroup_version() -> &'static str {
     if Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
@@ -107,7 +95,7 @@ pub fn info(root: &Path) -> Result<Info> {
         ncpu: std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(1),
-        mem_total: mem_total(),
+        mem_total: super::query::mem_total(),
         docker_root_dir: root.display().to_string(),
         name: field(|u| u.nodename()),
         server_version: env!("CARGO_PKG_VERSION").into(),

@@ -82,6 +82,10 @@ fn events_for_a_container_lifecycle() {
     ]));
     let id = id.trim().to_string();
     let healthy = collect(&rx, "health_status: healthy");
+    e.ok(&["exec", "web", "true"]);
+    let exec = collect(&rx, "exec_start");
+    assert_eq!(exec.len(), 2, "{exec:?}");
+    assert!(exec[0].contains("\"exec_create: true\""), "{exec:?}");
     // sleep as PID 1 ignores SIGTERM: docker's sequence then has a second kill (9).
     e.ok(&["stop", "-t", "1", "web"]);
     e.ok(&["rm", "web"]);
@@ -182,6 +186,27 @@ fn events_for_a_container_lifecycle() {
         "event=create",
     ]);
     assert_eq!(names, "create web\n");
+    let t1 = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
+    e.ok(&["volume", "create", "v1"]);
+    e.ok(&["tag", "busybox", "mine:1"]);
+    e.ok(&["volume", "rm", "v1"]);
+    let others = e.ok(&[
+        "events",
+        "--since",
+        &t1,
+        "--until",
+        "0s",
+        "-f",
+        "type=volume",
+        "-f",
+        "type=image",
+        "--format",
+        "{{.Type}} {{.Action}} {{.Actor.Attributes.name}}",
+    ]);
+    assert_eq!(
+        others,
+        "volume create <no value>\nimage tag mine:1\nvolume destroy <no value>\n"
+    );
     e.err(
         &["events", "--filter", "colour=red", "--until", "1s"],
         "invalid filter 'colour'",
