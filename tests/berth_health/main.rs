@@ -66,6 +66,7 @@ fn starting_then_healthy(rt: Rt, idx: u32) {
     assert_eq!(h["Status"], "starting", "{h}");
     assert_eq!(h["FailingStreak"], 0, "{h}");
     assert!(h["Log"].as_array().is_some_and(|l| !l.is_empty()), "{h}");
+    assert_eq!(h["Log"][0]["ExitCode"], 1, "the first probes failed: {h}");
     let s = wait_for(
         &e,
         "web",
@@ -96,11 +97,6 @@ fn starting_then_healthy(rt: Rt, idx: u32) {
         let t = last[k].as_str().expect("time");
         assert!(chrono::DateTime::parse_from_rfc3339(t).is_ok(), "{k} {t}");
     }
-    assert_eq!(
-        log.first().expect("probe")["ExitCode"],
-        1,
-        "the first probes failed: {h}"
-    );
 }
 
 #[test]
@@ -162,9 +158,8 @@ fn failing_check_turns_unhealthy_hull() {
 }
 
 /// A probe that outlives --health-timeout is killed inside the container and counts as failed.
-#[test]
-fn timeout_kills_the_probe() {
-    let Some(e) = env(73, Rt::Hull) else { return };
+fn timeout_kills_the_probe(rt: Rt, idx: u32) {
+    let Some(e) = env(idx, rt) else { return };
     e.ok(&e.run_args(&[
         "-d",
         "--name",
@@ -174,7 +169,7 @@ fn timeout_kills_the_probe() {
         "--health-timeout",
         "500ms",
         "--health-interval",
-        "300ms",
+        "2s",
         "--health-retries",
         "1",
         "busybox",
@@ -204,6 +199,16 @@ fn timeout_kills_the_probe() {
         !top.contains("sleep 77"),
         "a timed-out probe survived:\n{top}"
     );
+}
+
+#[test]
+fn timeout_kills_the_probe_hull() {
+    timeout_kills_the_probe(Rt::Hull, 73);
+}
+
+#[test]
+fn timeout_kills_the_probe_runc() {
+    timeout_kills_the_probe(Rt::Runc, 79);
 }
 
 /// Builds `hc:latest`: busybox with a HEALTHCHECK in its config (save, edit, load).
