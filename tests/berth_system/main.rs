@@ -113,6 +113,11 @@ fn events_for_a_container_lifecycle() {
         ],
         "{lines:#?}"
     );
+    assert!(
+        lines[1].starts_with("{\"status\":\"start\",\"id\":"),
+        "{}",
+        lines[1]
+    );
     let start = &evs[1];
     assert_eq!(start["Type"], "container");
     assert_eq!(start["status"], "start");
@@ -328,6 +333,15 @@ fn update_a_running_container() {
     ]);
     assert_eq!(pids.trim(), "50");
     assert_eq!(e.inspect("lim", "{{.HostConfig.Memory}}"), "134217728");
+    e.ok(&["update", "--cpus", "0.5", "lim"]);
+    let quota = e.ok(&[
+        "exec",
+        "lim",
+        "sh",
+        "-c",
+        "cat /sys/fs/cgroup/cpu/cpu.cfs_quota_us 2>/dev/null || cat /sys/fs/cgroup/cpu.max",
+    ]);
+    assert!(quota.starts_with("50000"), "{quota}");
     e.ok(&["container", "update", "--restart", "on-failure:2", "lim"]);
     assert_eq!(
         e.inspect("lim", "{{.HostConfig.RestartPolicy.Name}}"),

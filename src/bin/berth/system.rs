@@ -132,6 +132,8 @@ fn out_line(s: &str) -> bool {
 
 fn print_event(e: &Event, format: Option<&str>) -> bool {
     match format {
+        // docker's field order (a template goes through a sorted map).
+        Some("{{json .}}") => out_line(&serde_json::to_string(e).unwrap_or_default()),
         Some(f) => out_line(&template(&serde_json::to_value(e).unwrap_or_default(), f)),
         None => out_line(&e.line()),
     }
