@@ -27,14 +27,16 @@ pub fn stop(root: &Path, c: &Container, time: Option<u64>, signal: Option<&str>)
     let rt = runtime_of(root, c);
     let _ = rt.kill(c.id(), sig, false);
     events::container(root, c, "kill", &[("signal", signal_number(sig))]);
-    if !wait_exit(c, Duration::from_secs(t)) {
-        let _ = rt.kill(c.id(), "KILL", true);
-        events::container(root, c, "kill", &[("signal", "9".into())]);
-        if !wait_exit(c, Duration::from_secs(10)) {
-            return Err(
-                anyhow::anyhow!("container {} did not stop after SIGKILL", c.config.name).into(),
-            );
-        }
+    if wait_exit(c, Duration::from_secs(t)) {
+        events::container(root, c, "stop", &[]);
+        return Ok(());
+    }
+    let _ = rt.kill(c.id(), "KILL", true);
+    events::container(root, c, "kill", &[("signal", "9".into())]);
+    if !wait_exit(c, Duration::from_secs(10)) {
+        return Err(
+            anyhow::anyhow!("container {} did not stop after SIGKILL", c.config.name).into(),
+        );
     }
     events::container(root, c, "stop", &[]);
     Ok(())

@@ -277,16 +277,16 @@ fn wait_pid(pid: i32) -> i32 {
             }
             return 255;
         }
-        if r != pid {
+        if r == pid {
+            if libc::WIFEXITED(status) {
+                return libc::WEXITSTATUS(status);
+            }
+            if libc::WIFSIGNALED(status) {
+                return 128 + libc::WTERMSIG(status);
+            }
+        } else {
             // A health probe's runtime exec, or an orphan.
             super::health::note_reaped(r, status);
-            continue;
-        }
-        if libc::WIFEXITED(status) {
-            return libc::WEXITSTATUS(status);
-        }
-        if libc::WIFSIGNALED(status) {
-            return 128 + libc::WTERMSIG(status);
         }
     }
 }
