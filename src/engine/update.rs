@@ -181,3 +181,43 @@ pub fn wait(c: &Container, cond: WaitCondition) -> Result<i32> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn runtime_flags() {
+        let o = UpdateOptions {
+            memory: Some(128 << 20),
+            cpus: Some(0.5),
+            pids_limit: Some(50),
+            ..Default::default()
+        };
+        assert_eq!(
+            o.runtime_args(),
+            [
+                "--memory",
+                "134217728",
+                "--memory-swap",
+                "134217728",
+                "--cpu-period",
+                "100000",
+                "--cpu-quota",
+                "50000",
+                "--pids-limit",
+                "50"
+            ]
+        );
+        let o = UpdateOptions {
+            memory_swap: Some(-1),
+            ..Default::default()
+        };
+        assert_eq!(o.runtime_args(), ["--memory-swap", "-1"]);
+        assert_eq!(
+            WaitCondition::parse("next-exit").unwrap(),
+            WaitCondition::NextExit
+        );
+        assert!(WaitCondition::parse("soon").is_err());
+    }
+}
