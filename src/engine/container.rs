@@ -217,6 +217,12 @@ impl Container {
         write_json(&self.dir.join("state.json"), &self.state)
     }
 
+    /// Held around a reload-change-save of state.json by writers that run while the monitor
+    /// does (the health check, pause, network connect).
+    pub fn lock_state(&self) -> Result<crate::sys::FileLock> {
+        crate::sys::lock(&self.dir.join("state.lock"))
+    }
+
     pub fn reload_state(&mut self) {
         if let Ok(s) = read_json(&self.dir.join("state.json")) {
             self.state = s;

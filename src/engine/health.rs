@@ -113,17 +113,19 @@ impl Checker {
 pub fn start(root: &Path, c: &Container) -> Option<Checker> {
     let s = Settings::from_config(c.config.healthcheck.as_ref()?)?;
     let stop = Arc::new(AtomicBool::new(false));
-    let (root, c, st) = (root.to_path_buf(), c.clone(), stop.clone());
+    let mut c = c.clone();
+    // docker: each start begins in `starting` with a clean streak; the log carries over.
+    update(&mut c, |h| {
+        h.status = HealthStatus::Starting;
+        h.failing_streak = 0;
+    });
+    let (root, st) = (root.to_path_buf(), stop.clone());
     let thread = std::thread::spawn(move || run(&root, c, &s, &st));
     Some(Checker { stop, thread })
 }
 
 fn run(root: &Path, mut c: Container, s: &Settings, stop: &AtomicBool) {
-    // docker: each start begins in `starting` with a clean streak; the log carries over.
-    let mut status = update(&mut c, |h| {
-        h.status = HealthStatus::Starting;
-        h.failing_streak = 0;
-    });
+    let mut status = HealthStatus::Starting;
     let started = Instant::now();
     loop {
         let in_start = started.elapsed() < s.start_period;
@@ -156,6 +158,7 @@ fn run(root: &Path, mut c: Container, s: &Settings, stop: &AtomicBool) {
 
 /// Applies `f` to the stored health record (created on first use) and saves; the new status.
 fn update(c: &mut Container, f: impl FnOnce(&mut Health)) -> HealthStatus {
+    let _l = c.lock_state();
     c.reload_state();
     let h = c.state.health.get_or_insert_with(Health::default);
     f(h);

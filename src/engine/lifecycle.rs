@@ -195,6 +195,7 @@ pub fn pause(root: &Path, c: &mut Container, pause: bool) -> Result<()> {
     } else {
         rt.resume(c.id())?;
     }
+    let _l = c.lock_state()?;
     c.reload_state();
     c.state.status = if pause {
         container::Status::Paused

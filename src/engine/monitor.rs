@@ -473,12 +473,13 @@ fn supervise(
             s.started_at = now_rfc3339();
             s.error.clear();
         });
+        // Before `run -d` returns: its health reads `starting` at once.
+        let checker = super::health::start(root, c);
         if first {
             ready.report("ok");
             first = false;
         }
         events::container(root, c, "start", &[]);
-        let checker = super::health::start(root, c);
         let oom_watch = c.config.memory.and_then(|_| watch_oom(&rt, &id));
         let code = wait_pid(launch.pid);
         if let Some(h) = checker {

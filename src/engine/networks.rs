@@ -42,6 +42,7 @@ pub fn connect(root: &Path, key: &str, net_name: &str, aliases: &[String]) -> Re
         let n = c.net_member().networks().len() - 1;
         let _l = ops::lock(root)?;
         let ep = network::attach_endpoint(root, &c.net_member(), &net, n)?;
+        let _s = c.lock_state()?;
         c.reload_state();
         c.state.endpoints.insert(net_name.to_string(), ep);
         c.save_state()?;
@@ -66,6 +67,7 @@ pub fn disconnect(root: &Path, key: &str, net_name: &str) -> Result<()> {
     if c.is_running() {
         let _l = ops::lock(root)?;
         ops::detach_endpoint(root, c.id(), net_name, i);
+        let _s = c.lock_state()?;
         c.reload_state();
         c.state.endpoints.remove(net_name);
         c.save_state()?;
