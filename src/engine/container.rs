@@ -217,6 +217,12 @@ impl Container {
         write_json(&self.dir.join("state.json"), &self.state)
     }
 
+    /// Held around a reload-change-save of state.json by writers that run while the monitor
+    /// does (the health check, pause, network connect).
+    pub fn lock_state(&self) -> Result<crate::sys::FileLock> {
+        crate::sys::lock(&self.dir.join("state.lock"))
+    }
+
     pub fn reload_state(&mut self) {
         if let Ok(s) = read_json(&self.dir.join("state.json")) {
             self.state = s;
@@ -284,7 +290,13 @@ pub fn status_text(st: &State, running: bool) -> String {
                 format!("Restarting ({}) {} ago", st.exit_code, ago(&st.finished_at))
             }
             Status::Paused => format!("Up {} (Paused)", ago(&st.started_at)),
-            _ => format!("Up {}", ago(&st.started_at)),
+            _ => match &st.health {
+                Some(h) if h.status == HealthStatus::Starting => {
+                    format!("Up {} (health: starting)", ago(&st.started_at))
+                }
+                Some(h) => format!("Up {} ({})", ago(&st.started_at), h.status.as_str()),
+                None => format!("Up {}", ago(&st.started_at)),
+            },
         };
     }
     match st.status {

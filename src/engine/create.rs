@@ -451,6 +451,7 @@ fn write(root: &Path, mut c: Container, lowerdirs: &[PathBuf]) -> Result<Contain
         let _ = fs::remove_dir_all(&dir);
         return Err(e.into());
     }
+    super::events::container(root, &c, "create", &[]);
     Ok(c)
 }
 

@@ -197,7 +197,11 @@ pub fn tag(root: &Path, source: &str, target: &str) -> Result<()> {
     if t.tag.is_none() {
         crate::invalid!("tag target {target:?} must not be a digest reference");
     }
-    Ok(s.set_ref(Some(&t), &img.manifest_desc)?)
+    s.set_ref(Some(&t), &img.manifest_desc)?;
+    let name = untagged(&t);
+    let id = img.id().to_string();
+    super::events::object(root, "image", "tag", &id, &[("name", &name)]);
+    Ok(())
 }
 
 /// What `rmi` did, in order: ("Untagged"|"Deleted", text).
@@ -275,6 +279,13 @@ pub fn remove(root: &Path, images: &[String], force: bool) -> Result<RmiReport> 
     }
     if deleted_any {
         store.gc()?;
+    }
+    for (what, text) in &report {
+        let (action, name) = match *what {
+            "Untagged" => ("untag", text.as_str()),
+            _ => ("delete", ""),
+        };
+        super::events::object(root, "image", action, text, &[("name", name)]);
     }
     Ok(report)
 }

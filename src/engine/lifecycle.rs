@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use super::container::{self, Container, State};
 use super::error::{EngineError, Op, Result};
 use super::runtime::{self, Runtime};
-use super::{rootfs, volumes};
+use super::{events, rootfs, volumes};
 
 pub fn runtime_of(root: &Path, c: &Container) -> Runtime {
     Runtime::new(&c.config.runtime, root)
@@ -26,15 +26,19 @@ pub fn stop(root: &Path, c: &Container, time: Option<u64>, signal: Option<&str>)
     let sig = signal.unwrap_or(&c.config.stop_signal);
     let rt = runtime_of(root, c);
     let _ = rt.kill(c.id(), sig, false);
+    events::container(root, c, "kill", &[("signal", signal_number(sig))]);
     if wait_exit(c, Duration::from_secs(t)) {
+        events::container(root, c, "stop", &[]);
         return Ok(());
     }
     let _ = rt.kill(c.id(), "KILL", true);
+    events::container(root, c, "kill", &[("signal", "9".into())]);
     if !wait_exit(c, Duration::from_secs(10)) {
         return Err(
             anyhow::anyhow!("container {} did not stop after SIGKILL", c.config.name).into(),
         );
     }
+    events::container(root, c, "stop", &[]);
     Ok(())
 }
 
@@ -51,7 +55,20 @@ pub fn kill(root: &Path, c: &Container, signal: &str) -> Result<()> {
         let _ = fs::write(c.stop_marker(), "");
     }
     runtime_of(root, c).kill(c.id(), signal, false)?;
+    events::container(root, c, "kill", &[("signal", signal_number(signal))]);
     Ok(())
+}
+
+/// docker's events give the signal as a number.
+fn signal_number(sig: &str) -> String {
+    let name = sig.trim_start_matches("SIG").to_ascii_uppercase();
+    if name.parse::<i32>().is_ok() {
+        return name;
+    }
+    format!("SIG{name}")
+        .parse::<nix::sys::signal::Signal>()
+        .map(|s| (s as i32).to_string())
+        .unwrap_or(name)
 }
 
 /// Waits for the monitor to record the exit (and finish its cleanup).
@@ -119,9 +136,10 @@ pub fn remove_files(root: &Path, c: &Container, with_volumes: bool) -> anyhow::R
     }
     match fs::remove_dir_all(&c.dir) {
         // A --rm monitor may have removed it at the same moment.
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
         r => r.with_context(|| format!("removing {}", c.dir.display()))?,
     }
+    events::container(root, c, "destroy", &[]);
     if with_volumes {
         for m in &c.config.mounts {
             if m.anonymous {
@@ -152,7 +170,8 @@ pub fn prune(root: &Path) -> Result<PruneReport> {
     Ok(r)
 }
 
-fn dir_size(p: &Path) -> u64 {
+/// Bytes in a tree (apparent sizes).
+pub fn dir_size(p: &Path) -> u64 {
     let Ok(md) = fs::symlink_metadata(p) else {
         return 0;
     };
@@ -176,6 +195,7 @@ pub fn pause(root: &Path, c: &mut Container, pause: bool) -> Result<()> {
     } else {
         rt.resume(c.id())?;
     }
+    let _l = c.lock_state()?;
     c.reload_state();
     c.state.status = if pause {
         container::Status::Paused
@@ -183,6 +203,7 @@ pub fn pause(root: &Path, c: &mut Container, pause: bool) -> Result<()> {
         container::Status::Running
     };
     c.save_state()?;
+    events::container(root, c, if pause { "pause" } else { "unpause" }, &[]);
     Ok(())
 }
 
@@ -198,7 +219,8 @@ pub fn rename(root: &Path, key: &str, new_name: &str) -> Result<()> {
         });
     }
     crate::network::rename(root, c.id(), new_name);
-    c.config.name = new_name.to_string();
+    let old = std::mem::replace(&mut c.config.name, new_name.to_string());
     c.save_config()?;
+    events::container(root, &c, "rename", &[("oldName", format!("/{old}"))]);
     Ok(())
 }

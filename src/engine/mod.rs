@@ -10,6 +10,8 @@
 //! - `query`: list with filters, inspect, port, top, stats
 //! - `exec`: exec, diff; `cp`: cp to/from a container or a tar stream
 //! - `images`, `networks`, `volumes`: the same for those objects
+//! - `health`: the health check the monitor runs; `events`: the event log
+//! - `system`: info, df, system prune; `update`: update and wait --condition
 //! - `runtime`: the OCI runtime's command line, the only way to the container's cgroup
 //! - `opts`: docker's flag syntax (-p, -v, --mount, --restart, ...) to typed values
 //! - `container`, `spec`, `rootfs`, `logs`, `attach`: records, config.json, overlay, logs, stdio
@@ -19,7 +21,9 @@ pub mod container;
 pub mod cp;
 pub mod create;
 pub mod error;
+pub mod events;
 pub mod exec;
+pub mod health;
 pub mod images;
 pub mod lifecycle;
 pub mod logs;
@@ -31,6 +35,8 @@ pub mod rootfs;
 pub mod run;
 pub mod runtime;
 pub mod spec;
+pub mod system;
+pub mod update;
 pub mod volumes;
 
 pub use container::{Container, Health, HealthProbe, HealthStatus, Status};

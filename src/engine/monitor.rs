@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 
 use super::attach::{self, read_frame, write_frame};
 use super::container::{Container, State, Status};
+use super::events;
 use super::lifecycle::{self, cleanup, runtime_of};
 use super::logs;
 use super::runtime::Runtime;
@@ -283,6 +284,9 @@ fn wait_pid(pid: i32) -> i32 {
             if libc::WIFSIGNALED(status) {
                 return 128 + libc::WTERMSIG(status);
             }
+        } else {
+            // A health probe's runtime exec, or an orphan.
+            super::health::note_reaped(r, status);
         }
     }
 }
@@ -469,12 +473,18 @@ fn supervise(
             s.started_at = now_rfc3339();
             s.error.clear();
         });
+        // Before `run -d` returns: its health reads `starting` at once.
+        let checker = super::health::start(root, c);
         if first {
             ready.report("ok");
             first = false;
         }
+        events::container(root, c, "start", &[]);
         let oom_watch = c.config.memory.and_then(|_| watch_oom(&rt, &id));
         let code = wait_pid(launch.pid);
+        if let Some(h) = checker {
+            h.stop();
+        }
         for p in launch.pumps {
             let _ = p.join();
         }
@@ -485,6 +495,10 @@ fn supervise(
         let oom = oom_watch.is_some_and(|w| w.finish(code)) && code == 137;
         rt.delete(&id);
         let restarts = c.state.restart_count;
+        // `update --restart` may have changed the policy while it ran.
+        if let Ok(fresh) = Container::load_dir(&c.dir) {
+            c.config.restart = fresh.config.restart;
+        }
         let again = c
             .config
             .restart
@@ -503,6 +517,10 @@ fn supervise(
                 s.restart_count += 1;
             }
         });
+        if oom {
+            events::container(root, c, "oom", &[]);
+        }
+        events::container(root, c, "die", &[("exitCode", code.to_string())]);
         if !again {
             return Ok(code);
         }

@@ -3,8 +3,8 @@
 
 use std::path::Path;
 
-use super::container;
 use super::error::Result;
+use super::{container, events};
 use crate::network::{self, ops, NetworkMode};
 
 /// Names of containers with a live endpoint on `net`.
@@ -37,7 +37,9 @@ pub fn filter_matches(n: &network::ipam::Network, f: &str) -> Result<bool> {
 }
 
 pub fn remove(root: &Path, name: &str) -> Result<()> {
-    Ok(ops::remove(root, name, |n| users(root, n))?)
+    ops::remove(root, name, |n| users(root, n))?;
+    events::object(root, "network", "destroy", name, &[("name", name)]);
+    Ok(())
 }
 
 pub fn prune(root: &Path) -> Result<Vec<String>> {
@@ -59,11 +61,19 @@ pub fn connect(root: &Path, key: &str, net_name: &str, aliases: &[String]) -> Re
         let n = c.net_member().networks().len() - 1;
         let _l = ops::lock(root)?;
         let ep = network::attach_endpoint(root, &c.net_member(), &net, n)?;
+        let _s = c.lock_state()?;
         c.reload_state();
         c.state.endpoints.insert(net_name.to_string(), ep);
         c.save_state()?;
     }
     c.save_config()?;
+    events::object(
+        root,
+        "network",
+        "connect",
+        net_name,
+        &[("container", c.id()), ("name", net_name)],
+    );
     Ok(())
 }
 
@@ -76,6 +86,7 @@ pub fn disconnect(root: &Path, key: &str, net_name: &str) -> Result<()> {
     if c.is_running() {
         let _l = ops::lock(root)?;
         ops::detach_endpoint(root, c.id(), net_name, i);
+        let _s = c.lock_state()?;
         c.reload_state();
         c.state.endpoints.remove(net_name);
         c.save_state()?;
@@ -85,5 +96,12 @@ pub fn disconnect(root: &Path, key: &str, net_name: &str) -> Result<()> {
     }
     c.config.networks.retain(|n| n != net_name);
     c.save_config()?;
+    events::object(
+        root,
+        "network",
+        "disconnect",
+        net_name,
+        &[("container", c.id()), ("name", net_name)],
+    );
     Ok(())
 }

@@ -144,6 +144,27 @@ pub fn ports(c: &Container, private: Option<&str>) -> Vec<(String, String, u16)>
 
 /// docker's `inspect` document for a container.
 pub fn inspect(root: &Path, c: &Container) -> serde_json::Value {
+    with_health(c, inspect_base(root, c))
+}
+
+/// docker's `.State.Health` and `.Config.Healthcheck`, present only with a health check.
+fn with_health(c: &Container, mut v: serde_json::Value) -> serde_json::Value {
+    if let Some(hc) = &c.config.healthcheck {
+        v["Config"]["Healthcheck"] = serde_json::to_value(hc).unwrap_or_default();
+    }
+    if let Some(h) = &c.state.health {
+        v["State"]["Health"] = json!({
+            "Status": h.status.as_str(),
+            "FailingStreak": h.failing_streak,
+            "Log": h.log.iter().map(|p| json!({
+                "Start": p.start, "End": p.end, "ExitCode": p.exit_code, "Output": p.output,
+            })).collect::<Vec<_>>(),
+        });
+    }
+    v
+}
+
+fn inspect_base(root: &Path, c: &Container) -> serde_json::Value {
     let st = &c.state;
     let cfg = &c.config;
     let mut ports = serde_json::Map::new();
@@ -375,7 +396,8 @@ fn read_num(p: &str) -> u64 {
         .unwrap_or(0)
 }
 
-fn mem_total() -> u64 {
+/// The host's memory in bytes (`stats`' limit for unlimited containers, `info`).
+pub(crate) fn mem_total() -> u64 {
     std::fs::read_to_string("/proc/meminfo")
         .ok()
         .and_then(|m| {

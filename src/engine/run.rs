@@ -31,6 +31,7 @@ pub fn restart(root: &Path, c: &Container, time: Option<u64>) -> Result<()> {
     lifecycle::stop(root, c, time, None)?;
     let c = container::reload(c)?;
     monitor::spawn(root, &c, false)?;
+    super::events::container(root, &c, "restart", &[]);
     Ok(())
 }
 

@@ -168,6 +168,7 @@ pub fn create_with(root: &Path, name: &str, anonymous: bool, o: &VolumeOptions) 
         options: o.options.clone(),
     };
     write_json(&meta(root, name), &v)?;
+    super::events::object(root, "volume", "create", name, &[("driver", "local")]);
     Ok(v)
 }
 
@@ -213,7 +214,9 @@ pub fn remove(root: &Path, name: &str, force: bool) -> Result<()> {
         nix::mount::umount2(&data, nix::mount::MntFlags::MNT_DETACH)
             .with_context(|| format!("unmounting {}", data.display()))?;
     }
-    fs::remove_dir_all(&d).with_context(|| format!("removing {}", d.display()))
+    fs::remove_dir_all(&d).with_context(|| format!("removing {}", d.display()))?;
+    super::events::object(root, "volume", "destroy", name, &[("driver", "local")]);
+    Ok(())
 }
 
 /// First use of an empty volume copies the image's content at the mount

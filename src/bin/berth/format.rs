@@ -215,6 +215,12 @@ fn header_of(k: &str) -> String {
     s
 }
 
+/// Left-aligned columns three spaces apart; the last column unpadded.
+pub fn print_table(rows: &[Vec<String>]) {
+    let lines: Vec<String> = rows.iter().map(|r| r.join("\t")).collect();
+    print!("{}", tab_align(&lines, 0));
+}
+
 /// Go's tabwriter as docker sets it up (padding 3, `minwidth` 10 for lists,
 /// 20 for top): cells end at tabs; a line's last cell is not padded.
 pub fn tab_align(lines: &[String], minwidth: usize) -> String {

@@ -4,6 +4,7 @@
 
 use anyhow::{anyhow, bail, Context, Result};
 use clap::{Args, Subcommand};
+use hull::engine::events;
 use std::io::{IsTerminal, Read};
 use std::path::{Path, PathBuf};
 
@@ -175,6 +176,13 @@ pub fn pull(root: &Path, a: PullArgs) -> Result<()> {
         jobs: a.jobs,
     };
     registry::pull(&store, &r, &opts)?;
+    events::object(
+        root,
+        "image",
+        "pull",
+        &r.to_string(),
+        &[("name", &r.to_string())],
+    );
     println!("{r}");
     Ok(())
 }
@@ -255,6 +263,7 @@ pub fn import(root: &Path, a: ImportArgs) -> Result<()> {
         let f = std::fs::File::open(file).with_context(|| format!("opening {file}"))?;
         archive::import(&store, f, file, name.as_ref(), &limit)?
     };
+    events::object(root, "image", "import", &img.id().to_string(), &[]);
     println!("{}", img.id());
     Ok(())
 }
@@ -275,6 +284,8 @@ pub fn load(root: &Path, a: LoadArgs) -> Result<()> {
         }
     };
     for l in lines {
+        let what = l.rsplit(": ").next().unwrap_or(&l);
+        events::object(root, "image", "load", what, &[]);
         println!("{l}");
     }
     Ok(())
@@ -290,6 +301,7 @@ pub fn save(root: &Path, a: SaveArgs) -> Result<()> {
     let mut imgs = Vec::new();
     for n in &a.images {
         imgs.push(store.lookup(n)?);
+        events::object(root, "image", "save", n, &[("name", n)]);
     }
     match &a.output {
         Some(p) => Ok(ops::save_to_file(&store, &imgs, format, p)?),

@@ -6,6 +6,7 @@ mod attach;
 mod containers;
 mod cp;
 mod format;
+mod health_args;
 mod image_list;
 mod images;
 mod io;
@@ -13,6 +14,7 @@ mod networks;
 mod progress;
 mod query;
 mod stats;
+mod system;
 mod template;
 mod volumes;
 
@@ -85,6 +87,8 @@ enum Cmd {
     Container(ContainerCmd),
     #[command(flatten)]
     Containers(ContainerCmds),
+    #[command(flatten)]
+    System(system::SystemCmds),
     #[command(name = "__dns", hide = true)]
     Dns { network: String },
     #[command(name = "__monitor", hide = true)]
@@ -165,10 +169,7 @@ enum ContainerCmds {
     /// Rename a container
     Rename { container: String, new_name: String },
     /// Block until containers stop, then print their exit codes
-    Wait {
-        #[arg(required = true)]
-        containers: Vec<String>,
-    },
+    Wait(system::WaitArgs),
     /// Pause all processes within containers
     Pause {
         #[arg(required = true)]
@@ -204,6 +205,8 @@ enum ContainerCmd {
     /// List containers
     #[command(visible_alias = "list")]
     Ls(PsArgs),
+    /// Update configuration of one or more containers
+    Update(system::UpdateArgs),
     #[command(flatten)]
     Common(ContainerCmds),
 }
@@ -282,6 +285,7 @@ fn run(cli: Cli) -> Result<i32> {
                     containers::prune(&root)
                 }
                 ContainerCmd::Ls(a) => query::ps(&root, a),
+                ContainerCmd::Update(a) => system::dispatch(&root, system::SystemCmds::Update(a)),
                 ContainerCmd::Common(ContainerCmds::Inspect(a)) => {
                     query::inspect(&root, a.of("container"))
                 }
@@ -291,6 +295,10 @@ fn run(cli: Cli) -> Result<i32> {
         Cmd::Network(n) => {
             let root = Store::open(&cli.root)?.root().to_path_buf();
             networks::dispatch(&root, n)
+        }
+        Cmd::System(s) => {
+            let root = Store::open(&cli.root)?.root().to_path_buf();
+            system::dispatch(&root, s)
         }
         Cmd::Volume(v) => {
             let root = Store::open(&cli.root)?.root().to_path_buf();
@@ -371,7 +379,7 @@ fn run_container(root: &Path, cmd: ContainerCmds) -> Result<i32> {
             container,
             new_name,
         } => containers::rename(root, &container, &new_name),
-        C::Wait { containers: names } => containers::wait(root, &names),
+        C::Wait(a) => system::wait(root, &a),
         C::Pause { containers: names } => containers::pause(root, &names, true),
         C::Unpause { containers: names } => containers::pause(root, &names, false),
     }

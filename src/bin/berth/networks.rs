@@ -157,7 +157,9 @@ pub fn dispatch(root: &Path, cmd: NetworkCmd) -> Result<i32> {
             for x in &opt {
                 ops::apply_option(&mut o, x)?;
             }
-            println!("{}", ops::create(root, &o)?);
+            let id = ops::create(root, &o)?;
+            hull::engine::events::object(root, "network", "create", &id, &[("name", &o.name)]);
+            println!("{id}");
         }
         NetworkCmd::Ls(a) => ls(root, a)?,
         NetworkCmd::Inspect(a) => return crate::query::inspect(root, a.of("network")),
