@@ -93,11 +93,27 @@ pub fn remove(root: &Path, c: &Container, force: bool, with_volumes: bool) -> Re
 /// Removes everything of a container: process, mounts, network, records.
 pub fn remove_container(root: &Path, c: &Container, with_volumes: bool) -> Result<()> {
     if c.monitor_alive() || c.orphan_alive() {
-        let _ = fs::write(c.stop_marker(), "");
-        let _ = runtime_of(root, c).kill(c.id(), "KILL", true);
-        if !wait_exit(c, Duration::from_secs(10)) {
-            return Err(anyhow::anyhow!("container {} did not stop", c.config.name).into());
+        // A monitor still starting has no container to kill yet and clears the stop marker
+        // when it begins: repeat both until it is gone.
+        let end = Instant::now() + Duration::from_secs(10);
+        loop {
+            let _ = fs::write(c.stop_marker(), "");
+            let _ = runtime_of(root, c).kill(c.id(), "KILL", true);
+            if wait_exit(c, Duration::from_millis(250)) {
+                break;
+            }
+            if Instant::now() >= end {
+                return Err(anyhow::anyhow!("container {} did not stop", c.config.name).into());
+            }
         }
+    }
+    // A monitor registers under the containers lock (`monitor::main`): under it, either one
+    // registered since `c` was read, or none will find this container any more.
+    let lock = crate::sys::lock(&container::lock_path(root))?;
+    let now = container::reload(c)?;
+    if now.state.monitor_pid != c.state.monitor_pid && now.monitor_alive() {
+        drop(lock);
+        return remove_container(root, &now, with_volumes);
     }
     runtime_of(root, c).delete(c.id());
     Ok(remove_files(root, c, with_volumes)?)

@@ -393,7 +393,7 @@ pub fn main(root: &Path, id: &str, wait_attach: bool) -> i32 {
     unsafe { libc::fcntl(READY_FD, libc::F_SETFD, libc::FD_CLOEXEC) };
     // SAFETY: fd 3 was set up by `spawn` for us alone.
     let mut ready = Ready(Some(unsafe { File::from_raw_fd(READY_FD) }));
-    let mut c = match Container::load_dir(&super::container::containers_dir(root).join(id)) {
+    let mut c = match register(root, id) {
         Ok(c) => c,
         Err(e) => {
             ready.report(&format!("error: {e:#}"));
@@ -435,6 +435,16 @@ pub(super) fn finish(root: &Path, c: &mut Container, hub: &Hub, final_code: i32)
             let _ = s.shutdown(std::net::Shutdown::Both);
         }
     }
+}
+
+/// Records this process as the container's monitor, under the containers lock so that a
+/// concurrent `rm -f` either sees it or has removed the container before.
+fn register(root: &Path, id: &str) -> Result<Container> {
+    let _l = crate::sys::lock(&super::container::lock_path(root))?;
+    let mut c = Container::load_dir(&super::container::containers_dir(root).join(id))?;
+    c.state.monitor_pid = std::process::id() as i32;
+    c.save_state()?;
+    Ok(c)
 }
 
 /// Creates and starts the container, waits for it, and restarts it as
