@@ -49,6 +49,7 @@ fn run_killed_at_random_moments_leaves_nothing() {
     let dur = run_duration(&e) + Duration::from_millis(100);
     let mut clean = 0;
     let mut left_running = 0;
+    let mut mid_create = 0;
     for i in 0..n {
         let port = free_port().to_string();
         let pmap = format!("{port}:80");
@@ -62,6 +63,14 @@ fn run_killed_at_random_moments_leaves_nothing() {
         std::thread::sleep(rng.below(dur));
         let _ = child.kill();
         let _ = child.wait();
+        let staged = std::fs::read_dir(e.root.join("containers"))
+            .map(|rd| {
+                rd.flatten()
+                    .filter(|d| d.file_name().to_string_lossy().starts_with('.'))
+                    .count()
+            })
+            .unwrap_or(0);
+        mid_create += staged;
         // What the kill left must be visible or gone: never a hidden container.
         let listed = e.ok(&["ps", "-aq"]).lines().count();
         if !e.ok(&["ps", "-q"]).trim().is_empty() {
@@ -78,7 +87,9 @@ fn run_killed_at_random_moments_leaves_nothing() {
     }
     // The image is not held by a half-made container.
     e.ok(&["rmi", "busybox"]);
-    eprintln!("run-kill: {clean}/{n} clean ({left_running} had already started the container)");
+    eprintln!(
+        "run-kill: {clean}/{n} clean ({mid_create} killed mid-create, {left_running} after the start)"
+    );
     assert_eq!(clean, n, "run-kill rounds with leftovers");
 }
 
@@ -100,7 +111,7 @@ fn monitor_killed_at_random_moments_keeps_the_container() {
     let n = rounds(10);
     let mut rng = Rng::new("monitor-kill");
     let dur = run_duration(&e) + Duration::from_millis(300);
-    let (mut clean, mut kept_running) = (0, 0);
+    let (mut clean, mut kept_running, mut failed_runs) = (0, 0, 0);
     for i in 0..n {
         let port = free_port();
         let pmap = format!("{port}:80");
@@ -125,11 +136,18 @@ fn monitor_killed_at_random_moments_keeps_the_container() {
         std::thread::sleep(rng.below(dur));
         // SAFETY: the monitor is a berth process this test started for its own root.
         unsafe { libc::kill(mon, libc::SIGKILL) };
-        let _ = child.wait();
-        // Still listed, whatever the moment; when the runtime runs it, berth says so.
+        let ran = child.wait().expect("waiting for berth run").success();
+        // A monitor killed before it said "started" fails the `run`, which removes the
+        // container (it never ran); after that the container stays listed, whatever the
+        // moment, and when the runtime runs it berth says so.
         let ps = e.ok(&["ps", "-a", "--format", "{{.Names}} {{.Status}}"]);
-        assert!(ps.contains("mk "), "round {i}: container lost: {ps:?}");
-        let runs = hull_state(&e, "mk") == "running";
+        if !ran {
+            failed_runs += 1;
+            assert!(!ps.contains("mk "), "round {i}: failed run left {ps:?}");
+        } else {
+            assert!(ps.contains("mk "), "round {i}: container lost: {ps:?}");
+        }
+        let runs = ran && hull_state(&e, "mk") == "running";
         if runs {
             kept_running += 1;
             assert!(ps.contains("mk Up"), "round {i}: running but {ps:?}");
@@ -138,7 +156,9 @@ fn monitor_killed_at_random_moments_keeps_the_container() {
             e.ok(&["stop", "-t", "1", "mk"]);
             assert_eq!(e.inspect("mk", "{{.State.Status}}"), "exited");
         }
-        e.ok(&["rm", "-f", "mk"]);
+        if ran {
+            e.ok(&["rm", "-f", "mk"]);
+        }
         let l = leaks(&e);
         if l.is_empty() {
             clean += 1;
@@ -146,7 +166,9 @@ fn monitor_killed_at_random_moments_keeps_the_container() {
             eprintln!("round {i}: left {l:?}");
         }
     }
-    eprintln!("monitor-kill: {clean}/{n} clean ({kept_running} running containers adopted)");
+    eprintln!(
+        "monitor-kill: {clean}/{n} clean ({kept_running} running containers adopted, {failed_runs} killed before the start: run failed and removed it)"
+    );
     assert_eq!(clean, n, "monitor-kill rounds with leftovers");
 }
 
