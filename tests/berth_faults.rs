@@ -132,10 +132,7 @@ fn monitor_killed_at_random_moments_keeps_the_container() {
             .stderr(Stdio::null())
             .spawn()
             .expect("spawning berth run");
-        let mon = monitor_pid(&e.root, Duration::from_secs(10)).expect("monitor registered");
-        std::thread::sleep(rng.below(dur));
-        // SAFETY: the monitor is a berth process this test started for its own root.
-        unsafe { libc::kill(mon, libc::SIGKILL) };
+        kill_monitor(&e, rng.below(dur));
         let ran = child.wait().expect("waiting for berth run").success();
         // A monitor killed before it said "started" fails the `run`, which removes the
         // container (it never ran); after that the container stays listed, whatever the
@@ -187,6 +184,15 @@ fn hull_state(e: &Env, name: &str) -> String {
         .unwrap_or_default()
 }
 
+/// SIGKILLs the monitor of the only container of `e` `after` it registered; its pid.
+fn kill_monitor(e: &Env, after: Duration) -> i32 {
+    let mon = monitor_pid(&e.root, Duration::from_secs(5)).expect("monitor");
+    std::thread::sleep(after);
+    // SAFETY: the monitor is a berth process this test started for its own root.
+    unsafe { libc::kill(mon, libc::SIGKILL) };
+    mon
+}
+
 #[test]
 fn killed_monitor_is_adopted_with_logs_stop_and_restart_policy() {
     let Some(e) = env(92, Rt::Hull) else { return };
@@ -203,10 +209,7 @@ fn killed_monitor_is_adopted_with_logs_stop_and_restart_policy() {
         "-c",
         "httpd -p 80 -h /var/www; i=0; while true; do echo tick$i; i=$((i+1)); sleep 0.1; done",
     ]));
-    let mon = monitor_pid(&e.root, Duration::from_secs(5)).expect("monitor");
-    std::thread::sleep(Duration::from_millis(300));
-    // SAFETY: the monitor is a berth process this test started.
-    unsafe { libc::kill(mon, libc::SIGKILL) };
+    let mon = kill_monitor(&e, Duration::from_millis(300));
     std::thread::sleep(Duration::from_millis(500));
     let ps = e.ok(&["ps", "--format", "{{.Names}} {{.Status}}"]);
     assert!(ps.starts_with("ad Up"), "{ps:?}");
@@ -257,10 +260,7 @@ fn killed_monitor_is_adopted_with_logs_stop_and_restart_policy() {
         "-c",
         "sleep 1; exit 3",
     ]));
-    let mon = monitor_pid(&e.root, Duration::from_secs(5)).expect("monitor");
-    std::thread::sleep(Duration::from_millis(200));
-    // SAFETY: as above.
-    unsafe { libc::kill(mon, libc::SIGKILL) };
+    kill_monitor(&e, Duration::from_millis(200));
     e.ok(&["ps"]);
     let end = Instant::now() + Duration::from_secs(15);
     while e.inspect("rs", "{{.RestartCount}}") == "0" {

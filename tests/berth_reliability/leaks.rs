@@ -30,15 +30,9 @@ impl Rng {
     }
 }
 
-/// berth's runtime state root for `root` (engine::runtime::state_root).
+/// berth's runtime state root for `root`.
 pub fn runtime_root(root: &Path) -> PathBuf {
-    let local = root.join("runtime");
-    if local.as_os_str().len() <= 30 {
-        return local;
-    }
-    use sha2::Digest;
-    let h = sha2::Sha256::digest(root.to_string_lossy().as_bytes());
-    PathBuf::from("/run/berth").join(&hex::encode(h)[..12])
+    hull::engine::runtime::state_root(root)
 }
 
 /// A numeric field of the state.json of the root's only container.
