@@ -43,7 +43,7 @@ fn run_duration(e: &Env) -> Duration {
 
 #[test]
 fn run_killed_at_random_moments_leaves_nothing() {
-    let Some(e) = env(90, Rt::Hull) else { return };
+    let Some(e) = env(236, Rt::Hull) else { return };
     let n = rounds(20);
     let mut rng = Rng::new("run-kill");
     let dur = run_duration(&e) + Duration::from_millis(100);
@@ -60,7 +60,9 @@ fn run_killed_at_random_moments_leaves_nothing() {
             .stderr(Stdio::null())
             .spawn()
             .expect("spawning berth run");
-        std::thread::sleep(rng.below(dur));
+        // Every other round within the first quarter, where the create is.
+        let span = if i % 2 == 0 { dur } else { dur / 4 };
+        std::thread::sleep(rng.below(span));
         let _ = child.kill();
         let _ = child.wait();
         let staged = std::fs::read_dir(e.root.join("containers"))
@@ -107,7 +109,7 @@ fn monitor_pid(root: &Path, within: Duration) -> Option<i32> {
 
 #[test]
 fn monitor_killed_at_random_moments_keeps_the_container() {
-    let Some(e) = env(91, Rt::Hull) else { return };
+    let Some(e) = env(237, Rt::Hull) else { return };
     let n = rounds(10);
     let mut rng = Rng::new("monitor-kill");
     let dur = run_duration(&e) + Duration::from_millis(300);
@@ -195,7 +197,7 @@ fn kill_monitor(e: &Env, after: Duration) -> i32 {
 
 #[test]
 fn killed_monitor_is_adopted_with_logs_stop_and_restart_policy() {
-    let Some(e) = env(92, Rt::Hull) else { return };
+    let Some(e) = env(238, Rt::Hull) else { return };
     let port = free_port();
     let pmap = format!("{port}:80");
     e.ok(&e.run_args(&[
@@ -273,7 +275,7 @@ fn killed_monitor_is_adopted_with_logs_stop_and_restart_policy() {
 
 #[test]
 fn lifecycles_leak_nothing() {
-    let Some(e) = env(93, Rt::Hull) else { return };
+    let Some(e) = env(239, Rt::Hull) else { return };
     let n = rounds(20);
     let mut clean = 0;
     for i in 0..n {

@@ -115,8 +115,12 @@ fn rebase_sources(spec: &mut serde_json::Value, from: &Path, to: &Path) {
 
 fn remove_staged(root: &Path, tmp: &Path, cfg: &Config) {
     for m in &cfg.mounts {
-        if m.anonymous && !m.source.is_empty() {
-            let _ = volumes::remove(root, &m.source, true);
+        if m.anonymous && volumes::valid_name(&m.source).is_ok() {
+            // A create killed inside `volumes::create` leaves a directory without its record,
+            // which `volumes::remove` does not know.
+            if volumes::remove(root, &m.source, true).is_err() {
+                let _ = fs::remove_dir_all(volumes::dir(root).join(&m.source));
+            }
         }
     }
     let _ = fs::remove_dir_all(tmp);
