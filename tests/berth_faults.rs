@@ -196,8 +196,18 @@ fn kill_monitor(e: &Env, after: Duration) -> i32 {
 }
 
 #[test]
-fn killed_monitor_is_adopted_with_logs_stop_and_restart_policy() {
-    let Some(e) = env(238, Rt::Hull) else { return };
+fn killed_monitor_is_adopted_hull() {
+    killed_monitor_is_adopted(Rt::Hull, 238);
+}
+
+#[test]
+fn killed_monitor_is_adopted_runc() {
+    killed_monitor_is_adopted(Rt::Runc, 235);
+}
+
+/// Adoption keeps logs (no line lost), -p, exec, stop and the restart policy working.
+fn killed_monitor_is_adopted(rt: Rt, idx: u32) {
+    let Some(e) = env(idx, rt) else { return };
     let port = free_port();
     let pmap = format!("{port}:80");
     e.ok(&e.run_args(&[
