@@ -193,6 +193,7 @@ fn create(root: &Path, c: &Container, hub: &Arc<Hub>) -> Result<Launch> {
     let pidfile = c.dir.join("init.pid");
     let _ = std::fs::remove_file(&pidfile);
     let mut cmd = runtime_of(root, c).command();
+    super::recover::die_with_parent(&mut cmd);
     cmd.arg("create").arg("--bundle").arg(c.bundle());
     cmd.arg("--pid-file").arg(&pidfile);
     let mut pumps = Vec::new();

@@ -50,6 +50,22 @@ pub fn might_run(c: &Container) -> bool {
     c.state.status.is_live() || c.state.status == Status::Created
 }
 
+/// A runtime `create` must not finish after its monitor was killed: `rm -f` would have deleted
+/// the container before, and the late create would leave the runtime's state and a waiting init
+/// behind. SIGKILLed with the monitor, it leaves what `<runtime> delete --force` removes.
+pub fn die_with_parent(cmd: &mut std::process::Command) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: prctl is async-signal-safe; nothing else runs between fork and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}
+
 /// `<dir>/<name>.fifo` as (read end for the monitor, read-write end for the container). The
 /// container's end also reads, so the FIFO never loses its last reader when a monitor dies.
 pub fn fifo(dir: &Path, name: &str) -> Result<(File, File)> {
