@@ -309,8 +309,9 @@ struct OomWatch {
 }
 
 fn watch_oom(rt: &Runtime, id: &str) -> Option<OomWatch> {
-    let mut child = rt
-        .command()
+    let mut cmd = rt.command();
+    super::recover::die_with_parent(&mut cmd);
+    let mut child = cmd
         .args(["events", "--interval", "1h", id])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
