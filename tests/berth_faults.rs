@@ -32,6 +32,15 @@ fn clean_all(e: &Env) {
     e.ok(&["container", "prune", "-f"]);
 }
 
+/// `berth ARGS` in the background, its output dropped.
+fn spawn_quiet(e: &Env, args: &[&str]) -> std::process::Child {
+    e.cmd(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawning berth")
+}
+
 /// How long `run -d` takes when left alone, to spread kills over.
 fn run_duration(e: &Env) -> Duration {
     let t = Instant::now();
@@ -54,12 +63,7 @@ fn run_killed_at_random_moments_leaves_nothing() {
         let port = free_port().to_string();
         let pmap = format!("{port}:80");
         let args = e.run_args(&["-d", "-p", &pmap, "-v", "/data", "busybox", "sleep", "60"]);
-        let mut child = e
-            .cmd(&args)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawning berth run");
+        let mut child = spawn_quiet(&e, &args);
         // Every other round within the first quarter, where the create is.
         let span = if i % 2 == 0 { dur } else { dur / 4 };
         std::thread::sleep(rng.below(span));
@@ -128,12 +132,7 @@ fn monitor_killed_at_random_moments_keeps_the_container() {
             "-c",
             "echo started; exec httpd -f -p 80 -h /var/www",
         ]);
-        let mut child = e
-            .cmd(&args)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawning berth run");
+        let mut child = spawn_quiet(&e, &args);
         // Every other round early, while the monitor sets up, creates and starts.
         let span = if i % 2 == 0 { dur } else { dur / 3 };
         kill_monitor(&e, rng.below(span));
