@@ -229,9 +229,29 @@ impl Container {
         }
     }
 
-    /// Running as far as the records and the monitor process tell.
+    /// Running: recorded live, and its monitor lives or, if that died, the runtime says the
+    /// container's processes still exist (issue 15: a dead monitor must not hide a container).
     pub fn is_running(&self) -> bool {
-        self.state.status.is_live() && crate::sys::pid_alive(self.state.monitor_pid)
+        self.state.status.is_live() && (self.monitor_alive() || self.orphan_alive())
+    }
+
+    /// The berth root this container's directory is in (`<root>/containers/<id>`).
+    pub fn root(&self) -> &Path {
+        self.dir
+            .parent()
+            .and_then(Path::parent)
+            .unwrap_or(Path::new("/"))
+    }
+
+    /// What the runtime says of the container, asked through its command line (never cgroupfs).
+    pub fn runtime_state(&self) -> Option<super::runtime::RuntimeState> {
+        super::runtime::Runtime::new(&self.config.runtime, self.root()).state(self.id())
+    }
+
+    /// The monitor is gone but the container's processes are not: an orphan that
+    /// `recover::adopt` gives a new monitor.
+    pub fn orphan_alive(&self) -> bool {
+        !self.monitor_alive() && self.runtime_state().is_some_and(|s| s.is_alive())
     }
 
     /// The fields the network code needs.
@@ -246,9 +266,21 @@ impl Container {
         }
     }
 
-    /// The monitor is alive (created-and-waiting or running).
+    /// The monitor is alive (created-and-waiting or running). The pid must still be a
+    /// monitor of this container: after a monitor's death its pid may be reused.
     pub fn monitor_alive(&self) -> bool {
-        crate::sys::pid_alive(self.state.monitor_pid)
+        let pid = self.state.monitor_pid;
+        if !crate::sys::pid_alive(pid) {
+            return false;
+        }
+        match fs::read(format!("/proc/{pid}/cmdline")) {
+            Ok(cl) => {
+                let cl = String::from_utf8_lossy(&cl);
+                cl.contains("__monitor") && cl.contains(self.id())
+            }
+            // Gone between the two looks.
+            Err(_) => false,
+        }
     }
 
     pub fn bundle(&self) -> PathBuf {
@@ -343,6 +375,10 @@ pub fn list(root: &Path) -> Result<Vec<Container>> {
         return Ok(out);
     };
     for e in rd.flatten() {
+        // `.creating-*`: a create in progress or killed midway (see `create_txn`).
+        if e.file_name().to_string_lossy().starts_with('.') {
+            continue;
+        }
         if e.path().join("config.json").exists() {
             if let Ok(c) = Container::load_dir(&e.path()) {
                 out.push(c);

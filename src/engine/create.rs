@@ -6,13 +6,13 @@
 use anyhow::Context;
 use std::collections::BTreeMap;
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use super::container::{self, Config, Container, State};
 use super::error::{EngineError, Result};
 use super::opts::{self, LogOptions, MountSpec, RestartPolicy, Ulimit};
 use super::spec::{self, NetNs};
-use super::{rootfs, runtime, volumes};
+use super::{runtime, volumes};
 use crate::image::store::Store;
 use crate::image::types::HealthConfig;
 use crate::network::{self, NetworkMode, PortMap};
@@ -201,7 +201,7 @@ pub fn process_env(o: &CreateOptions, image_env: &[String]) -> Vec<String> {
 }
 
 /// Which network namespace the bundle names.
-fn netns_for(root: &Path, cfg: &Config) -> Result<NetNs> {
+pub(super) fn netns_for(root: &Path, cfg: &Config) -> Result<NetNs> {
     Ok(match &cfg.network {
         NetworkMode::Host => NetNs::Host,
         NetworkMode::Container(other) => {
@@ -315,6 +315,7 @@ pub fn create(root: &Path, o: &CreateOptions) -> Result<Container> {
     }
 
     let _lock = fsutil::lock(&container::lock_path(&root))?;
+    super::create_txn::sweep_locked(&root);
     let name = match &o.name {
         Some(n) => {
             container::valid_name(n)?;
@@ -385,73 +386,8 @@ pub fn create(root: &Path, o: &CreateOptions) -> Result<Container> {
         config: cfg,
         state: State::default(),
     };
-    write(&root, c, &img.lowerdirs)
-}
-
-type ResolvedMount = (String, String, bool, String, Vec<String>);
-
-/// Writes the container directory; on failure removes it and its anonymous volumes.
-fn write(root: &Path, mut c: Container, lowerdirs: &[PathBuf]) -> Result<Container> {
-    let dir = c.dir.clone();
-    let res = (|| -> anyhow::Result<()> {
-        fs::create_dir_all(dir.join("bundle/rootfs"))
-            .with_context(|| format!("creating {}", dir.display()))?;
-        let mut resolved: Vec<ResolvedMount> = Vec::new();
-        for m in c.config.mounts.iter_mut() {
-            if m.typ == "volume" {
-                if m.anonymous {
-                    m.source = fsutil::random_id();
-                }
-                let v = volumes::create(root, &m.source, m.anonymous)?;
-                resolved.push((
-                    "bind".into(),
-                    v.mountpoint,
-                    m.readonly,
-                    m.target.clone(),
-                    vec![],
-                ));
-            } else {
-                resolved.push((
-                    m.typ.clone(),
-                    m.source.clone(),
-                    m.readonly,
-                    m.target.clone(),
-                    m.options.clone(),
-                ));
-            }
-        }
-        let cfg = &c.config;
-        fs::write(dir.join("image-id"), &cfg.image_id).context("writing image-id")?;
-        let lowers: Vec<String> = lowerdirs
-            .iter()
-            .map(|p| p.to_string_lossy().into_owned())
-            .collect();
-        fs::write(rootfs::lowerdirs_path(&dir), lowers.join("\n")).context("writing lowerdirs")?;
-        fs::write(dir.join("hostname"), format!("{}\n", cfg.hostname))
-            .context("writing hostname")?;
-        fs::write(dir.join("hosts"), "127.0.0.1\tlocalhost\n").context("writing hosts")?;
-        fs::write(
-            dir.join("resolv.conf"),
-            network::resolv_conf(root, &cfg.network),
-        )
-        .context("writing resolv.conf")?;
-        let netns = netns_for(root, cfg)?;
-        let spec = spec::build(cfg, &dir, lowerdirs, netns, &resolved)?;
-        fsutil::write_json(&dir.join("bundle/config.json"), &spec)?;
-        c.save_config()?;
-        c.save_state()?;
-        Ok(())
-    })();
-    if let Err(e) = res {
-        for m in &c.config.mounts {
-            if m.anonymous && !m.source.is_empty() {
-                let _ = volumes::remove(root, &m.source, true);
-            }
-        }
-        let _ = fs::remove_dir_all(&dir);
-        return Err(e.into());
-    }
-    super::events::container(root, &c, "create", &[]);
+    let c = super::create_txn::write(&root, c, &img.lowerdirs)?;
+    super::events::container(&root, &c, "create", &[]);
     Ok(c)
 }
 

@@ -218,6 +218,8 @@ fn untagged(n: &Reference) -> String {
 /// Removes images by name or id; `force` removes images in use or named twice.
 pub fn remove(root: &Path, images: &[String], force: bool) -> Result<RmiReport> {
     let store = Store::open(root)?;
+    // A create killed midway must not keep its image "in use".
+    super::create_txn::sweep(store.root())?;
     let mut report = Vec::new();
     let mut deleted_any = false;
     for arg in images {

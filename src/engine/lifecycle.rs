@@ -75,10 +75,14 @@ fn signal_number(sig: &str) -> String {
 pub fn wait_exit(c: &Container, d: Duration) -> bool {
     let end = Instant::now() + d;
     loop {
-        if !crate::sys::pid_alive(c.state.monitor_pid) || {
-            let s: State = crate::sys::read_json(&c.dir.join("state.json")).unwrap_or_default();
-            s.monitor_pid == 0
-        } {
+        let s: State = crate::sys::read_json(&c.dir.join("state.json")).unwrap_or_default();
+        let now = Container {
+            dir: c.dir.clone(),
+            config: c.config.clone(),
+            state: s,
+        };
+        // A monitor that died is no exit while the runtime still runs the container.
+        if now.state.monitor_pid == 0 || (!now.monitor_alive() && !now.orphan_alive()) {
             return true;
         }
         if Instant::now() >= end {
@@ -105,12 +109,28 @@ pub fn remove(root: &Path, c: &Container, force: bool, with_volumes: bool) -> Re
 
 /// Removes everything of a container: process, mounts, network, records.
 pub fn remove_container(root: &Path, c: &Container, with_volumes: bool) -> Result<()> {
-    if c.monitor_alive() {
-        let _ = fs::write(c.stop_marker(), "");
-        let _ = runtime_of(root, c).kill(c.id(), "KILL", true);
-        if !wait_exit(c, Duration::from_secs(10)) {
-            return Err(anyhow::anyhow!("container {} did not stop", c.config.name).into());
+    if c.monitor_alive() || c.orphan_alive() {
+        // A monitor still starting has no container to kill yet and clears the stop marker
+        // when it begins: repeat both until it is gone.
+        let end = Instant::now() + Duration::from_secs(10);
+        loop {
+            let _ = fs::write(c.stop_marker(), "");
+            let _ = runtime_of(root, c).kill(c.id(), "KILL", true);
+            if wait_exit(c, Duration::from_millis(250)) {
+                break;
+            }
+            if Instant::now() >= end {
+                return Err(anyhow::anyhow!("container {} did not stop", c.config.name).into());
+            }
         }
+    }
+    // A monitor registers under the containers lock (`monitor::main`): under it, either one
+    // registered since `c` was read, or none will find this container any more.
+    let lock = crate::sys::lock(&container::lock_path(root))?;
+    let now = container::reload(c)?;
+    if now.state.monitor_pid != c.state.monitor_pid && now.monitor_alive() {
+        drop(lock);
+        return remove_container(root, &now, with_volumes);
     }
     runtime_of(root, c).delete(c.id());
     Ok(remove_files(root, c, with_volumes)?)
@@ -157,11 +177,12 @@ pub struct PruneReport {
     pub reclaimed: u64,
 }
 
-/// Removes every container whose monitor is gone.
+/// Removes every container whose monitor is gone and that does not run.
 pub fn prune(root: &Path) -> Result<PruneReport> {
     let mut r = PruneReport::default();
+    super::create_txn::sweep(root)?;
     for c in container::list(root)? {
-        if !c.monitor_alive() {
+        if !c.monitor_alive() && !c.is_running() {
             r.reclaimed += dir_size(&c.upper());
             remove_container(root, &c, false)?;
             r.removed.push(c.id().to_string());

@@ -4,6 +4,8 @@
 //! flag parsing and no printing (that is `src/bin/berth/`).
 //!
 //! - `create`: `CreateOptions` -> a container on disk (where containers get created)
+//! - `create_txn`: the atomic write of a new container dir, and the sweep of killed creates
+//! - `recover`: orphaned containers (monitor killed) get a new monitor; run by the CLI first
 //! - `run`: start / restart / run (spawns the monitor)
 //! - `lifecycle`: stop, kill, wait, remove, pause, rename, prune
 //! - `monitor`: the per-container supervisor process (`__monitor`)
@@ -20,6 +22,7 @@ pub mod attach;
 pub mod container;
 pub mod cp;
 pub mod create;
+pub mod create_txn;
 pub mod error;
 pub mod events;
 pub mod exec;
@@ -31,6 +34,7 @@ pub mod monitor;
 pub mod networks;
 pub mod opts;
 pub mod query;
+pub mod recover;
 pub mod rootfs;
 pub mod run;
 pub mod runtime;

@@ -24,11 +24,16 @@ use super::logs;
 use super::runtime::Runtime;
 use crate::sys::now_rfc3339;
 
-const READY_FD: RawFd = 3;
+pub(super) const READY_FD: RawFd = 3;
 
 /// Starts the monitor and waits until the container was created (and,
 /// unless `wait_attach`, started). Errors come back as the monitor saw them.
 pub fn spawn(root: &Path, c: &Container, wait_attach: bool) -> Result<()> {
+    spawn_with(root, c, if wait_attach { "--wait-attach" } else { "" })
+}
+
+/// `spawn`, with one extra `__monitor` flag (`--adopt` is `recover`'s).
+pub(super) fn spawn_with(root: &Path, c: &Container, flag: &str) -> Result<()> {
     let (r, w) =
         nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).context("creating monitor pipe")?;
     let exe = std::env::current_exe().context("finding the berth binary")?;
@@ -36,8 +41,8 @@ pub fn spawn(root: &Path, c: &Container, wait_attach: bool) -> Result<()> {
         .with_context(|| format!("creating {}", c.dir.join("monitor.log").display()))?;
     let mut cmd = Command::new(exe);
     cmd.arg("--root").arg(root).arg("__monitor").arg(c.id());
-    if wait_attach {
-        cmd.arg("--wait-attach");
+    if !flag.is_empty() {
+        cmd.arg(flag);
     }
     cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(log);
     let wfd = w.as_raw_fd();
@@ -72,7 +77,7 @@ pub fn spawn(root: &Path, c: &Container, wait_attach: bool) -> Result<()> {
     Ok(())
 }
 
-struct Hub {
+pub(super) struct Hub {
     clients: Mutex<Vec<UnixStream>>,
     stdin: Mutex<Option<File>>,
     master: Mutex<Option<File>>,
@@ -82,6 +87,12 @@ struct Hub {
 }
 
 impl Hub {
+    pub(super) fn flush_log(&self) {
+        if let Ok(mut l) = self.log.lock() {
+            l.flush();
+        }
+    }
+
     fn output(&self, stream: usize, data: &[u8]) {
         if let Ok(mut l) = self.log.lock() {
             l.write(stream, data);
@@ -132,7 +143,7 @@ impl Hub {
     }
 }
 
-fn pump(hub: Arc<Hub>, mut f: File, stream: usize) -> std::thread::JoinHandle<()> {
+pub(super) fn pump(hub: Arc<Hub>, mut f: File, stream: usize) -> std::thread::JoinHandle<()> {
     std::thread::spawn(move || {
         let mut buf = [0u8; 8192];
         loop {
@@ -183,6 +194,7 @@ fn create(root: &Path, c: &Container, hub: &Arc<Hub>) -> Result<Launch> {
     let pidfile = c.dir.join("init.pid");
     let _ = std::fs::remove_file(&pidfile);
     let mut cmd = runtime_of(root, c).command();
+    super::recover::die_with_parent(&mut cmd);
     cmd.arg("create").arg("--bundle").arg(c.bundle());
     cmd.arg("--pid-file").arg(&pidfile);
     let mut pumps = Vec::new();
@@ -219,8 +231,9 @@ fn create(root: &Path, c: &Container, hub: &Arc<Hub>) -> Result<Launch> {
             Some(master.try_clone().context("dup pty")?);
         pumps.push(pump(hub.clone(), master, 0));
     } else {
-        let (out_r, out_w) = pipe_files()?;
-        let (serr_r, serr_w) = pipe_files()?;
+        // FIFOs, not pipes: a new monitor can reopen them if this one is killed.
+        let (out_r, out_w) = super::recover::fifo(&c.dir, "stdout")?;
+        let (serr_r, serr_w) = super::recover::fifo(&c.dir, "stderr")?;
         if c.config.interactive {
             let (in_r, in_w) = pipe_files()?;
             cmd.stdin(in_r);
@@ -300,8 +313,9 @@ struct OomWatch {
 }
 
 fn watch_oom(rt: &Runtime, id: &str) -> Option<OomWatch> {
-    let mut child = rt
-        .command()
+    let mut cmd = rt.command();
+    super::recover::die_with_parent(&mut cmd);
+    let mut child = cmd
         .args(["events", "--interval", "1h", id])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -347,17 +361,17 @@ impl OomWatch {
     }
 }
 
-fn save_state(c: &mut Container, f: impl FnOnce(&mut State)) {
+pub(super) fn save_state(c: &mut Container, f: impl FnOnce(&mut State)) {
     c.reload_state();
     f(&mut c.state);
     let _ = c.save_state();
 }
 
 /// The ready pipe to `spawn`: one line, "ok" or "error: ...", sent once.
-struct Ready(Option<File>);
+pub(super) struct Ready(pub(super) Option<File>);
 
 impl Ready {
-    fn report(&mut self, msg: &str) {
+    pub(super) fn report(&mut self, msg: &str) {
         if let Some(mut f) = self.0.take() {
             let _ = f.write_all(format!("{msg}\n").as_bytes());
         }
@@ -385,7 +399,7 @@ pub fn main(root: &Path, id: &str, wait_attach: bool) -> i32 {
     unsafe { libc::fcntl(READY_FD, libc::F_SETFD, libc::FD_CLOEXEC) };
     // SAFETY: fd 3 was set up by `spawn` for us alone.
     let mut ready = Ready(Some(unsafe { File::from_raw_fd(READY_FD) }));
-    let mut c = match Container::load_dir(&super::container::containers_dir(root).join(id)) {
+    let mut c = match register(root, id) {
         Ok(c) => c,
         Err(e) => {
             ready.report(&format!("error: {e:#}"));
@@ -408,11 +422,17 @@ pub fn main(root: &Path, id: &str, wait_attach: bool) -> i32 {
         Ok(code) => code,
         Err(failed) => return failed,
     };
+    finish(root, &mut c, &hub, final_code);
+    0
+}
+
+/// After the last exit: `--rm` or cleanup, then attach clients get the exit code.
+pub(super) fn finish(root: &Path, c: &mut Container, hub: &Hub, final_code: i32) {
     if c.config.auto_remove {
-        let _ = lifecycle::remove_files(root, &c, true);
+        let _ = lifecycle::remove_files(root, c, true);
     } else {
-        cleanup(root, &c);
-        save_state(&mut c, |s| s.monitor_pid = 0);
+        cleanup(root, c);
+        save_state(c, |s| s.monitor_pid = 0);
     }
     let _ = std::fs::remove_file(c.attach_sock());
     if let Ok(mut cl) = hub.clients.lock() {
@@ -421,7 +441,16 @@ pub fn main(root: &Path, id: &str, wait_attach: bool) -> i32 {
             let _ = s.shutdown(std::net::Shutdown::Both);
         }
     }
-    0
+}
+
+/// Records this process as the container's monitor, under the containers lock so that a
+/// concurrent `rm -f` either sees it or has removed the container before.
+fn register(root: &Path, id: &str) -> Result<Container> {
+    let _l = crate::sys::lock(&super::container::lock_path(root))?;
+    let mut c = Container::load_dir(&super::container::containers_dir(root).join(id))?;
+    c.state.monitor_pid = std::process::id() as i32;
+    c.save_state()?;
+    Ok(c)
 }
 
 /// Creates and starts the container, waits for it, and restarts it as
@@ -550,6 +579,11 @@ fn prepare(root: &Path, c: &mut Container) -> Result<Arc<Hub>> {
     c.state.endpoints = eps;
     c.save_state()?;
     write_etc_files(c)?;
+    serve(c)
+}
+
+/// The log writer and the attach socket's listener.
+pub(super) fn serve(c: &Container) -> Result<Arc<Hub>> {
     let log = logs::Writer::open(&c.log_path(), c.config.log_max_size, c.config.log_max_file)?;
     let hub = Arc::new(Hub {
         clients: Mutex::new(Vec::new()),

@@ -12,7 +12,10 @@ pub fn users(root: &Path, net: &str) -> Vec<String> {
     container::list(root)
         .unwrap_or_default()
         .into_iter()
-        .filter(|c| c.net_member().networks().iter().any(|n| n == net) && c.monitor_alive())
+        .filter(|c| {
+            c.net_member().networks().iter().any(|n| n == net)
+                && (c.monitor_alive() || c.is_running())
+        })
         .map(|c| c.config.name)
         .collect()
 }

@@ -23,6 +23,7 @@ pub fn start(root: &Path, c: &Container, attach: bool) -> Result<bool> {
         lifecycle::wait_exit(&c, Duration::from_secs(10));
         c = container::reload(&c)?;
     }
+    clear_leftovers(root, &c);
     monitor::spawn(root, &c, attach)?;
     Ok(true)
 }
@@ -30,9 +31,19 @@ pub fn start(root: &Path, c: &Container, attach: bool) -> Result<bool> {
 pub fn restart(root: &Path, c: &Container, time: Option<u64>) -> Result<()> {
     lifecycle::stop(root, c, time, None)?;
     let c = container::reload(c)?;
+    clear_leftovers(root, &c);
     monitor::spawn(root, &c, false)?;
     super::events::container(root, &c, "restart", &[]);
     Ok(())
+}
+
+/// A monitor that was killed (it zeroes `monitor_pid` when it ends normally) may have left
+/// the runtime's container, mounts and network behind: the new one would trip over them.
+fn clear_leftovers(root: &Path, c: &Container) {
+    if c.state.monitor_pid != 0 && !c.monitor_alive() {
+        lifecycle::runtime_of(root, c).delete(c.id());
+        lifecycle::cleanup(root, c);
+    }
 }
 
 /// create + start; a container that fails to start is removed again.

@@ -117,6 +117,22 @@ pub struct BlkioEntry {
     pub value: u64,
 }
 
+/// The fields of `<runtime> state` berth uses (the OCI state document).
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct RuntimeState {
+    #[serde(default)]
+    pub status: String,
+    #[serde(default)]
+    pub pid: i32,
+}
+
+impl RuntimeState {
+    /// The container's processes exist (paused ones too).
+    pub fn is_alive(&self) -> bool {
+        matches!(self.status.as_str(), "running" | "paused") && self.pid > 0
+    }
+}
+
 #[derive(Deserialize)]
 struct Event {
     #[serde(rename = "type")]
@@ -205,6 +221,14 @@ impl Runtime {
 
     pub fn resume(&self, id: &str) -> Result<()> {
         self.run(&["resume", id])
+    }
+
+    /// `state`: what the runtime (and through it the kernel) says of a container; None when it
+    /// knows no such container. How berth tells a running container whose monitor died from a
+    /// stopped one.
+    pub fn state(&self, id: &str) -> Option<RuntimeState> {
+        let out = self.output(&["state", id]).ok()?;
+        serde_json::from_str(out.trim()).ok()
     }
 
     /// The container's processes (`ps --format json`).

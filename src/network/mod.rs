@@ -8,6 +8,7 @@ pub mod netlink;
 pub mod netns;
 pub mod nft;
 pub mod ops;
+pub mod owner;
 mod types;
 
 use anyhow::{bail, Context, Result};
@@ -23,15 +24,17 @@ pub use types::{Endpoint, Member, NetworkMode, PortMap};
 
 pub const DEFAULT: &str = "bridge";
 
-/// The default bridge network, made on first use. BERTH_BRIDGE and
-/// BERTH_BRIDGE_SUBNET override its bridge name and subnet (tests run
-/// several roots side by side).
+/// The default bridge network, made on first use. Its bridge name and subnet are the root's own
+/// (`owner`); BERTH_BRIDGE and BERTH_BRIDGE_SUBNET override them.
 pub fn default_network(root: &Path) -> Result<Network> {
     if let Ok(n) = ipam::load(root, DEFAULT) {
         return Ok(n);
     }
-    let bridge = std::env::var("BERTH_BRIDGE").unwrap_or_else(|_| "berth0".into());
-    let subnet = std::env::var("BERTH_BRIDGE_SUBNET").unwrap_or_else(|_| "172.30.0.0/16".into());
+    let bridge = std::env::var("BERTH_BRIDGE").unwrap_or_else(|_| owner::default_bridge(root));
+    let subnet = match std::env::var("BERTH_BRIDGE_SUBNET") {
+        Ok(s) => s,
+        Err(_) => owner::default_subnet(root)?,
+    };
     netlink::check_ifname(&bridge)?;
     let (base, p) = ipam::parse_cidr(&subnet)?;
     if netlink::ifindex(&bridge).is_none()
@@ -156,12 +159,15 @@ pub fn ensure_bridge(root: &Path, net: &Network) -> Result<()> {
             // Lets DNAT from 127.0.0.1 reach containers on this bridge.
             let p = format!("/proc/sys/net/ipv4/conf/{}/route_localnet", net.bridge);
             std::fs::write(&p, "1").with_context(|| format!("writing {p}"))?;
+            owner::claim(root, &net.bridge)?;
             nft::add_bridge(root, &net.bridge, &net.subnet)
         })();
         if let Err(e) = r {
             let _ = nl.delete_link(&net.bridge);
             return Err(e);
         }
+    } else {
+        owner::check_existing(root, &net.bridge)?;
     }
     if net.dns {
         dns::ensure(root, net)?;
@@ -172,7 +178,7 @@ pub fn ensure_bridge(root: &Path, net: &Network) -> Result<()> {
 /// Removes a network's kernel objects (bridge, NAT registration, DNS helper).
 pub fn teardown_bridge(root: &Path, net: &Network) {
     dns::stop(root, &net.name);
-    if netlink::ifindex(&net.bridge).is_some() {
+    if netlink::ifindex(&net.bridge).is_some() && owner::is_mine(root, &net.bridge) {
         if let Ok(mut nl) = Netlink::open() {
             let _ = nl.delete_link(&net.bridge);
         }

@@ -4,7 +4,6 @@
 //! (`berth` for the default root) so that roots never step on each other.
 
 use anyhow::{bail, Context, Result};
-use sha2::{Digest, Sha256};
 use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -15,8 +14,20 @@ pub fn table_name(root: &Path) -> String {
     if root == Path::new(crate::image::store::DEFAULT_ROOT) {
         return "berth".into();
     }
-    let h = Sha256::digest(root.to_string_lossy().as_bytes());
-    format!("berth_{}", &hex::encode(h)[..8])
+    format!("berth_{}", super::owner::root_tag(root))
+}
+
+/// Whether this root's table registers `bridge`.
+pub fn lists_bridge(root: &Path, bridge: &str) -> bool {
+    Command::new("nft")
+        .args(["list", "set", "ip", &table_name(root), "bridges"])
+        .stderr(Stdio::null())
+        .output()
+        .map(|o| {
+            o.status.success()
+                && String::from_utf8_lossy(&o.stdout).contains(&format!("\"{bridge}\""))
+        })
+        .unwrap_or(false)
 }
 
 pub fn nft(script: &str) -> Result<()> {

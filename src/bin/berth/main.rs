@@ -96,6 +96,8 @@ enum Cmd {
         id: String,
         #[arg(long)]
         wait_attach: bool,
+        #[arg(long)]
+        adopt: bool,
     },
 }
 
@@ -267,12 +269,21 @@ fn run(cli: Cli) -> Result<i32> {
             &network,
             &mut std::io::stdout(),
         )),
-        Cmd::Monitor { id, wait_attach } => {
+        Cmd::Monitor {
+            id,
+            wait_attach,
+            adopt,
+        } => {
             let root = Store::open(&cli.root)?.root().to_path_buf();
+            if adopt {
+                return Ok(hull::engine::recover::adopt_main(&root, &id));
+            }
             Ok(hull::engine::monitor::main(&root, &id, wait_attach))
         }
         Cmd::Containers(c) => {
             let root = Store::open(&cli.root)?.root().to_path_buf();
+            // Recovery is best effort: the command itself must still run.
+            let _ = hull::engine::recover::recover(&root);
             run_container(&root, c)
         }
         Cmd::Container(c) => {
@@ -294,6 +305,7 @@ fn run(cli: Cli) -> Result<i32> {
         }
         Cmd::Network(n) => {
             let root = Store::open(&cli.root)?.root().to_path_buf();
+            let _ = hull::engine::recover::recover(&root);
             networks::dispatch(&root, n)
         }
         Cmd::System(s) => {
