@@ -1,6 +1,7 @@
 //! `exec` (through the runtime) and `cp` (through the overlay mount).
 
 use anyhow::{bail, Context};
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
 use super::container::{self, Container};
@@ -25,17 +26,36 @@ pub struct ExecOptions {
 
 /// Runs a process in a running container with the caller's stdio; its exit code.
 pub fn exec(root: &Path, c: &Container, o: &ExecOptions) -> Result<i32> {
+    let mut flags: Vec<OsString> = Vec::new();
+    if o.tty {
+        flags.push("--tty".into());
+    }
+    if o.detach {
+        flags.push("--detach".into());
+    }
+    let mut cmd = exec_command(root, c, o, &flags)?;
+    if !o.interactive {
+        cmd.stdin(std::process::Stdio::null());
+    }
+    let st = cmd
+        .status()
+        .with_context(|| format!("running {} exec", c.config.runtime))?;
+    Ok(st.code().unwrap_or(126))
+}
+
+/// `<runtime> exec [flags] <id> <command>` with the container's env, user,
+/// workdir and `o`'s overrides.
+pub(super) fn exec_command(
+    root: &Path,
+    c: &Container,
+    o: &ExecOptions,
+    flags: &[OsString],
+) -> Result<std::process::Command> {
     if !c.is_running() || c.state.pid == 0 {
         return Err(EngineError::not_running(&c.config.name, Op::Exec));
     }
     let mut cmd = runtime_of(root, c).command();
-    cmd.arg("exec");
-    if o.tty {
-        cmd.arg("--tty");
-    }
-    if o.detach {
-        cmd.arg("--detach");
-    }
+    cmd.arg("exec").args(flags);
     for e in opts::merge_env(&c.config.env, &o.env) {
         cmd.arg("--env").arg(e);
     }
@@ -62,13 +82,7 @@ pub fn exec(root: &Path, c: &Container, o: &ExecOptions) -> Result<i32> {
         }
     }
     cmd.arg(c.id()).args(&o.command);
-    if !o.interactive {
-        cmd.stdin(std::process::Stdio::null());
-    }
-    let st = cmd
-        .status()
-        .with_context(|| format!("running {} exec", c.config.runtime))?;
-    Ok(st.code().unwrap_or(126))
+    Ok(cmd)
 }
 
 /// `CONTAINER:PATH` as `cp` writes it (None for a host path).

@@ -8,17 +8,19 @@
 //! - `lifecycle`: stop, kill, wait, remove, pause, rename, prune
 //! - `monitor`: the per-container supervisor process (`__monitor`)
 //! - `query`: list with filters, inspect, port, top, stats
-//! - `exec`: exec, cp, diff
+//! - `exec`: exec, cp, diff; `exec_tty`: a foreground `exec -t` whose pty the caller relays
 //! - `images`, `networks`, `volumes`: the same for those objects
 //! - `runtime`: the OCI runtime's command line, the only way to the container's cgroup
 //! - `opts`: docker's flag syntax (-p, -v, --mount, --restart, ...) to typed values
 //! - `container`, `spec`, `rootfs`, `logs`, `attach`: records, config.json, overlay, logs, stdio
+//! - `tty`: detach keys (docker's syntax and the matcher) and pty window sizes
 
 pub mod attach;
 pub mod container;
 pub mod create;
 pub mod error;
 pub mod exec;
+pub mod exec_tty;
 pub mod images;
 pub mod lifecycle;
 pub mod logs;
@@ -30,6 +32,7 @@ pub mod rootfs;
 pub mod run;
 pub mod runtime;
 pub mod spec;
+pub mod tty;
 pub mod volumes;
 
 pub use container::{Container, Health, HealthProbe, HealthStatus, Status};

@@ -10,6 +10,7 @@ mod io;
 mod networks;
 mod progress;
 mod query;
+mod signals;
 mod volumes;
 
 use anyhow::Result;
@@ -107,6 +108,9 @@ enum ContainerCmds {
         attach: bool,
         #[arg(short, long)]
         interactive: bool,
+        /// Override the key sequence for detaching a container
+        #[arg(long)]
+        detach_keys: Option<String>,
         #[arg(required = true)]
         containers: Vec<String>,
     },
@@ -142,11 +146,7 @@ enum ContainerCmds {
     /// Execute a command in a running container
     Exec(ExecArgs),
     /// Attach to a running container's stdio
-    Attach {
-        #[arg(long)]
-        no_stdin: bool,
-        container: String,
-    },
+    Attach(io::AttachArgs),
     /// Display detailed information on containers (or images)
     Inspect {
         #[arg(short, long)]
@@ -319,8 +319,9 @@ fn run_container(root: &Path, cmd: ContainerCmds) -> Result<i32> {
         C::Start {
             attach,
             interactive,
+            detach_keys,
             containers: names,
-        } => containers::start(root, attach, interactive, &names),
+        } => containers::start(root, attach, interactive, detach_keys.as_deref(), &names),
         C::Stop {
             time,
             signal,
@@ -340,10 +341,7 @@ fn run_container(root: &Path, cmd: ContainerCmds) -> Result<i32> {
         C::Ps(a) | C::Container(ContainerCmd::Ls(a)) => query::ps(root, a),
         C::Logs(a) | C::Container(ContainerCmd::Logs(a)) => query::logs(root, a),
         C::Exec(a) => io::exec(root, a),
-        C::Attach {
-            no_stdin,
-            container,
-        } => io::attach(root, no_stdin, &container),
+        C::Attach(a) => io::attach(root, &a),
         C::Inspect { format, names } => inspect(root, &names, format.as_deref()),
         C::Container(ContainerCmd::Inspect { names }) => query::inspect(root, &names, None),
         C::Top { container } => query::top(root, &container),
