@@ -45,7 +45,7 @@ pub fn exec(root: &Path, c: &Container, o: &ExecOptions) -> Result<i32> {
 
 /// `<runtime> exec [flags] <id> <command>` with the container's env, user,
 /// workdir and `o`'s overrides.
-pub(super) fn exec_command(
+fn exec_command(
     root: &Path,
     c: &Container,
     o: &ExecOptions,
@@ -59,21 +59,10 @@ pub(super) fn exec_command(
     for e in opts::merge_env(&c.config.env, &o.env) {
         cmd.arg("--env").arg(e);
     }
-    let user = o.user.clone().unwrap_or_else(|| c.config.user.clone());
-    if !user.is_empty() {
-        let lowers: Vec<PathBuf> = std::fs::read_to_string(rootfs::lowerdirs_path(&c.dir))
-            .unwrap_or_default()
-            .lines()
-            .map(PathBuf::from)
-            .collect();
-        let (u, g) = spec::resolve_user(&user, &lowers)?;
+    if let Some((u, g)) = exec_user(c, o)? {
         cmd.arg("--user").arg(format!("{u}:{g}"));
     }
-    let cwd = o
-        .workdir
-        .clone()
-        .unwrap_or_else(|| c.config.workdir.clone());
-    if !cwd.is_empty() {
+    if let Some(cwd) = exec_cwd(c, o) {
         cmd.arg("--cwd").arg(cwd);
     }
     if o.privileged {
@@ -83,6 +72,29 @@ pub(super) fn exec_command(
     }
     cmd.arg(c.id()).args(&o.command);
     Ok(cmd)
+}
+
+/// The uid:gid an exec runs as: `--user`, else the container's user.
+pub(super) fn exec_user(c: &Container, o: &ExecOptions) -> Result<Option<(u32, u32)>> {
+    let user = o.user.clone().unwrap_or_else(|| c.config.user.clone());
+    if user.is_empty() {
+        return Ok(None);
+    }
+    let lowers: Vec<PathBuf> = std::fs::read_to_string(rootfs::lowerdirs_path(&c.dir))
+        .unwrap_or_default()
+        .lines()
+        .map(PathBuf::from)
+        .collect();
+    Ok(Some(spec::resolve_user(&user, &lowers)?))
+}
+
+/// `--workdir`, else the container's.
+pub(super) fn exec_cwd(c: &Container, o: &ExecOptions) -> Option<String> {
+    let cwd = o
+        .workdir
+        .clone()
+        .unwrap_or_else(|| c.config.workdir.clone());
+    (!cwd.is_empty()).then_some(cwd)
 }
 
 /// `CONTAINER:PATH` as `cp` writes it (None for a host path).

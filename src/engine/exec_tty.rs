@@ -6,17 +6,19 @@
 //! is reparented to it and its exit status can be waited for.
 
 use anyhow::Context;
-use std::ffi::OsString;
 use std::fs::File;
 use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use serde_json::{json, Value};
+
 use super::container::Container;
-use super::error::Result;
-use super::exec::{exec_command, ExecOptions};
-use super::tty;
+use super::error::{EngineError, Op, Result};
+use super::exec::{exec_cwd, exec_user, ExecOptions};
+use super::lifecycle::runtime_of;
+use super::{opts, spec, tty};
 
 /// A started `exec -t`: its pty master and its pid (on the host).
 #[derive(Debug)]
@@ -36,28 +38,39 @@ impl Drop for Scratch {
     }
 }
 
-/// Starts `o.command` with a new pty. Makes the calling process a child
-/// subreaper (for `TtyExec::wait`).
-pub fn start(root: &Path, c: &Container, o: &ExecOptions) -> Result<TtyExec> {
+/// Starts `o.command` with a new pty of `size` (rows, cols; the runtime
+/// sets it before the process runs: `process.consoleSize`). Makes the
+/// calling process a child subreaper (for `wait`).
+pub fn start(
+    root: &Path,
+    c: &Container,
+    o: &ExecOptions,
+    size: Option<(u16, u16)>,
+) -> Result<TtyExec> {
     prctl::set_child_subreaper(true)
         .map_err(|e| anyhow::anyhow!("PR_SET_CHILD_SUBREAPER: errno {e}"))?;
     let tag = format!("exec-{}", std::process::id());
     let sock = c.dir.join(format!("{tag}.sock"));
     let pidfile = c.dir.join(format!("{tag}.pid"));
-    let _scratch = Scratch(vec![sock.clone(), pidfile.clone()]);
+    let mut _scratch = Scratch(vec![sock.clone(), pidfile.clone()]);
     let _ = std::fs::remove_file(&sock);
     let short = crate::sys::sock_path(&sock)?;
     let l =
         UnixListener::bind(&short.path).with_context(|| format!("binding {}", sock.display()))?;
-    let flags: Vec<OsString> = vec![
-        "--tty".into(),
-        "--detach".into(),
-        "--console-socket".into(),
-        short.path.clone().into(),
-        "--pid-file".into(),
-        pidfile.clone().into(),
-    ];
-    let mut cmd = exec_command(root, c, o, &flags)?;
+    if !c.is_running() || c.state.pid == 0 {
+        return Err(EngineError::not_running(&c.config.name, Op::Exec));
+    }
+    let json = c.dir.join(format!("{tag}.json"));
+    _scratch.0.push(json.clone());
+    let process = process_json(c, o, size)?;
+    std::fs::write(&json, process.to_string())
+        .with_context(|| format!("writing {}", json.display()))?;
+    // The size goes in process.consoleSize (no flag has it), so the whole
+    // process does: --process replaces the other flags.
+    let mut cmd = runtime_of(root, c).command();
+    cmd.arg("exec").arg("--process").arg(&json);
+    cmd.args(["--detach", "--console-socket"]).arg(&short.path);
+    cmd.arg("--pid-file").arg(&pidfile).arg(c.id());
     cmd.stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped());
@@ -81,6 +94,55 @@ pub fn start(root: &Path, c: &Container, o: &ExecOptions) -> Result<TtyExec> {
         .parse()
         .with_context(|| format!("parsing {}", pidfile.display()))?;
     Ok(TtyExec { master, pid })
+}
+
+/// The container's process (from its config.json) made into the exec's:
+/// what `<runtime> exec`'s flags would change, plus the window size.
+fn process_json(c: &Container, o: &ExecOptions, size: Option<(u16, u16)>) -> Result<Value> {
+    let path = c.bundle().join("config.json");
+    let text = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+    let cfg: Value =
+        serde_json::from_slice(&text).with_context(|| format!("parsing {}", path.display()))?;
+    let mut p = cfg
+        .get("process")
+        .cloned()
+        .with_context(|| format!("{}: no process", path.display()))?;
+    p["args"] = json!(o.command);
+    p["terminal"] = json!(true);
+    let mut env: Vec<String> = p["env"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default();
+    for kv in opts::merge_env(&c.config.env, &o.env) {
+        let key = kv.split('=').next().unwrap_or_default().to_string();
+        env.retain(|e| e.split('=').next() != Some(key.as_str()));
+        env.push(kv);
+    }
+    p["env"] = json!(env);
+    if let Some((uid, gid)) = exec_user(c, o)? {
+        p["user"]["uid"] = json!(uid);
+        p["user"]["gid"] = json!(gid);
+    }
+    if let Some(cwd) = exec_cwd(c, o) {
+        p["cwd"] = json!(cwd);
+    }
+    if o.privileged {
+        let caps = spec::all_caps();
+        p["capabilities"] = json!({"bounding": caps, "effective": caps, "permitted": caps});
+    }
+    match size {
+        Some((rows, cols)) => p["consoleSize"] = json!({"height": rows, "width": cols}),
+        None => {
+            if let Some(m) = p.as_object_mut() {
+                m.remove("consoleSize");
+            }
+        }
+    }
+    Ok(p)
 }
 
 fn runtime_name(rt: &str) -> String {

@@ -161,16 +161,24 @@ pub fn set_window_size(fd: BorrowedFd, rows: u16, cols: u16) -> std::io::Result<
 /// The pty master a runtime sends to its `--console-socket` (runc's
 /// protocol: one message carrying the fd), waited for up to 5 s.
 pub fn receive_console(l: &UnixListener) -> anyhow::Result<File> {
-    l.set_nonblocking(true).ok();
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    use std::os::fd::AsFd;
+    let mut fds = [PollFd::new(l.as_fd(), PollFlags::POLLIN)];
+    // Woken at once (no sleep-polling): exec races the process' first
+    // instruction to set the window size on this master.
     let deadline = Instant::now() + Duration::from_secs(5);
-    let conn = loop {
-        match l.accept() {
-            Ok((s, _)) => break s,
-            Err(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(5)),
-            Err(e) => return Err(e).context("runtime did not send the console"),
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let ms =
+            PollTimeout::try_from(left.as_millis().min(5000) as i32).unwrap_or(PollTimeout::ZERO);
+        match poll(&mut fds, ms) {
+            Ok(0) => bail!("runtime did not send the console"),
+            Ok(_) => break,
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(e) => return Err(e).context("waiting for the console"),
         }
-    };
-    conn.set_nonblocking(false).ok();
+    }
+    let (conn, _) = l.accept().context("accepting the console")?;
     Ok(File::from(recv_fd(&conn)?))
 }
 

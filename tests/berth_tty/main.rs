@@ -113,6 +113,11 @@ fn resize_reaches_container(rt: Rt, idx: u32) {
     t.wait_for("\n20 80");
     t.line("exit 3");
     t.wait_for("E1=3");
+    // A one-shot exec has the size from its first instruction (it runs
+    // before any resize could reach it: process.consoleSize).
+    t.line("$B exec -t sz stty size; echo E2=$?");
+    t.wait_for("E2=0");
+    t.wait_for_n("\n20 80", 2);
     assert_eq!(e.inspect("sz", "{{.State.Running}}"), "true");
 }
 both!(resize_reaches_container, 43);

@@ -3,6 +3,7 @@
 
 use anyhow::{Context, Result};
 use clap::Args;
+use std::os::fd::AsFd;
 use std::path::Path;
 
 use hull::engine::container::{self, Container};
@@ -110,7 +111,8 @@ pub fn exec(root: &Path, a: ExecArgs) -> Result<i32> {
         return Ok(1);
     }
     let resizes = signals::install(None);
-    let started = exec_tty::start(root, &c, &o)?;
+    let size = tty::window_size(std::io::stdout().as_fd());
+    let started = exec_tty::start(root, &c, &o, size)?;
     let s = Session {
         stdin: o.interactive,
         tty: true,
