@@ -3,6 +3,7 @@
 //! the detach keys, signal proxying, and `-it` without a terminal.
 
 #[path = "../berth_common/mod.rs"]
+#[macro_use]
 mod berth_common;
 mod tmux;
 
@@ -11,21 +12,6 @@ use std::io::Write;
 use std::process::{Output, Stdio};
 use std::time::{Duration, Instant};
 use tmux::Tmux;
-
-macro_rules! both {
-    ($name:ident, $idx:expr) => {
-        mod $name {
-            #[test]
-            fn hull() {
-                super::$name(super::Rt::Hull, $idx * 2);
-            }
-            #[test]
-            fn runc() {
-                super::$name(super::Rt::Runc, $idx * 2 + 1);
-            }
-        }
-    };
-}
 
 /// Whether tmux is here (hack/deps.sh installs it); prints the SKIP.
 fn have_tmux() -> bool {
@@ -71,6 +57,22 @@ fn assert_not_a_tty(o: &Output, what: &str) {
     );
 }
 
+/// Resizes the pane and asks the shell inside for its size until it
+/// answers with the new one (`n`: answers of that size so far + 1). Asked
+/// again after a while: the SIGWINCH relay and the typed keys travel
+/// separately, and the keys may arrive first.
+fn resized_inside(t: &Tmux, cols: u16, rows: u16, n: usize) {
+    t.resize(cols, rows);
+    let needle = format!("\n{rows} {cols}");
+    for _ in 0..5 {
+        t.line("stty size");
+        if t.within(&needle, n, Duration::from_secs(3)).is_ok() {
+            return;
+        }
+    }
+    panic!("the container never saw {rows}x{cols}:\n{}", t.screen());
+}
+
 /// `stty size` inside follows the terminal berth runs in: at start, after
 /// a resize, for run, attach and exec.
 fn resize_reaches_container(rt: Rt, idx: u32) {
@@ -87,9 +89,7 @@ fn resize_reaches_container(rt: Rt, idx: u32) {
     assert_eq!(t.pane_size(), "30 100");
     t.line("stty size");
     t.wait_for("\n30 100");
-    t.resize(120, 40);
-    t.line("stty size");
-    t.wait_for("\n40 120");
+    resized_inside(&t, 120, 40, 1);
     // Detach, resize while away, attach: the new size is sent at attach.
     t.keys(&["C-p", "C-q"]);
     t.wait_for("R1=0");
@@ -98,9 +98,7 @@ fn resize_reaches_container(rt: Rt, idx: u32) {
     t.line("$B attach sz; echo A1=$?");
     t.line("stty size");
     t.wait_for("\n25 90");
-    t.resize(110, 35);
-    t.line("stty size");
-    t.wait_for("\n35 110");
+    resized_inside(&t, 110, 35, 1);
     t.keys(&["C-p", "C-q"]);
     t.wait_for("A1=1");
     // exec -it: the client sizes the exec's own pty.
@@ -108,9 +106,7 @@ fn resize_reaches_container(rt: Rt, idx: u32) {
     t.wait_for_n("in-exec#", 2);
     t.line("stty size");
     t.wait_for_n("\n35 110", 2);
-    t.resize(80, 20);
-    t.line("stty size");
-    t.wait_for("\n20 80");
+    resized_inside(&t, 80, 20, 1);
     t.line("exit 3");
     t.wait_for("E1=3");
     // A one-shot exec has the size from its first instruction (it runs
@@ -118,6 +114,16 @@ fn resize_reaches_container(rt: Rt, idx: u32) {
     t.line("$B exec -t sz stty size; echo E2=$?");
     t.wait_for("E2=0");
     t.wait_for_n("\n20 80", 2);
+    // The exec'd process gets SIGWINCH itself (no signal mask inherited from berth).
+    t.line(
+        "$B exec -it -e X=SEEN sz sh -c 'trap \"echo WINCH-\\$X\" WINCH; echo ready; \
+         while :; do sleep 0.1; done'; echo E3=$?",
+    );
+    t.wait_for("\nready");
+    t.resize(70, 18);
+    t.wait_for("WINCH-SEEN");
+    t.keys(&["C-c"]);
+    t.wait_for("E3=130");
     assert_eq!(e.inspect("sz", "{{.State.Running}}"), "true");
 }
 both!(resize_reaches_container, 43);

@@ -39,12 +39,13 @@ impl Tmux {
             .args(["-e", &format!("BERTH_BRIDGE={}", e.bridge())])
             .args(["-e", &format!("BERTH_BRIDGE_SUBNET={}", e.subnet())])
             .args(["-e", "BERTH_DNS_UPSTREAM=none"])
-            .args(["-e", "PS1=$ "])
             .args(["sh"])
             .output()
             .expect("tmux new-session");
         assert!(out.status.success(), "tmux: {out:?}");
         t.tmux(&["set-option", "-t", &t.name, "status", "off"]);
+        // Typed before the prompt, a line would share the prompt's line.
+        t.wait_for("#");
         t
     }
 
@@ -79,16 +80,21 @@ impl Tmux {
 
     /// Waits until the screen has `needle` `count` times; the screen.
     pub fn wait_for_n(&self, needle: &str, count: usize) -> String {
-        let end = Instant::now() + Duration::from_secs(20);
+        self.within(needle, count, Duration::from_secs(20))
+            .unwrap_or_else(|s| panic!("no {needle:?} (x{count}) on screen:\n{s}"))
+    }
+
+    /// The screen once it has `needle` `count` times, or Err(screen) after `limit`.
+    pub fn within(&self, needle: &str, count: usize, limit: Duration) -> Result<String, String> {
+        let end = Instant::now() + limit;
         loop {
             let s = self.screen();
             if s.matches(needle).count() >= count {
-                return s;
+                return Ok(s);
             }
-            assert!(
-                Instant::now() < end,
-                "no {needle:?} (x{count}) on screen:\n{s}"
-            );
+            if Instant::now() > end {
+                return Err(s);
+            }
             std::thread::sleep(Duration::from_millis(50));
         }
     }

@@ -79,8 +79,10 @@ impl Drop for RawMode {
     }
 }
 
+/// Raw only when keys are relayed (as docker's): with `-t` alone, Ctrl-C
+/// stays the terminal's and ends the client.
 fn raw_mode(s: &Session) -> Option<RawMode> {
-    (s.tty && std::io::stdin().is_terminal()).then(RawMode::enable)
+    (s.tty && s.stdin && std::io::stdin().is_terminal()).then(RawMode::enable)
 }
 
 /// Our terminal's size, from stdout as docker reads it.

@@ -110,9 +110,10 @@ pub fn exec(root: &Path, a: ExecArgs) -> Result<i32> {
         eprintln!("{NOT_A_TTY}");
         return Ok(1);
     }
-    let resizes = signals::install(None);
     let size = tty::window_size(std::io::stdout().as_fd());
     let started = exec_tty::start(root, &c, &o, size)?;
+    // After the runtime ran: it (and so the process) would inherit the mask.
+    let resizes = signals::install(None);
     let s = Session {
         stdin: o.interactive,
         tty: true,
