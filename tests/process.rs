@@ -275,11 +275,14 @@ fn terminal_is_handed_over_the_console_socket() {
     let Some(env) = Env::root() else {
         return;
     };
-    env.edit(|v| v["process"]["terminal"] = json!(true));
+    env.edit(|v| {
+        v["process"]["terminal"] = json!(true);
+        v["process"]["consoleSize"] = json!({"height": 33, "width": 111});
+    });
     env.set_args(&[
         "sh",
         "-c",
-        "tty; [ -t 0 ] && [ -t 1 ] && echo stdio-is-tty; ls -l /dev/console | cut -c1; echo end",
+        "tty; [ -t 0 ] && [ -t 1 ] && echo stdio-is-tty; ls -l /dev/console | cut -c1; stty size; echo end",
     ]);
     let sock_path = env.tmp.path().join("console.sock");
     let listener = std::os::unix::net::UnixListener::bind(&sock_path).unwrap();
@@ -337,7 +340,12 @@ fn terminal_is_handed_over_the_console_socket() {
         lines[0].starts_with("/dev/pts/") || lines[0] == "/dev/console",
         "{out:?}"
     );
-    assert_eq!(&lines[1..], ["stdio-is-tty", "c", "end"], "{out:?}");
+    // process.consoleSize is the pty's size from the start.
+    assert_eq!(
+        &lines[1..],
+        ["stdio-is-tty", "c", "33 111", "end"],
+        "{out:?}"
+    );
     env.hull(&["delete", "--force", &id]).ok();
 }
 

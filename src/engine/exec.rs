@@ -61,21 +61,10 @@ pub fn command(root: &Path, c: &Container, o: &ExecOptions) -> Result<std::proce
     for e in opts::merge_env(&c.config.env, &o.env) {
         cmd.arg("--env").arg(e);
     }
-    let user = o.user.clone().unwrap_or_else(|| c.config.user.clone());
-    if !user.is_empty() {
-        let lowers: Vec<PathBuf> = std::fs::read_to_string(rootfs::lowerdirs_path(&c.dir))
-            .unwrap_or_default()
-            .lines()
-            .map(PathBuf::from)
-            .collect();
-        let (u, g) = spec::resolve_user(&user, &lowers)?;
+    if let Some((u, g)) = exec_user(c, o)? {
         cmd.arg("--user").arg(format!("{u}:{g}"));
     }
-    let cwd = o
-        .workdir
-        .clone()
-        .unwrap_or_else(|| c.config.workdir.clone());
-    if !cwd.is_empty() {
+    if let Some(cwd) = exec_cwd(c, o) {
         cmd.arg("--cwd").arg(cwd);
     }
     if o.privileged {
@@ -85,6 +74,29 @@ pub fn command(root: &Path, c: &Container, o: &ExecOptions) -> Result<std::proce
     }
     cmd.arg(c.id()).args(&o.command);
     Ok(cmd)
+}
+
+/// The uid:gid an exec runs as: `--user`, else the container's user.
+pub(super) fn exec_user(c: &Container, o: &ExecOptions) -> Result<Option<(u32, u32)>> {
+    let user = o.user.clone().unwrap_or_else(|| c.config.user.clone());
+    if user.is_empty() {
+        return Ok(None);
+    }
+    let lowers: Vec<PathBuf> = std::fs::read_to_string(rootfs::lowerdirs_path(&c.dir))
+        .unwrap_or_default()
+        .lines()
+        .map(PathBuf::from)
+        .collect();
+    Ok(Some(spec::resolve_user(&user, &lowers)?))
+}
+
+/// `--workdir`, else the container's.
+pub(super) fn exec_cwd(c: &Container, o: &ExecOptions) -> Option<String> {
+    let cwd = o
+        .workdir
+        .clone()
+        .unwrap_or_else(|| c.config.workdir.clone());
+    (!cwd.is_empty()).then_some(cwd)
 }
 
 /// `diff`: (A|C|D, path) for the container's upper layer.

@@ -10,13 +10,15 @@
 //! - `lifecycle`: stop, kill, wait, remove, pause, rename, prune
 //! - `monitor`: the per-container supervisor process (`__monitor`)
 //! - `query`: list with filters, inspect, port, top, stats
-//! - `exec`: exec, diff; `cp`: cp to/from a container or a tar stream
+//! - `exec`: exec, diff; `exec_tty`: a foreground `exec -t` whose pty the caller relays;
+//!   `cp`: cp to/from a container or a tar stream
 //! - `images`, `networks`, `volumes`: the same for those objects
 //! - `health`: the health check the monitor runs; `events`: the event log
 //! - `system`: info, df, system prune; `update`: update and wait --condition
 //! - `runtime`: the OCI runtime's command line, the only way to the container's cgroup
 //! - `opts`: docker's flag syntax (-p, -v, --mount, --restart, ...) to typed values
 //! - `container`, `spec`, `rootfs`, `logs`, `attach`: records, config.json, overlay, logs, stdio
+//! - `tty`: detach keys (docker's syntax and the matcher) and pty window sizes
 
 pub mod attach;
 pub mod container;
@@ -26,6 +28,7 @@ pub mod create_txn;
 pub mod error;
 pub mod events;
 pub mod exec;
+pub mod exec_tty;
 pub mod health;
 pub mod images;
 pub mod lifecycle;
@@ -40,6 +43,7 @@ pub mod run;
 pub mod runtime;
 pub mod spec;
 pub mod system;
+pub mod tty;
 pub mod update;
 pub mod volumes;
 

@@ -7,7 +7,7 @@
 use anyhow::{bail, Context, Result};
 use std::fs::File;
 use std::io::{Read, Write};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, RawFd};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -22,6 +22,7 @@ use super::events;
 use super::lifecycle::{self, cleanup, runtime_of};
 use super::logs;
 use super::runtime::Runtime;
+use super::tty;
 use crate::sys::now_rfc3339;
 
 pub(super) const READY_FD: RawFd = 3;
@@ -82,6 +83,8 @@ pub(super) struct Hub {
     stdin: Mutex<Option<File>>,
     master: Mutex<Option<File>>,
     attached: (Mutex<bool>, Condvar),
+    /// The last window size a client sent.
+    size: Mutex<Option<(u16, u16)>>,
     log: Mutex<logs::Writer>,
     tty: bool,
 }
@@ -107,8 +110,22 @@ impl Hub {
         }
     }
 
+    fn mark_attached(&self) {
+        let (m, cv) = &self.attached;
+        if let Ok(mut g) = m.lock() {
+            *g = true;
+            cv.notify_all();
+        }
+    }
+
     fn client_input(self: Arc<Self>, mut s: UnixStream) {
-        while let Ok(Some((kind, d))) = read_frame(&mut s) {
+        loop {
+            let frame = read_frame(&mut s);
+            // A resize marks the client attached once applied (below).
+            if !matches!(frame, Ok(Some((attach::RESIZE, _)))) {
+                self.mark_attached();
+            }
+            let Ok(Some((kind, d))) = frame else { break };
             match kind {
                 attach::STDIN => {
                     let target = if self.tty { &self.master } else { &self.stdin };
@@ -123,19 +140,21 @@ impl Hub {
                         g.take();
                     }
                 }
-                attach::RESIZE if d.len() == 4 => {
-                    if let Ok(g) = self.master.lock() {
-                        if let Some(m) = g.as_ref() {
-                            let ws = libc::winsize {
-                                ws_row: u16::from_be_bytes([d[0], d[1]]),
-                                ws_col: u16::from_be_bytes([d[2], d[3]]),
-                                ws_xpixel: 0,
-                                ws_ypixel: 0,
-                            };
-                            // SAFETY: TIOCSWINSZ reads a winsize we own.
-                            unsafe { libc::ioctl(m.as_raw_fd(), libc::TIOCSWINSZ, &ws) };
+                attach::RESIZE => {
+                    // 0x0: the client's size is unknown (not a terminal).
+                    let size = tty::decode_size(&d).filter(|&(r, c)| r > 0 && c > 0);
+                    if let Some((rows, cols)) = size {
+                        // Kept for a restart's new pty, which starts at the default size.
+                        if let Ok(mut s) = self.size.lock() {
+                            *s = Some((rows, cols));
+                        }
+                        if let Ok(g) = self.master.lock() {
+                            if let Some(m) = g.as_ref() {
+                                let _ = tty::set_window_size(m.as_fd(), rows, cols);
+                            }
                         }
                     }
+                    self.mark_attached();
                 }
                 _ => {}
             }
@@ -158,29 +177,6 @@ pub(super) fn pump(hub: Arc<Hub>, mut f: File, stream: usize) -> std::thread::Jo
 fn pipe_files() -> Result<(File, File)> {
     let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).context("creating pipe")?;
     Ok((File::from(r), File::from(w)))
-}
-
-fn recv_fd(sock: &UnixStream) -> Result<OwnedFd> {
-    use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
-    let mut buf = [0u8; 4096];
-    let mut iov = [std::io::IoSliceMut::new(&mut buf)];
-    let mut cmsg = nix::cmsg_space!([RawFd; 1]);
-    let msg = recvmsg::<()>(
-        sock.as_raw_fd(),
-        &mut iov,
-        Some(&mut cmsg),
-        MsgFlags::empty(),
-    )
-    .context("receiving the console fd")?;
-    for c in msg.cmsgs().context("reading control messages")? {
-        if let ControlMessageOwned::ScmRights(fds) = c {
-            if let Some(&fd) = fds.first() {
-                // SAFETY: the fd was just received and is ours.
-                return Ok(unsafe { OwnedFd::from_raw_fd(fd) });
-            }
-        }
-    }
-    bail!("console socket sent no fd")
 }
 
 struct Launch {
@@ -215,18 +211,11 @@ fn create(root: &Path, c: &Container, hub: &Arc<Hub>) -> Result<Launch> {
         if !st.success() {
             bail!("{}", runtime_error(err_r, rt));
         }
-        l.set_nonblocking(true).ok();
-        let deadline = Instant::now() + Duration::from_secs(5);
-        let conn = loop {
-            match l.accept() {
-                Ok((s, _)) => break s,
-                Err(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(5)),
-                Err(e) => return Err(e).context("runtime did not send the console"),
-            }
-        };
-        conn.set_nonblocking(false).ok();
-        let master = File::from(recv_fd(&conn)?);
+        let master = tty::receive_console(&l)?;
         let _ = std::fs::remove_file(&sock);
+        if let Some((rows, cols)) = hub.size.lock().ok().and_then(|s| *s) {
+            let _ = tty::set_window_size(master.as_fd(), rows, cols);
+        }
         *hub.master.lock().map_err(|_| anyhow::anyhow!("lock"))? =
             Some(master.try_clone().context("dup pty")?);
         pumps.push(pump(hub.clone(), master, 0));
@@ -590,6 +579,7 @@ pub(super) fn serve(c: &Container) -> Result<Arc<Hub>> {
         stdin: Mutex::new(None),
         master: Mutex::new(None),
         attached: (Mutex::new(false), Condvar::new()),
+        size: Mutex::new(None),
         log: Mutex::new(log),
         tty: c.config.tty,
     });
@@ -606,10 +596,10 @@ pub(super) fn serve(c: &Container) -> Result<Arc<Hub>> {
                     cl.push(w);
                 }
             }
-            let (m, cv) = &h.attached;
-            if let Ok(mut g) = m.lock() {
-                *g = true;
-                cv.notify_all();
+            // A tty client's first frame is its window size: the process
+            // starts after it, so it never sees the pty's default size.
+            if !h.tty {
+                h.mark_attached();
             }
             let h2 = h.clone();
             std::thread::spawn(move || h2.client_input(s));

@@ -14,6 +14,25 @@ pub struct Pty {
     pub slave: OwnedFd,
 }
 
+/// `process.consoleSize`: the pty's window size before the process runs, as runc applies it
+/// (a terminal client's size is right from the process' first instruction).
+pub fn apply_size(pty: &Pty, process: &oci_spec::runtime::Process) -> Result<()> {
+    let Some(b) = process.console_size() else {
+        return Ok(());
+    };
+    let ws = libc::winsize {
+        ws_row: u16::try_from(b.height()).unwrap_or(u16::MAX),
+        ws_col: u16::try_from(b.width()).unwrap_or(u16::MAX),
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCSWINSZ reads a winsize we own; the master fd is open.
+    if unsafe { libc::ioctl(pty.master.as_raw_fd(), libc::TIOCSWINSZ, &ws) } != 0 {
+        return Err(std::io::Error::last_os_error()).context("process.consoleSize");
+    }
+    Ok(())
+}
+
 /// Opens a new pty from the container's /dev/pts/ptmx (resolved inside the rootfs).
 pub fn open_pty(root: RawFd) -> Result<Pty> {
     let master = open_in_root(

@@ -537,6 +537,7 @@ fn exec_process(
             0,
         )?;
         let pty = console::open_pty(root.as_raw_fd())?;
+        console::apply_size(&pty, process)?;
         console::send_fd(sock, pty.master.as_raw_fd(), "/dev/ptmx")?;
         // SAFETY: the socket was only needed to hand over the master.
         unsafe { libc::close(sock) };

@@ -136,6 +136,7 @@ fn init(args: &InitArgs) -> Result<std::convert::Infallible> {
             .console_socket
             .context("process.terminal: --console-socket is required")?;
         let pty = console::open_pty(root.as_raw_fd())?;
+        console::apply_size(&pty, process)?;
         rootfs::mount_console(root.as_raw_fd(), &pty.slave)?;
         console::send_fd(sock, pty.master.as_raw_fd(), "/dev/ptmx")?;
         // SAFETY: the socket was only needed to hand over the master.

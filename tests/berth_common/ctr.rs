@@ -67,6 +67,24 @@ pub fn busybox_tar() -> &'static Path {
     })
 }
 
+/// `both!(scenario, n)`: tests `scenario::hull` and `scenario::runc`, calling
+/// `scenario(Rt, idx)` with idx 2n and 2n+1 (unique bridge names and subnets).
+#[allow(unused_macros)]
+macro_rules! both {
+    ($name:ident, $idx:expr) => {
+        mod $name {
+            #[test]
+            fn hull() {
+                super::$name(super::Rt::Hull, $idx * 2);
+            }
+            #[test]
+            fn runc() {
+                super::$name(super::Rt::Runc, $idx * 2 + 1);
+            }
+        }
+    };
+}
+
 pub struct Env {
     pub root: PathBuf,
     pub idx: u32,

@@ -3,6 +3,7 @@
 
 #![allow(dead_code)]
 
+#[macro_use]
 pub mod ctr;
 
 use sha2::{Digest as _, Sha256};

@@ -2,6 +2,7 @@
 //! busybox image, once with hull and once with runc.
 
 #[path = "../berth_common/mod.rs"]
+#[macro_use]
 mod berth_common;
 
 use berth_common::ctr::{env, http_get, hull_has, Rt};
@@ -9,21 +10,6 @@ use berth_common::free_port;
 use std::io::Read;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
-
-macro_rules! both {
-    ($name:ident, $idx:expr) => {
-        mod $name {
-            #[test]
-            fn hull() {
-                super::$name(super::Rt::Hull, $idx * 2);
-            }
-            #[test]
-            fn runc() {
-                super::$name(super::Rt::Runc, $idx * 2 + 1);
-            }
-        }
-    };
-}
 
 fn run_rm_echo(rt: Rt, idx: u32) {
     let Some(e) = env(idx, rt) else { return };

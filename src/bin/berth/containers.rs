@@ -11,7 +11,8 @@ use hull::engine::opts;
 use hull::engine::{lifecycle, run as engine_run, CreateOptions, Resources};
 use hull::network::NetworkMode;
 
-use crate::io::{attach_and_wait, proxy_signals};
+use crate::attach::{check_tty, NOT_A_TTY};
+use crate::io::{attach_and_wait, Foreground};
 
 #[derive(Args, Clone, Default)]
 pub struct RunArgs {
@@ -24,6 +25,13 @@ pub struct RunArgs {
     /// Allocate a pseudo-TTY
     #[arg(short, long)]
     pub tty: bool,
+    /// Override the key sequence for detaching a container
+    #[arg(long)]
+    pub detach_keys: Option<String>,
+    /// Proxy received signals to the process (non-TTY containers)
+    #[arg(long, default_value_t = true, num_args = 0..=1, require_equals = true,
+          default_missing_value = "true", action = clap::ArgAction::Set)]
+    pub sig_proxy: bool,
     /// Remove the container when it exits
     #[arg(long)]
     pub rm: bool,
@@ -178,14 +186,24 @@ pub fn create_options(a: &RunArgs) -> Result<CreateOptions> {
 }
 
 pub fn run(root: &Path, a: &RunArgs) -> Result<i32> {
+    // Before anything is created, as docker's.
+    if !a.detach && check_tty(a.interactive, a.tty).is_err() {
+        eprintln!("{NOT_A_TTY}");
+        return Ok(1);
+    }
+    hull::engine::tty::parse_detach_keys(a.detach_keys.as_deref())?;
     let o = create_options(a)?;
     let c = engine_run::run(root, &o, !a.detach)?;
     if a.detach {
         println!("{}", c.id());
         return Ok(0);
     }
-    proxy_signals(root, &c);
-    attach_and_wait(&c, a.interactive, a.tty)
+    let f = Foreground {
+        stdin: a.interactive,
+        detach_keys: a.detach_keys.as_deref(),
+        sig_proxy: a.sig_proxy,
+    };
+    attach_and_wait(root, &c, &f)
 }
 
 pub fn create(root: &Path, a: &RunArgs) -> Result<i32> {
@@ -194,13 +212,28 @@ pub fn create(root: &Path, a: &RunArgs) -> Result<i32> {
     Ok(0)
 }
 
-pub fn start(root: &Path, attach: bool, interactive: bool, names: &[String]) -> Result<i32> {
+pub fn start(
+    root: &Path,
+    attach: bool,
+    interactive: bool,
+    detach_keys: Option<&str>,
+    names: &[String],
+) -> Result<i32> {
+    hull::engine::tty::parse_detach_keys(detach_keys)?;
     for n in names {
         let c = container::find(root, n)?;
-        if attach {
+        if attach || interactive {
+            if interactive && check_tty(true, c.config.tty).is_err() {
+                eprintln!("{NOT_A_TTY}");
+                return Ok(1);
+            }
             if engine_run::start(root, &c, true)? {
-                proxy_signals(root, &c);
-                return attach_and_wait(&c, interactive, c.config.tty);
+                let f = Foreground {
+                    stdin: interactive,
+                    detach_keys,
+                    sig_proxy: true,
+                };
+                return attach_and_wait(root, &c, &f);
             }
             println!("{n}");
             continue;

@@ -13,6 +13,7 @@ mod io;
 mod networks;
 mod progress;
 mod query;
+mod signals;
 mod stats;
 mod system;
 mod template;
@@ -113,6 +114,9 @@ enum ContainerCmds {
         attach: bool,
         #[arg(short, long)]
         interactive: bool,
+        /// Override the key sequence for detaching a container
+        #[arg(long)]
+        detach_keys: Option<String>,
         #[arg(required = true)]
         containers: Vec<String>,
     },
@@ -148,11 +152,7 @@ enum ContainerCmds {
     /// Execute a command in a running container
     Exec(ExecArgs),
     /// Attach to a running container's stdio
-    Attach {
-        #[arg(long)]
-        no_stdin: bool,
-        container: String,
-    },
+    Attach(io::AttachArgs),
     /// Display detailed information on containers, images, networks or volumes
     Inspect(InspectArgs),
     /// Display the running processes of a container (ps options may follow)
@@ -355,8 +355,9 @@ fn run_container(root: &Path, cmd: ContainerCmds) -> Result<i32> {
         C::Start {
             attach,
             interactive,
+            detach_keys,
             containers: names,
-        } => containers::start(root, attach, interactive, &names),
+        } => containers::start(root, attach, interactive, detach_keys.as_deref(), &names),
         C::Stop {
             time,
             signal,
@@ -374,10 +375,7 @@ fn run_container(root: &Path, cmd: ContainerCmds) -> Result<i32> {
         C::Ps(a) => query::ps(root, a),
         C::Logs(a) => query::logs(root, a),
         C::Exec(a) => io::exec(root, a),
-        C::Attach {
-            no_stdin,
-            container,
-        } => io::attach(root, no_stdin, &container),
+        C::Attach(a) => io::attach(root, &a),
         C::Inspect(a) => query::inspect(root, a),
         C::Top(a) => stats::top(root, a),
         C::Stats(a) => stats::stats(root, a),
