@@ -12,13 +12,16 @@
 //! - `images`, `networks`, `volumes`: the same for those objects
 //! - `runtime`: the OCI runtime's command line, the only way to the container's cgroup
 //! - `opts`: docker's flag syntax (-p, -v, --mount, --restart, ...) to typed values
+//! - `hostconfig`, `spec_extra`, `etc_files`: the finer run flags, their config.json and /etc files
 //! - `container`, `spec`, `rootfs`, `logs`, `attach`: records, config.json, overlay, logs, stdio
 
 pub mod attach;
 pub mod container;
 pub mod create;
 pub mod error;
+pub mod etc_files;
 pub mod exec;
+pub mod hostconfig;
 pub mod images;
 pub mod lifecycle;
 pub mod logs;
@@ -30,6 +33,7 @@ pub mod rootfs;
 pub mod run;
 pub mod runtime;
 pub mod spec;
+pub mod spec_extra;
 pub mod volumes;
 
 pub use container::{Container, Health, HealthProbe, HealthStatus, Status};

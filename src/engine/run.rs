@@ -34,11 +34,14 @@ pub fn restart(root: &Path, c: &Container, time: Option<u64>) -> Result<()> {
     Ok(())
 }
 
-/// create + start; a container that fails to start is removed again.
+/// create + start. As docker's, a container that fails to start stays
+/// `Created` with the error in its state, unless `--rm` asked for its removal.
 pub fn run(root: &Path, o: &CreateOptions, attach: bool) -> Result<Container> {
     let c = create(root, o)?;
     if let Err(e) = monitor::spawn(root, &c, attach) {
-        let _ = lifecycle::remove_container(root, &c, true);
+        if o.auto_remove {
+            let _ = lifecycle::remove_container(root, &c, true);
+        }
         return Err(e.into());
     }
     Ok(c)

@@ -20,6 +20,9 @@ pub struct ExecArgs {
     pub detach: bool,
     #[arg(short, long = "env", allow_hyphen_values = true)]
     pub env: Vec<String>,
+    /// Read in a file of environment variables
+    #[arg(long)]
+    pub env_file: Vec<String>,
     #[arg(short, long)]
     pub user: Option<String>,
     #[arg(short, long)]
@@ -72,9 +75,14 @@ pub fn attach_and_wait(c: &Container, stdin: bool, tty: bool) -> Result<i32> {
 pub fn exec(root: &Path, a: ExecArgs) -> Result<i32> {
     let c = container::find(root, &a.container)?;
     let mut env = Vec::new();
-    for e in &a.env {
-        env.extend(opts::parse_env(e)?);
+    for f in &a.env_file {
+        env = opts::merge_env(&env, &opts::parse_env_file(f)?);
     }
+    let mut user_env = Vec::new();
+    for e in &a.env {
+        user_env.extend(opts::parse_env(e)?);
+    }
+    let env = opts::merge_env(&env, &user_env);
     let o = ExecOptions {
         command: a.command,
         tty: a.tty,

@@ -10,6 +10,7 @@ mod io;
 mod networks;
 mod progress;
 mod query;
+mod run_flags;
 mod volumes;
 
 use anyhow::Result;
@@ -229,22 +230,40 @@ pub fn print_error(e: &anyhow::Error) {
     eprintln!("Error: {}", format!("{e:#}").replace('\n', " "));
 }
 
-/// The exit status for an error: berth exits 1 for every engine error
-/// (tests pin it). This is where a kind would get its own code, e.g.
-/// docker's 125 for `run` failing before the container started.
-fn exit_code(e: &anyhow::Error) -> i32 {
+/// The exit status for an error, docker's: `run`/`create` exit 125 when
+/// berth failed, 126 when the command could not be invoked, 127 when it was
+/// not found; other commands exit 1.
+fn exit_code(e: &anyhow::Error, run_like: bool) -> i32 {
+    if !run_like {
+        return 1;
+    }
     match e.downcast_ref::<EngineError>() {
-        Some(_) | None => 1,
+        Some(EngineError::CommandNotFound(_)) => 127,
+        Some(EngineError::CommandNotRunnable(_)) => 126,
+        _ => 125,
     }
 }
 
 fn main() {
-    let cli = Cli::parse();
+    // docker's CLI exits 125 for a flag it cannot parse; help and version exit 0.
+    let cli = Cli::try_parse().unwrap_or_else(|e| {
+        let code = if e.use_stderr() { 125 } else { 0 };
+        let _ = e.print();
+        std::process::exit(code)
+    });
+    let run_like = matches!(
+        &cli.cmd,
+        Cmd::Containers(
+            ContainerCmds::Run(_)
+                | ContainerCmds::Create(_)
+                | ContainerCmds::Container(ContainerCmd::Run(_) | ContainerCmd::Create(_))
+        )
+    );
     match run(cli) {
         Ok(code) => std::process::exit(code),
         Err(e) => {
             print_error(&e);
-            std::process::exit(exit_code(&e));
+            std::process::exit(exit_code(&e, run_like));
         }
     }
 }
