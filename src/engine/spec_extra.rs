@@ -10,15 +10,12 @@ use super::container::{self, Config};
 use super::hostconfig::NsMode;
 
 /// The /proc/<pid>/ns/<ns> of a running container (for container:NAME modes).
-fn container_ns(root: &Path, name: &str, ns: &str) -> Result<(PathBuf, i32)> {
+fn container_ns(root: &Path, name: &str, ns: &str) -> Result<PathBuf> {
     let c = container::find(root, name)?;
     if !c.is_running() || c.state.pid <= 0 {
         bail!("cannot join {ns} namespace of a non running container: {name}");
     }
-    Ok((
-        PathBuf::from(format!("/proc/{}/ns/{ns}", c.state.pid)),
-        c.state.pid,
-    ))
+    Ok(PathBuf::from(format!("/proc/{}/ns/{ns}", c.state.pid)))
 }
 
 fn set_namespace(spec: &mut Value, typ: &str, entry: Option<Value>) {
@@ -40,14 +37,17 @@ fn set_shm(spec: &mut Value, mount: Value) {
 /// Applies the host config of `c` to `spec`.
 pub fn apply(spec: &mut Value, root: &Path, c: &Config, lowers: &[PathBuf]) -> Result<()> {
     let h = &c.host;
-    if !h.domainname.is_empty() {
+    let mut sysctls = h.sysctls.clone();
+    if !h.domainname.is_empty() && h.uts != NsMode::Host {
         spec["domainname"] = json!(h.domainname);
+        // Runtimes before the OCI field (runc 1.1) still apply the sysctl.
+        sysctls.insert("kernel.domainname".into(), h.domainname.clone());
     }
     match &h.pid {
         NsMode::Private => {}
         NsMode::Host => set_namespace(spec, "pid", None),
         NsMode::Container(n) => {
-            let (p, _) = container_ns(root, n, "pid")?;
+            let p = container_ns(root, n, "pid")?;
             set_namespace(spec, "pid", Some(json!({"type": "pid", "path": p})));
         }
     }
@@ -65,14 +65,11 @@ pub fn apply(spec: &mut Value, root: &Path, c: &Config, lowers: &[PathBuf]) -> R
             );
         }
         NsMode::Container(n) => {
-            let (p, pid) = container_ns(root, n, "ipc")?;
+            // SysV IPC and message queues are shared; /dev/shm is a tmpfs of its own
+            // (the other's lives in its mount namespace; see docs/berth-containers.md).
+            let p = container_ns(root, n, "ipc")?;
             set_namespace(spec, "ipc", Some(json!({"type": "ipc", "path": p})));
-            // The other container's /dev/shm, seen through its init's root.
-            set_shm(
-                spec,
-                json!({"destination": "/dev/shm", "type": "bind",
-                "source": format!("/proc/{pid}/root/dev/shm"), "options": ["rbind", "rprivate"]}),
-            );
+            set_shm(spec, private_shm);
         }
     }
     if h.uts == NsMode::Host {
@@ -85,8 +82,8 @@ pub fn apply(spec: &mut Value, root: &Path, c: &Config, lowers: &[PathBuf]) -> R
     if h.cgroupns_private {
         set_namespace(spec, "cgroup", Some(json!({"type": "cgroup"})));
     }
-    if !h.sysctls.is_empty() {
-        spec["linux"]["sysctl"] = json!(h.sysctls);
+    if !sysctls.is_empty() {
+        spec["linux"]["sysctl"] = json!(sysctls);
     }
     if let Some(a) = h.oom_score_adj {
         spec["process"]["oomScoreAdj"] = json!(a);

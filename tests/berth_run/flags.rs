@@ -1,0 +1,193 @@
+//! Hosts, DNS, links and the record-keeping flags, checked from inside
+//! the container.
+
+use super::berth_common::ctr::{env, Rt};
+use super::{both, stderr};
+
+fn hosts_and_dns(rt: Rt, idx: u32) {
+    let Some(e) = env(idx, rt) else { return };
+    let out = e.ok(&e.run_args(&[
+        "--rm",
+        "--add-host",
+        "db.local:10.1.2.3",
+        "--add-host",
+        "gw:host-gateway",
+        "--dns",
+        "192.0.2.53",
+        "--dns-search",
+        "example.org",
+        "--dns-option",
+        "ndots:3",
+        "busybox",
+        "cat",
+        "/etc/hosts",
+        "/etc/resolv.conf",
+    ]));
+    assert!(out.contains("10.1.2.3\tdb.local\n"), "{out}");
+    // host-gateway is the default bridge's gateway: the subnet's first address.
+    let gw = e.subnet().replace(".0/24", ".1");
+    assert!(out.contains(&format!("{gw}\tgw\n")), "{out}");
+    let resolv: Vec<&str> = out
+        .lines()
+        .filter(|l| {
+            l.starts_with("nameserver") || l.starts_with("search") || l.starts_with("options")
+        })
+        .collect();
+    assert_eq!(
+        resolv,
+        [
+            "nameserver 192.0.2.53",
+            "search example.org",
+            "options ndots:3"
+        ]
+    );
+    e.err(
+        &e.run_args(&["--add-host", "x:notanip", "busybox", "true"]),
+        "invalid IP address in add-host",
+    );
+    e.err(
+        &e.run_args(&["--dns", "nope", "busybox", "true"]),
+        "is not an ip address",
+    );
+    assert_eq!(e.container_count(), 0);
+}
+both!(hosts_and_dns, 34);
+
+fn link_and_expose(rt: Rt, idx: u32) {
+    let Some(e) = env(idx, rt) else { return };
+    e.ok(&e.run_args(&["-d", "--name", "db", "busybox", "sleep", "60"]));
+    let ip = e.inspect("db", "{{.NetworkSettings.IPAddress}}");
+    let out = e.ok(&e.run_args(&[
+        "--rm",
+        "--link",
+        "db:database",
+        "--expose",
+        "7000-7001/udp",
+        "busybox",
+        "sh",
+        "-c",
+        "grep database /etc/hosts; ping -c1 -W2 database >/dev/null && echo reachable",
+    ]));
+    let line = out.lines().next().unwrap();
+    assert!(line.starts_with(&format!("{ip}\tdatabase ")), "{out}");
+    assert!(line.ends_with(" db"), "{out}");
+    assert!(out.contains("reachable"), "{out}");
+    e.ok(&[
+        "create",
+        "--name",
+        "ex",
+        "--expose",
+        "7000-7001/udp",
+        "busybox",
+        "true",
+    ]);
+    assert_eq!(
+        e.inspect("ex", "{{json .Config.ExposedPorts}}"),
+        r#"{"7000/udp":{},"7001/udp":{}}"#
+    );
+    e.err(
+        &e.run_args(&["--link", "nosuch:x", "busybox", "true"]),
+        "nosuch",
+    );
+    e.err(
+        &["create", "--expose", "x-y", "busybox", "true"],
+        "invalid range format for --expose",
+    );
+    e.ok(&["rm", "-f", "db", "ex"]);
+}
+both!(link_and_expose, 35);
+
+/// --cidfile, --label-file, --volumes-from, --log-driver none, exec --env-file.
+fn records(rt: Rt, idx: u32) {
+    let Some(e) = env(idx, rt) else { return };
+    let t = tempfile::tempdir().unwrap();
+    let cid = t.path().join("cid");
+    let labels = t.path().join("labels");
+    std::fs::write(&labels, "a=1\n# a comment\nb=2\n").unwrap();
+    let (cid_s, labels_s) = (cid.to_str().unwrap(), labels.to_str().unwrap());
+    let id = e.ok(&e.run_args(&[
+        "-d",
+        "--name",
+        "src",
+        "--cidfile",
+        cid_s,
+        "--label-file",
+        labels_s,
+        "-l",
+        "b=3",
+        "-v",
+        "/data",
+        "busybox",
+        "sh",
+        "-c",
+        "echo shared > /data/f; sleep 60",
+    ]));
+    assert_eq!(std::fs::read_to_string(&cid).unwrap(), id.trim());
+    assert_eq!(
+        e.inspect("src", "{{json .Config.Labels}}"),
+        r#"{"a":"1","b":"3"}"#
+    );
+    e.err(
+        &e.run_args(&["--cidfile", cid_s, "busybox", "true"]),
+        "Container ID file found",
+    );
+    // volumes-from: the same volume, read-only when asked.
+    let out = e.ok(&e.run_args(&[
+        "--rm",
+        "--volumes-from",
+        "src:ro",
+        "busybox",
+        "sh",
+        "-c",
+        "cat /data/f; touch /data/g 2>/dev/null || echo readonly",
+    ]));
+    assert_eq!(out, "shared\nreadonly\n");
+    e.err(
+        &e.run_args(&["--volumes-from", "nosuch", "busybox", "true"]),
+        "nosuch",
+    );
+    // exec --env-file, with -e over it.
+    let envf = t.path().join("env");
+    std::fs::write(&envf, "E1=one\nE2=two\n").unwrap();
+    let out = e.ok(&[
+        "exec",
+        "--env-file",
+        envf.to_str().unwrap(),
+        "-e",
+        "E2=over",
+        "src",
+        "sh",
+        "-c",
+        "echo $E1 $E2",
+    ]);
+    assert_eq!(out, "one over\n");
+    // --log-driver none: no log file, and `logs` errors as docker's does.
+    e.ok(&e.run_args(&[
+        "--name",
+        "quiet",
+        "--log-driver",
+        "none",
+        "busybox",
+        "echo",
+        "hi",
+    ]));
+    let dir = e
+        .root
+        .join("containers")
+        .join(e.inspect("quiet", "{{.Id}}"));
+    let logs: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter_map(|d| d.ok())
+        .filter(|d| d.file_name().to_string_lossy().ends_with("-json.log"))
+        .collect();
+    assert!(logs.is_empty(), "--log-driver none wrote a log");
+    let o = e.run(&["logs", "quiet"]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("configured logging driver does not support reading"));
+    e.err(
+        &e.run_args(&["--log-driver", "syslog", "busybox", "true"]),
+        "--log-driver",
+    );
+    e.ok(&["rm", "-f", "-v", "src", "quiet"]);
+}
+both!(records, 36);
