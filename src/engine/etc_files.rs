@@ -84,6 +84,25 @@ pub fn resolv_conf(root: &Path, mode: &NetworkMode, h: &super::hostconfig::HostC
     out
 }
 
+/// `rm --link PARENT/ALIAS`: drops the link from PARENT (and from its
+/// /etc/hosts if it runs); the linked container stays.
+pub fn remove_link(root: &Path, spec: &str) -> super::error::Result<()> {
+    let Some((parent, alias)) = spec.trim_start_matches('/').rsplit_once('/') else {
+        crate::invalid!("Conflict, cannot remove the default link name of the container: {spec}");
+    };
+    let mut c = container::find(root, parent)?;
+    let before = c.config.host.links.len();
+    c.config.host.links.retain(|(_, a)| a != alias);
+    if c.config.host.links.len() == before {
+        crate::invalid!("Failed to remove link {spec}: no such link");
+    }
+    c.save_config()?;
+    if c.is_running() {
+        write_hosts(root, &c)?;
+    }
+    Ok(())
+}
+
 /// The address `host-gateway` stands for: the default bridge's gateway.
 pub fn host_gateway(root: &Path) -> Result<String> {
     Ok(network::default_network(root)?.gateway)

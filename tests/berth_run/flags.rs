@@ -89,6 +89,27 @@ fn link_and_expose(rt: Rt, idx: u32) {
         &e.run_args(&["--link", "nosuch:x", "busybox", "true"]),
         "nosuch",
     );
+    // rm -l drops the link (and its /etc/hosts line), not the containers.
+    e.ok(&e.run_args(&[
+        "-d",
+        "--name",
+        "app",
+        "--link",
+        "db:database",
+        "busybox",
+        "sleep",
+        "60",
+    ]));
+    assert!(e
+        .ok(&["exec", "app", "cat", "/etc/hosts"])
+        .contains("\tdatabase "));
+    assert_eq!(e.ok(&["rm", "-l", "app/database"]), "app/database\n");
+    assert!(!e
+        .ok(&["exec", "app", "cat", "/etc/hosts"])
+        .contains("database"));
+    assert_eq!(e.inspect("db", "{{.State.Status}}"), "running");
+    e.err(&["rm", "-l", "app/database"], "no such link");
+    e.ok(&["rm", "-f", "app"]);
     e.err(
         &["create", "--expose", "x-y", "busybox", "true"],
         "invalid range format for --expose",

@@ -273,6 +273,15 @@ pub fn rm(root: &Path, force: bool, volumes: bool, names: &[String]) -> Result<i
     Ok(if failed { 1 } else { 0 })
 }
 
+/// `rm -l PARENT/ALIAS...`.
+pub fn rm_links(root: &Path, links: &[String]) -> Result<i32> {
+    for l in links {
+        hull::engine::etc_files::remove_link(root, l)?;
+        println!("{l}");
+    }
+    Ok(0)
+}
+
 pub fn wait(root: &Path, names: &[String]) -> Result<i32> {
     for n in names {
         let c = container::find(root, n)?;

@@ -203,6 +203,9 @@ struct RmArgs {
     /// Remove anonymous volumes too
     #[arg(short, long)]
     volumes: bool,
+    /// Remove the specified link (PARENT/ALIAS), not the container
+    #[arg(short, long)]
+    link: bool,
     #[arg(required = true)]
     containers: Vec<String>,
 }
@@ -353,6 +356,9 @@ fn run_container(root: &Path, cmd: ContainerCmds) -> Result<i32> {
             signal,
             containers: names,
         } => containers::kill(root, &signal, &names),
+        C::Rm(a) | C::Container(ContainerCmd::Rm(a)) if a.link => {
+            containers::rm_links(root, &a.containers)
+        }
         C::Rm(a) | C::Container(ContainerCmd::Rm(a)) => {
             containers::rm(root, a.force, a.volumes, &a.containers)
         }
