@@ -240,6 +240,8 @@ impl Container {
             networks: &self.config.networks,
             aliases: &self.config.aliases,
             ports: &self.config.ports,
+            ip: self.config.host.ip,
+            mac: self.config.host.mac_address,
         }
     }
 

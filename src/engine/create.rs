@@ -114,6 +114,17 @@ pub fn check(o: &CreateOptions) -> Result<()> {
         }
     }
     hostconfig::check_resources(&o.host, o.resources.memory, o.resources.cpus)?;
+    if o.host.ip.is_some() && !o.network.is_user_defined() {
+        crate::invalid!("user specified IP address is supported on user defined networks only");
+    }
+    if o.host.mac_address.is_some()
+        && matches!(
+            o.network,
+            NetworkMode::Host | NetworkMode::None | NetworkMode::Container(_)
+        )
+    {
+        crate::invalid!("conflicting options: mac-address and the network mode");
+    }
     if o.host.uts == hostconfig::NsMode::Host && o.hostname.is_some() {
         crate::invalid!("conflicting options: hostname and the UTS mode host");
     }
@@ -397,6 +408,9 @@ pub fn create(root: &Path, o: &CreateOptions) -> Result<Container> {
     check_network(&root, &o.network)?;
     network::check_ports(&mut ports, &ports_in_use(&root)?)?;
     volumes_from(&root, &mut mounts, &o.volumes_from)?;
+    if let (Some(ip), Some(net)) = (o.host.ip, o.network.network()) {
+        network::ipam::check_in_subnet(&network::load(&root, net)?, ip)?;
+    }
     let host = resolve_host(&root, &o.host)?;
     let mut exposed = exposed;
     for e in &o.expose {

@@ -42,6 +42,9 @@ pub struct HostConfig {
     /// `--cgroupns private`: a cgroup namespace of its own (host is docker's v1 default).
     pub cgroupns_private: bool,
     pub log_driver: LogDriver,
+    /// `--ip` on the primary (user-defined) network.
+    pub ip: Option<std::net::Ipv4Addr>,
+    pub mac_address: Option<[u8; 6]>,
 }
 
 /// `--pid`/`--ipc`/`--uts`: a namespace of its own, the host's, or another container's.
@@ -204,6 +207,26 @@ fn valid_perms(p: &str) -> bool {
     !p.is_empty() && p.len() <= 3 && p.chars().all(|c| "rwm".contains(c))
 }
 
+/// `--mac-address 02:42:ac:11:00:99`: a unicast address.
+pub fn parse_mac(s: &str) -> Result<[u8; 6]> {
+    let bad = || format!("{s} is not a valid mac address");
+    let parts: Vec<&str> = s.split(':').collect();
+    if parts.len() != 6 {
+        bail!("{}", bad());
+    }
+    let mut mac = [0u8; 6];
+    for (b, p) in mac.iter_mut().zip(&parts) {
+        if p.len() != 2 {
+            bail!("{}", bad());
+        }
+        *b = u8::from_str_radix(p, 16).with_context(bad)?;
+    }
+    if mac[0] & 1 == 1 {
+        bail!("{s} is a multicast mac address");
+    }
+    Ok(mac)
+}
+
 /// `--sysctl k=v`: only namespaced sysctls, as docker allows them.
 pub fn parse_sysctl(s: &str) -> Result<(String, String)> {
     let (k, v) = s
@@ -361,6 +384,12 @@ mod tests {
             ("v6".into(), "::1".into())
         );
         assert!(parse_sysctl("vm.swappiness=1").is_err());
+        assert_eq!(
+            parse_mac("02:42:0a:00:00:09").unwrap(),
+            [2, 0x42, 10, 0, 0, 9]
+        );
+        assert!(parse_mac("01:00:5e:00:00:01").is_err());
+        assert!(parse_mac("zz:42:0a:00:00:09").is_err());
         assert!(parse_sysctl("net.ipv4.ip_forward=1").is_ok());
         assert_eq!(
             parse_expose("8000-8001/udp").unwrap(),

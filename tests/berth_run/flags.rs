@@ -212,3 +212,72 @@ fn records(rt: Rt, idx: u32) {
     e.ok(&["rm", "-f", "-v", "src", "quiet"]);
 }
 both!(records, 36);
+
+fn ip_and_mac(rt: Rt, idx: u32) {
+    let Some(mut e) = env(idx, rt) else { return };
+    let (net, br, subnet) = e.user_net(0);
+    let opt = format!("bridge={br}");
+    e.ok(&["network", "create", "--subnet", &subnet, "-o", &opt, &net]);
+    let ip = subnet.replace(".0/24", ".77");
+    let out = e.ok(&e.run_args(&[
+        "--rm",
+        "--network",
+        &net,
+        "--ip",
+        &ip,
+        "--mac-address",
+        "02:42:de:ad:be:ef",
+        "busybox",
+        "ip",
+        "addr",
+        "show",
+        "eth0",
+    ]));
+    assert!(out.contains(&format!("inet {ip}/24")), "{out}");
+    assert!(out.contains("link/ether 02:42:de:ad:be:ef"), "{out}");
+    // Taken: the second start fails (125) and stays Created, as docker's.
+    e.ok(&e.run_args(&[
+        "-d",
+        "--name",
+        "a",
+        "--network",
+        &net,
+        "--ip",
+        &ip,
+        "busybox",
+        "sleep",
+        "60",
+    ]));
+    let o = e.run(&e.run_args(&[
+        "--name",
+        "b",
+        "--network",
+        &net,
+        "--ip",
+        &ip,
+        "busybox",
+        "true",
+    ]));
+    assert_eq!(o.status.code(), Some(125));
+    assert!(
+        super::stderr(&o).contains("Address already in use"),
+        "{}",
+        super::stderr(&o)
+    );
+    assert_eq!(e.inspect("b", "{{.State.Status}}"), "created");
+    e.err(
+        &e.run_args(&["--ip", "10.1.1.1", "busybox", "true"]),
+        "user specified IP address is supported on user defined networks only",
+    );
+    e.err(
+        &e.run_args(&["--network", &net, "--ip", "192.0.2.1", "busybox", "true"]),
+        "no configured subnet or ip-range contain the IP address 192.0.2.1",
+    );
+    e.err(
+        &e.run_args(&["--mac-address", "nope", "busybox", "true"]),
+        "is not a valid mac address",
+    );
+    e.ok(&["rm", "-f", "a", "b"]);
+    e.ok(&["network", "rm", &net]);
+}
+both!(ip_and_mac, 29);

@@ -11,7 +11,7 @@ mod limits;
 use berth_common::ctr::{env, Env, Rt};
 use berth_common::Registry;
 
-/// Test indexes 60..77 (bridge names and subnets apart from the other suites).
+/// Test indexes 58..79 (bridge names and subnets apart from the other suites).
 macro_rules! both {
     ($name:ident, $idx:expr) => {
         mod $name {

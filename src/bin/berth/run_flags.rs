@@ -104,6 +104,12 @@ pub struct MoreRunArgs {
     /// Read in a line delimited file of labels
     #[arg(long)]
     pub label_file: Vec<String>,
+    /// IPv4 address on a user-defined network
+    #[arg(long)]
+    pub ip: Option<String>,
+    /// Container MAC address (e.g. 02:42:0a:00:00:09)
+    #[arg(long)]
+    pub mac_address: Option<String>,
     /// Logging driver: json-file or none
     #[arg(long, default_value = "json-file")]
     pub log_driver: String,
@@ -150,6 +156,23 @@ pub fn host_config(a: &MoreRunArgs) -> Result<HostConfig> {
         uts: hc::parse_uts(a.uts.as_deref().unwrap_or(""))?,
         cgroupns_private: hc::parse_cgroupns(a.cgroupns.as_deref().unwrap_or(""))?,
         log_driver: hc::parse_log_driver(&a.log_driver)?,
+        ip: a
+            .ip
+            .as_deref()
+            .map(|s| {
+                s.parse().with_context(|| {
+                    format!("invalid argument {s:?} for --ip: not an IPv4 address")
+                })
+            })
+            .transpose()?,
+        mac_address: a
+            .mac_address
+            .as_deref()
+            .map(|s| {
+                hc::parse_mac(s)
+                    .with_context(|| format!("invalid argument {s:?} for --mac-address"))
+            })
+            .transpose()?,
     })
 }
 
