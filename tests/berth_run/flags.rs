@@ -281,3 +281,60 @@ fn ip_and_mac(rt: Rt, idx: u32) {
     e.ok(&["network", "rm", &net]);
 }
 both!(ip_and_mac, 29);
+
+fn attach_streams(rt: Rt, idx: u32) {
+    let Some(e) = env(idx, rt) else { return };
+    let both = "echo out; echo err >&2";
+    let o = e.run(&e.run_args(&["--rm", "-a", "stdout", "busybox", "sh", "-c", both]));
+    assert!(o.status.success());
+    assert_eq!(
+        (
+            String::from_utf8_lossy(&o.stdout).as_ref(),
+            stderr(&o).as_str()
+        ),
+        ("out\n", "")
+    );
+    let o = e.run(&e.run_args(&["--rm", "-a", "STDERR", "busybox", "sh", "-c", both]));
+    assert_eq!(
+        (
+            String::from_utf8_lossy(&o.stdout).as_ref(),
+            stderr(&o).as_str()
+        ),
+        ("", "err\n")
+    );
+    // stdin only when attached: without -a stdin, cat sees no input.
+    use std::io::Write;
+    let pipe_in = |args: &[&str]| {
+        let mut c = e.cmd(&e.run_args(args));
+        c.stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped());
+        let mut ch = c.spawn().unwrap();
+        ch.stdin.take().unwrap().write_all(b"typed\n").unwrap();
+        String::from_utf8_lossy(&ch.wait_with_output().unwrap().stdout).into_owned()
+    };
+    let args = [
+        "--rm", "-i", "-a", "stdin", "-a", "stdout", "busybox", "cat",
+    ];
+    assert_eq!(pipe_in(&args), "typed\n");
+    let args = [
+        "--rm",
+        "-i",
+        "-a",
+        "stdout",
+        "busybox",
+        "sh",
+        "-c",
+        "read -t 2 x; echo \"got:$x\"",
+    ];
+    assert_eq!(pipe_in(&args), "got:\n");
+    e.err(
+        &e.run_args(&["-a", "stdout", "-d", "busybox", "true"]),
+        "Conflicting options: -a and -d",
+    );
+    e.err(
+        &e.run_args(&["-a", "bogus", "busybox", "true"]),
+        "valid streams are STDIN, STDOUT and STDERR",
+    );
+    assert_eq!(e.container_count(), 0);
+}
+both!(attach_streams, 28);

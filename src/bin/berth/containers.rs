@@ -189,6 +189,7 @@ pub fn create_options(a: &RunArgs) -> Result<CreateOptions> {
 
 pub fn run(root: &Path, a: &RunArgs) -> Result<i32> {
     let o = create_options(a)?;
+    let streams = run_flags::streams(&a.more, a.interactive, a.detach)?;
     run_flags::check_cidfile(&a.more)?;
     run_flags::ensure_image(root, &a.image, &a.more)?;
     let c = engine_run::run(root, &o, !a.detach)?;
@@ -198,7 +199,7 @@ pub fn run(root: &Path, a: &RunArgs) -> Result<i32> {
         return Ok(0);
     }
     proxy_signals(root, &c);
-    attach_and_wait(&c, a.interactive, a.tty)
+    run_flags::with_streams(streams, || attach_and_wait(&c, streams.stdin, a.tty))
 }
 
 pub fn create(root: &Path, a: &RunArgs) -> Result<i32> {

@@ -110,6 +110,9 @@ pub struct MoreRunArgs {
     /// Container MAC address (e.g. 02:42:0a:00:00:09)
     #[arg(long)]
     pub mac_address: Option<String>,
+    /// Attach to STDIN, STDOUT or STDERR (default: stdout and stderr)
+    #[arg(short = 'a', long)]
+    pub attach: Vec<String>,
     /// Logging driver: json-file or none
     #[arg(long, default_value = "json-file")]
     pub log_driver: String,
@@ -257,4 +260,63 @@ pub fn ensure_image(root: &Path, image: &str, a: &MoreRunArgs) -> Result<()> {
     };
     registry::pull(&store, &r, &o)?;
     Ok(())
+}
+
+/// `-a/--attach`: which of stdin, stdout, stderr a foreground run attaches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Streams {
+    pub stdin: bool,
+    pub stdout: bool,
+    pub stderr: bool,
+}
+
+pub fn streams(a: &MoreRunArgs, interactive: bool, detach: bool) -> Result<Streams> {
+    if a.attach.is_empty() {
+        return Ok(Streams {
+            stdin: interactive,
+            stdout: true,
+            stderr: true,
+        });
+    }
+    if detach {
+        bail!("Conflicting options: -a and -d");
+    }
+    let mut s = Streams {
+        stdin: false,
+        stdout: false,
+        stderr: false,
+    };
+    for x in &a.attach {
+        match x.to_ascii_lowercase().as_str() {
+            "stdin" => s.stdin = true,
+            "stdout" => s.stdout = true,
+            "stderr" => s.stderr = true,
+            _ => bail!("invalid argument {x:?} for \"-a, --attach\" flag: valid streams are STDIN, STDOUT and STDERR"),
+        }
+    }
+    Ok(s)
+}
+
+/// Points stdout/stderr that are not attached at /dev/null while `f` runs
+/// (the attach client writes each stream to its own fd); restores them after.
+pub fn with_streams<T>(s: Streams, f: impl FnOnce() -> Result<T>) -> Result<T> {
+    use std::os::fd::AsRawFd;
+    let null = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/null")
+        .context("opening /dev/null")?;
+    let mut saved = Vec::new();
+    for (fd, on) in [(1, s.stdout), (2, s.stderr)] {
+        if !on {
+            let keep = nix::unistd::dup(fd).context("dup")?;
+            nix::unistd::dup2(null.as_raw_fd(), fd).context("dup2")?;
+            saved.push((keep, fd));
+        }
+    }
+    let r = f();
+    for (keep, fd) in saved {
+        let _ = nix::unistd::dup2(keep, fd);
+        let _ = nix::unistd::close(keep);
+    }
+    r
 }
