@@ -351,11 +351,16 @@ pub fn create(root: &Path, o: &CreateOptions) -> Result<Container> {
     let img = store.rootfs(&o.image)?;
     let icfg = img.config.config.clone().unwrap_or_default();
     let rt = runtime::resolve(o.runtime.as_deref())?;
-    let exposed: Vec<String> = icfg
+    let mut exposed: Vec<String> = icfg
         .exposed_ports
         .as_ref()
         .map(|m| m.keys().cloned().collect())
         .unwrap_or_default();
+    for e in &o.expose {
+        if !exposed.contains(e) {
+            exposed.push(e.clone());
+        }
+    }
     let mut ports = o.ports.clone();
     if o.publish_all {
         publish_exposed(&mut ports, &exposed);
@@ -412,12 +417,6 @@ pub fn create(root: &Path, o: &CreateOptions) -> Result<Container> {
         network::ipam::check_in_subnet(&network::load(&root, net)?, ip)?;
     }
     let host = resolve_host(&root, &o.host)?;
-    let mut exposed = exposed;
-    for e in &o.expose {
-        if !exposed.contains(e) {
-            exposed.push(e.clone());
-        }
-    }
     let id = fsutil::random_id();
     // docker: the host's network (or UTS namespace) comes with the host's name.
     let hostname = match &o.hostname {

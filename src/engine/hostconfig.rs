@@ -297,14 +297,7 @@ pub fn parse_expose(s: &str) -> Result<Vec<String>> {
 
 /// `--label-file`: one label a line, `#` comments.
 pub fn parse_label_file(path: &str) -> Result<Vec<String>> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("reading --label-file {path}"))?;
-    Ok(text
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with('#'))
-        .map(String::from)
-        .collect())
+    super::opts::file_lines(path, "--label-file")
 }
 
 /// docker's checks of the resource flags against each other.

@@ -383,14 +383,21 @@ pub fn parse_size(s: &str) -> Result<i64> {
     Ok((n * mult as f64) as i64)
 }
 
-/// KEY=VALUE lines; bare KEY takes the value from berth's environment.
-pub fn parse_env_file(path: &str) -> Result<Vec<String>> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("reading --env-file {path}"))?;
+/// The non-empty, non-comment lines of a `--env-file`/`--label-file`, trimmed.
+pub fn file_lines(path: &str, flag: &str) -> Result<Vec<String>> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading {flag} {path}"))?;
     Ok(text
         .lines()
         .map(str::trim)
         .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(String::from)
+        .collect())
+}
+
+/// KEY=VALUE lines; bare KEY takes the value from berth's environment.
+pub fn parse_env_file(path: &str) -> Result<Vec<String>> {
+    Ok(file_lines(path, "--env-file")?
+        .iter()
         .map(|l| parse_env(l).with_context(|| format!("in --env-file {path}")))
         .collect::<Result<Vec<_>>>()?
         .into_iter()

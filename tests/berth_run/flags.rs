@@ -85,6 +85,12 @@ fn link_and_expose(rt: Rt, idx: u32) {
         e.inspect("ex", "{{json .Config.ExposedPorts}}"),
         r#"{"7000/udp":{},"7001/udp":{}}"#
     );
+    // -P publishes --expose'd ports too.
+    e.ok(&[
+        "create", "--name", "pub", "-P", "--expose", "7100", "busybox", "true",
+    ]);
+    assert!(e.ok(&["port", "pub"]).contains("7100/tcp -> 0.0.0.0:"));
+    e.ok(&["rm", "pub"]);
     e.err(
         &e.run_args(&["--link", "nosuch:x", "busybox", "true"]),
         "nosuch",

@@ -15,23 +15,27 @@ pub struct Terminal {
 
 /// Installs the terminal sink for this process.
 pub fn install() {
-    let multi = std::io::stdout()
-        .is_terminal()
-        .then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stdout()));
-    hull::image::progress::set_sink(Arc::new(Terminal {
-        multi,
-        out: Arc::new(Mutex::new(false)),
-    }));
+    install_on(false);
 }
 
 /// The same on stderr (for `run`, whose stdout is the container's).
 pub fn install_stderr() {
-    let multi = std::io::stderr()
-        .is_terminal()
-        .then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr()));
+    install_on(true);
+}
+
+fn install_on(stderr: bool) {
+    let multi = if stderr {
+        std::io::stderr()
+            .is_terminal()
+            .then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr()))
+    } else {
+        std::io::stdout()
+            .is_terminal()
+            .then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stdout()))
+    };
     hull::image::progress::set_sink(Arc::new(Terminal {
         multi,
-        out: Arc::new(Mutex::new(true)),
+        out: Arc::new(Mutex::new(stderr)),
     }));
 }
 
