@@ -155,7 +155,16 @@ fn resources(spec: &mut Value, c: &Config) {
     if let Some(p) = h.cpu_period {
         r["cpu"]["period"] = json!(p);
     }
-    if let Some(w) = h.blkio_weight.filter(|w| *w != 0) {
+    // docker drops the weight where the I/O scheduler has none (no CFQ/BFQ).
+    let weighted = [
+        "/sys/fs/cgroup/blkio/blkio.weight",
+        "/sys/fs/cgroup/blkio/blkio.bfq.weight",
+        "/sys/fs/cgroup/io.weight",
+        "/sys/fs/cgroup/io.bfq.weight",
+    ]
+    .iter()
+    .any(|p| Path::new(p).exists());
+    if let Some(w) = h.blkio_weight.filter(|w| *w != 0 && weighted) {
         r["blockIO"] = json!({"weight": w});
     }
 }

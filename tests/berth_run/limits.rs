@@ -74,8 +74,10 @@ fn resources(rt: Rt, idx: u32) {
     for ctl in std::fs::read_dir("/sys/fs/cgroup").unwrap().flatten() {
         let _ = std::fs::remove_dir(ctl.path().join(&parent[1..]));
     }
-    // blkio weight exists only with a proportional I/O scheduler.
-    if std::path::Path::new("/sys/fs/cgroup/blkio/blkio.weight").exists() {
+    // blkio weight exists only with a proportional I/O scheduler; without one it is dropped.
+    if !std::path::Path::new("/sys/fs/cgroup/blkio/blkio.weight").exists() {
+        e.ok(&e.run_args(&["--rm", "--blkio-weight", "300", "busybox", "true"]));
+    } else {
         let out = e.ok(&e.run_args(&[
             "--rm",
             "--blkio-weight",
