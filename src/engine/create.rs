@@ -343,6 +343,19 @@ fn healthcheck(o: &CreateOptions, image: Option<&HealthConfig>) -> Option<Health
     }
 }
 
+/// docker: the host's network (or UTS namespace) comes with the host's name.
+fn hostname_for(o: &CreateOptions, host: &HostConfig, id: &str) -> String {
+    match &o.hostname {
+        Some(h) => h.clone(),
+        None if o.network == NetworkMode::Host || host.uts == hostconfig::NsMode::Host => {
+            nix::unistd::gethostname()
+                .map(|h| h.to_string_lossy().into_owned())
+                .unwrap_or_else(|_| id[..12].to_string())
+        }
+        None => id[..12].to_string(),
+    }
+}
+
 /// Creates a container (not started). Returns its record.
 pub fn create(root: &Path, o: &CreateOptions) -> Result<Container> {
     check(o)?;
@@ -418,16 +431,7 @@ pub fn create(root: &Path, o: &CreateOptions) -> Result<Container> {
     }
     let host = resolve_host(&root, &o.host)?;
     let id = fsutil::random_id();
-    // docker: the host's network (or UTS namespace) comes with the host's name.
-    let hostname = match &o.hostname {
-        Some(h) => h.clone(),
-        None if o.network == NetworkMode::Host || host.uts == hostconfig::NsMode::Host => {
-            nix::unistd::gethostname()
-                .map(|h| h.to_string_lossy().into_owned())
-                .unwrap_or_else(|_| id[..12].to_string())
-        }
-        None => id[..12].to_string(),
-    };
+    let hostname = hostname_for(o, &host, &id);
     let cfg = Config {
         id: id.clone(),
         name,
