@@ -59,6 +59,9 @@ pub struct Config {
     /// None when there is none or `--no-healthcheck` / `NONE` disabled it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub healthcheck: Option<HealthConfig>,
+    /// The run flags past the basics (`--dns`, `--pid`, `--device`, ...).
+    #[serde(default)]
+    pub host: super::hostconfig::HostConfig,
 }
 
 /// What changes while the container lives; written by the monitor and,
@@ -263,6 +266,8 @@ impl Container {
             networks: &self.config.networks,
             aliases: &self.config.aliases,
             ports: &self.config.ports,
+            ip: self.config.host.ip,
+            mac: self.config.host.mac_address,
         }
     }
 

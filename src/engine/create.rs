@@ -10,6 +10,7 @@ use std::path::Path;
 
 use super::container::{self, Config, Container, State};
 use super::error::{EngineError, Result};
+use super::hostconfig::{self, HostConfig};
 use super::opts::{self, LogOptions, MountSpec, RestartPolicy, Ulimit};
 use super::spec::{self, NetNs};
 use super::{runtime, volumes};
@@ -71,6 +72,12 @@ pub struct CreateOptions {
     pub healthcheck: Option<HealthConfig>,
     /// `--no-healthcheck`: none, whatever the image says.
     pub no_healthcheck: bool,
+    /// `--expose`: "port/proto" entries added to the image's.
+    pub expose: Vec<String>,
+    /// `--volumes-from NAME[:ro|rw]`: (container, readonly override).
+    pub volumes_from: Vec<(String, Option<bool>)>,
+    /// `--dns`, `--pid`, `--device`, ... (docker's HostConfig).
+    pub host: HostConfig,
 }
 
 const INIT_PATH: &str = "/sbin/docker-init";
@@ -106,6 +113,24 @@ pub fn check(o: &CreateOptions) -> Result<()> {
             crate::invalid!("invalid --cpus {c}: range of CPUs is from 0.01 to the number of CPUs");
         }
     }
+    hostconfig::check_resources(&o.host, o.resources.memory, o.resources.cpus)?;
+    if o.host.ip.is_some() && !o.network.is_user_defined() {
+        crate::invalid!("user specified IP address is supported on user defined networks only");
+    }
+    if o.host.mac_address.is_some()
+        && matches!(
+            o.network,
+            NetworkMode::Host | NetworkMode::None | NetworkMode::Container(_)
+        )
+    {
+        crate::invalid!("conflicting options: mac-address and the network mode");
+    }
+    if o.host.uts == hostconfig::NsMode::Host && o.hostname.is_some() {
+        crate::invalid!("conflicting options: hostname and the UTS mode host");
+    }
+    if o.network == NetworkMode::Host && !o.host.sysctls.keys().all(|k| !k.starts_with("net.")) {
+        crate::invalid!("sysctls starting with net.* are not allowed with --network host");
+    }
     for (flag, list) in [("--cap-add", &o.cap_add), ("--cap-drop", &o.cap_drop)] {
         for cap in list {
             spec::check_cap(cap).with_context(|| format!("invalid {flag} {cap}"))?;
@@ -140,6 +165,10 @@ fn resolve_mounts(mounts: &mut Vec<MountSpec>, image_volumes: &[String]) -> Resu
     for m in mounts.iter_mut() {
         if m.typ == "bind" {
             let p = Path::new(&m.source);
+            if !p.exists() && m.create_source {
+                fs::create_dir_all(p)
+                    .with_context(|| format!("creating bind source {}", m.source))?;
+            }
             if !p.exists() {
                 crate::invalid!(
                     "invalid mount config: bind source path does not exist: {}",
@@ -163,10 +192,57 @@ fn resolve_mounts(mounts: &mut Vec<MountSpec>, image_volumes: &[String]) -> Resu
                 readonly: false,
                 anonymous: true,
                 options: vec![],
+                create_source: false,
             });
         }
     }
     Ok(())
+}
+
+/// `--volumes-from`: the other container's volumes and binds, at the same
+/// targets, read-only if asked (else as they were there).
+fn volumes_from(
+    root: &Path,
+    mounts: &mut Vec<MountSpec>,
+    from: &[(String, Option<bool>)],
+) -> Result<()> {
+    for (name, ro) in from {
+        let other = container::find(root, name)?;
+        for m in &other.config.mounts {
+            if m.typ == "tmpfs"
+                || m.target == INIT_PATH
+                || mounts.iter().any(|x| x.target == m.target)
+            {
+                continue;
+            }
+            mounts.push(MountSpec {
+                // Shared, so never removed with this container.
+                anonymous: false,
+                readonly: ro.unwrap_or(m.readonly),
+                ..m.clone()
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Checks links and resolves `host-gateway` in `--add-host`.
+fn resolve_host(root: &Path, h: &HostConfig) -> Result<HostConfig> {
+    let mut h = h.clone();
+    for (name, _) in &h.links {
+        if container::find(root, name).is_err() {
+            crate::invalid!("could not get container for {name}");
+        }
+    }
+    if h.extra_hosts.iter().any(|(_, ip)| ip == "host-gateway") {
+        let gw = super::etc_files::host_gateway(root)?;
+        for (_, ip) in h.extra_hosts.iter_mut() {
+            if ip == "host-gateway" {
+                *ip = gw.clone();
+            }
+        }
+    }
+    Ok(h)
 }
 
 /// The process: ENTRYPOINT + CMD after the options override the image's.
@@ -267,6 +343,19 @@ fn healthcheck(o: &CreateOptions, image: Option<&HealthConfig>) -> Option<Health
     }
 }
 
+/// docker: the host's network (or UTS namespace) comes with the host's name.
+fn hostname_for(o: &CreateOptions, host: &HostConfig, id: &str) -> String {
+    match &o.hostname {
+        Some(h) => h.clone(),
+        None if o.network == NetworkMode::Host || host.uts == hostconfig::NsMode::Host => {
+            nix::unistd::gethostname()
+                .map(|h| h.to_string_lossy().into_owned())
+                .unwrap_or_else(|_| id[..12].to_string())
+        }
+        None => id[..12].to_string(),
+    }
+}
+
 /// Creates a container (not started). Returns its record.
 pub fn create(root: &Path, o: &CreateOptions) -> Result<Container> {
     check(o)?;
@@ -275,11 +364,16 @@ pub fn create(root: &Path, o: &CreateOptions) -> Result<Container> {
     let img = store.rootfs(&o.image)?;
     let icfg = img.config.config.clone().unwrap_or_default();
     let rt = runtime::resolve(o.runtime.as_deref())?;
-    let exposed: Vec<String> = icfg
+    let mut exposed: Vec<String> = icfg
         .exposed_ports
         .as_ref()
         .map(|m| m.keys().cloned().collect())
         .unwrap_or_default();
+    for e in &o.expose {
+        if !exposed.contains(e) {
+            exposed.push(e.clone());
+        }
+    }
     let mut ports = o.ports.clone();
     if o.publish_all {
         publish_exposed(&mut ports, &exposed);
@@ -311,6 +405,7 @@ pub fn create(root: &Path, o: &CreateOptions) -> Result<Container> {
             readonly: true,
             anonymous: false,
             options: vec![],
+            create_source: false,
         });
     }
 
@@ -331,7 +426,13 @@ pub fn create(root: &Path, o: &CreateOptions) -> Result<Container> {
     };
     check_network(&root, &o.network)?;
     network::check_ports(&mut ports, &ports_in_use(&root)?)?;
+    volumes_from(&root, &mut mounts, &o.volumes_from)?;
+    if let (Some(ip), Some(net)) = (o.host.ip, o.network.network()) {
+        network::ipam::check_in_subnet(&network::load(&root, net)?, ip)?;
+    }
+    let host = resolve_host(&root, &o.host)?;
     let id = fsutil::random_id();
+    let hostname = hostname_for(o, &host, &id);
     let cfg = Config {
         id: id.clone(),
         name,
@@ -346,7 +447,7 @@ pub fn create(root: &Path, o: &CreateOptions) -> Result<Container> {
             .or(icfg.working_dir.clone())
             .unwrap_or_default(),
         user: o.user.clone().or(icfg.user.clone()).unwrap_or_default(),
-        hostname: o.hostname.clone().unwrap_or_else(|| id[..12].to_string()),
+        hostname,
         tty: o.tty,
         interactive: o.interactive,
         auto_remove: o.auto_remove,
@@ -379,6 +480,7 @@ pub fn create(root: &Path, o: &CreateOptions) -> Result<Container> {
         stop_timeout: o.stop_timeout.unwrap_or(10),
         labels: o.labels.clone(),
         healthcheck: healthcheck(o, icfg.healthcheck.as_ref()),
+        host,
     };
     let dir = container::containers_dir(&root).join(&id);
     let c = Container {

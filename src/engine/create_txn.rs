@@ -13,7 +13,6 @@ use std::path::{Path, PathBuf};
 use super::container::{self, Config, Container};
 use super::error::Result;
 use super::{rootfs, spec, volumes};
-use crate::network;
 use crate::sys as fsutil;
 
 const STAGING: &str = ".creating-";
@@ -77,13 +76,14 @@ pub fn write(root: &Path, mut c: Container, lowerdirs: &[PathBuf]) -> Result<Con
         fs::write(tmp.join("hosts"), "127.0.0.1\tlocalhost\n").context("writing hosts")?;
         fs::write(
             tmp.join("resolv.conf"),
-            network::resolv_conf(root, &cfg.network),
+            super::etc_files::resolv_conf(root, &cfg.network, &cfg.host),
         )
         .context("writing resolv.conf")?;
         let netns = super::create::netns_for(root, cfg)?;
         // Built from the staged files (it binds those that exist), then pointed at their
         // final place.
         let mut spec = spec::build(cfg, &tmp, lowerdirs, netns, &resolved)?;
+        super::spec_extra::apply(&mut spec, root, cfg, lowerdirs)?;
         rebase_sources(&mut spec, &tmp, &dir);
         fsutil::write_json(&tmp.join("bundle/config.json"), &spec)?;
         fsutil::write_json(&tmp.join("state.json"), &c.state)?;

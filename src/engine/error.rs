@@ -24,6 +24,17 @@ pub enum EngineError {
     /// Input the engine refuses (a bad option value, a conflicting pair).
     #[error("{0}")]
     Invalid(String),
+    #[error("No such image: {0}")]
+    NoSuchImage(String),
+    /// The container's command does not exist (docker's exit 127).
+    #[error("{0}")]
+    CommandNotFound(String),
+    /// The container's command exists but cannot be run (docker's exit 126).
+    #[error("{0}")]
+    CommandNotRunnable(String),
+    /// The runtime could not create or start the container (docker's exit 125).
+    #[error("{0}")]
+    StartFailed(String),
     #[error(transparent)]
     Other(anyhow::Error),
 }
@@ -51,6 +62,42 @@ impl EngineError {
             name: name.to_string(),
             op,
         }
+    }
+}
+
+/// The one line a runtime's failed `create`/`start` means, out of its raw
+/// log record (`time=... level=error msg="runc create failed: ...: exec: \"x\": ..."`).
+pub fn runtime_message(raw: &str) -> String {
+    let line = raw.trim().lines().last().unwrap_or("failed");
+    let msg = match line.find("msg=\"") {
+        Some(i) => {
+            let body = &line[i + 5..];
+            let body = body.rsplit_once('"').map_or(body, |(b, _)| b);
+            body.replace("\\\"", "\"").replace("\\\\", "\\")
+        }
+        None => line.to_string(),
+    };
+    match msg.find("exec: ") {
+        Some(i) => msg[i..].to_string(),
+        None => msg,
+    }
+}
+
+impl EngineError {
+    /// A failed start classified as docker does: 127 not found, 126 not runnable, else 125.
+    pub fn start_failed(msg: &str) -> EngineError {
+        let m = msg.to_string();
+        if m.starts_with("exec: ") {
+            if m.ends_with("executable file not found in $PATH")
+                || m.ends_with("no such file or directory")
+            {
+                return EngineError::CommandNotFound(m);
+            }
+            if m.ends_with("permission denied") || m.ends_with("exec format error") {
+                return EngineError::CommandNotRunnable(m);
+            }
+        }
+        EngineError::StartFailed(m)
     }
 }
 
@@ -100,6 +147,21 @@ mod tests {
         assert!(matches!(
             EngineError::from(p),
             EngineError::PortInUse { port: 80, .. }
+        ));
+        let raw = r#"time="2026" level=error msg="runc create failed: unable to start container process: exec: \"nosuch\": executable file not found in $PATH""#;
+        let m = runtime_message(raw);
+        assert_eq!(m, r#"exec: "nosuch": executable file not found in $PATH"#);
+        assert!(matches!(
+            EngineError::start_failed(&m),
+            EngineError::CommandNotFound(_)
+        ));
+        assert!(matches!(
+            EngineError::start_failed(r#"exec: "/etc/passwd": permission denied"#),
+            EngineError::CommandNotRunnable(_)
+        ));
+        assert!(matches!(
+            EngineError::start_failed("mount failed"),
+            EngineError::StartFailed(_)
         ));
         assert_eq!(
             EngineError::not_running("c", Op::Kill).to_string(),

@@ -105,6 +105,14 @@ impl Writer {
 }
 
 /// Rotated files first (oldest first), then the live one.
+/// `logs` of a container whose log driver keeps nothing fails as docker's does.
+pub fn check_readable(c: &super::container::Container) -> Result<()> {
+    if c.config.host.log_driver == super::hostconfig::LogDriver::None {
+        anyhow::bail!("configured logging driver does not support reading");
+    }
+    Ok(())
+}
+
 pub fn files(path: &Path) -> Vec<PathBuf> {
     let mut v = Vec::new();
     for i in (1..100).rev() {

@@ -17,6 +17,7 @@
 //! - `system`: info, df, system prune; `update`: update and wait --condition
 //! - `runtime`: the OCI runtime's command line, the only way to the container's cgroup
 //! - `opts`: docker's flag syntax (-p, -v, --mount, --restart, ...) to typed values
+//! - `hostconfig`, `spec_extra`, `etc_files`: the finer run flags, their config.json and /etc files
 //! - `container`, `spec`, `rootfs`, `logs`, `attach`: records, config.json, overlay, logs, stdio
 //! - `tty`: detach keys (docker's syntax and the matcher) and pty window sizes
 
@@ -26,10 +27,12 @@ pub mod cp;
 pub mod create;
 pub mod create_txn;
 pub mod error;
+pub mod etc_files;
 pub mod events;
 pub mod exec;
 pub mod exec_tty;
 pub mod health;
+pub mod hostconfig;
 pub mod images;
 pub mod lifecycle;
 pub mod logs;
@@ -42,6 +45,7 @@ pub mod rootfs;
 pub mod run;
 pub mod runtime;
 pub mod spec;
+pub mod spec_extra;
 pub mod system;
 pub mod tty;
 pub mod update;

@@ -66,7 +66,7 @@ pub(super) fn spawn_with(root: &Path, c: &Container, flag: &str) -> Result<()> {
     std::mem::forget(child);
     let msg = msg.trim();
     if let Some(e) = msg.strip_prefix("error: ") {
-        bail!("{e}");
+        return Err(super::error::EngineError::start_failed(e).into());
     }
     if msg != "ok" {
         bail!(
@@ -260,12 +260,10 @@ fn runtime_error(f: File, rt: &str) -> String {
     let mut s = String::new();
     let mut f = f;
     let _ = f.read_to_string(&mut s);
-    let name = Path::new(rt)
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let line = s.trim().lines().last().unwrap_or("failed").to_string();
-    format!("{name} create: {line}")
+    if s.trim().is_empty() {
+        return format!("{rt} create failed");
+    }
+    super::error::runtime_message(&s)
 }
 
 fn wait_pid(pid: i32) -> i32 {
@@ -567,13 +565,18 @@ fn prepare(root: &Path, c: &mut Container) -> Result<Arc<Hub>> {
     c.reload_state();
     c.state.endpoints = eps;
     c.save_state()?;
-    write_etc_files(c)?;
+    super::etc_files::write_hosts(root, c)?;
     serve(c)
 }
 
 /// The log writer and the attach socket's listener.
 pub(super) fn serve(c: &Container) -> Result<Arc<Hub>> {
-    let log = logs::Writer::open(&c.log_path(), c.config.log_max_size, c.config.log_max_file)?;
+    // --log-driver none: output goes nowhere (and is never rotated).
+    let (log_path, max_size) = match c.config.host.log_driver {
+        super::hostconfig::LogDriver::None => (PathBuf::from("/dev/null"), None),
+        super::hostconfig::LogDriver::JsonFile => (c.log_path(), c.config.log_max_size),
+    };
+    let log = logs::Writer::open(&log_path, max_size, c.config.log_max_file)?;
     let hub = Arc::new(Hub {
         clients: Mutex::new(Vec::new()),
         stdin: Mutex::new(None),
@@ -606,16 +609,6 @@ pub(super) fn serve(c: &Container) -> Result<Arc<Hub>> {
         }
     });
     Ok(hub)
-}
-
-fn write_etc_files(c: &Container) -> Result<()> {
-    let mut hosts =
-        String::from("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n");
-    for ep in c.state.endpoints.values() {
-        hosts.push_str(&format!("{}\t{}\n", ep.ip, c.config.hostname));
-    }
-    std::fs::write(c.dir.join("hosts"), hosts).context("writing hosts")?;
-    Ok(())
 }
 
 pub fn monitor_log(c: &Container) -> PathBuf {

@@ -60,6 +60,21 @@ pub struct MountSpec {
     pub anonymous: bool,
     #[serde(default)]
     pub options: Vec<String>,
+    /// `-v /host:/x` makes a missing host directory (docker's -v; `--mount` refuses).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub create_source: bool,
+}
+
+/// A `-v` source that is not an absolute path names a volume: docker's rule and
+/// message (a relative host path is never resolved against the caller's cwd).
+fn check_volume_source(src: &str) -> Result<()> {
+    let mut chars = src.chars();
+    let ok = chars.next().is_some_and(|c| c.is_ascii_alphanumeric())
+        && chars.all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
+    if !ok {
+        bail!("create {src}: {src:?} includes invalid characters for a local volume name, only \"[a-zA-Z0-9][a-zA-Z0-9_.-]\" are allowed. If you intended to pass a host directory, use absolute path");
+    }
+    Ok(())
 }
 
 /// `-v src:dst[:ro|rw]` or `-v dst` (anonymous volume).
@@ -81,9 +96,10 @@ pub fn parse_volume(spec: &str) -> Result<MountSpec> {
     };
     let typ = if src.is_empty() {
         "volume"
-    } else if src.starts_with('/') || src.starts_with('.') {
+    } else if src.starts_with('/') {
         "bind"
     } else {
+        check_volume_source(src)?;
         "volume"
     };
     Ok(MountSpec {
@@ -93,6 +109,7 @@ pub fn parse_volume(spec: &str) -> Result<MountSpec> {
         readonly,
         anonymous: src.is_empty(),
         options: vec![],
+        create_source: typ == "bind",
     })
 }
 
@@ -105,6 +122,7 @@ pub fn parse_mount(spec: &str) -> Result<MountSpec> {
         readonly: false,
         anonymous: false,
         options: vec![],
+        create_source: false,
     };
     for kv in spec.split(',') {
         let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
@@ -253,6 +271,7 @@ pub fn parse_tmpfs(spec: &str) -> Result<MountSpec> {
             .filter(|s| !s.is_empty())
             .map(String::from)
             .collect(),
+        create_source: false,
     })
 }
 
@@ -364,14 +383,21 @@ pub fn parse_size(s: &str) -> Result<i64> {
     Ok((n * mult as f64) as i64)
 }
 
-/// KEY=VALUE lines; bare KEY takes the value from berth's environment.
-pub fn parse_env_file(path: &str) -> Result<Vec<String>> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("reading --env-file {path}"))?;
+/// The non-empty, non-comment lines of a `--env-file`/`--label-file`, trimmed.
+pub fn file_lines(path: &str, flag: &str) -> Result<Vec<String>> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading {flag} {path}"))?;
     Ok(text
         .lines()
         .map(str::trim)
         .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(String::from)
+        .collect())
+}
+
+/// KEY=VALUE lines; bare KEY takes the value from berth's environment.
+pub fn parse_env_file(path: &str) -> Result<Vec<String>> {
+    Ok(file_lines(path, "--env-file")?
+        .iter()
         .map(|l| parse_env(l).with_context(|| format!("in --env-file {path}")))
         .collect::<Result<Vec<_>>>()?
         .into_iter()
@@ -437,8 +463,13 @@ mod tests {
 
     #[test]
     fn volumes_more() {
-        let v = parse_volume("./d:/x:rw").unwrap();
-        assert_eq!((v.typ.as_str(), v.readonly), ("bind", false));
+        let e = parse_volume("../../etc:/x").unwrap_err().to_string();
+        assert!(
+            e.contains("includes invalid characters for a local volume name"),
+            "{e}"
+        );
+        assert!(parse_volume("./d:/x:rw").is_err());
+        assert!(parse_volume("/missing:/x").unwrap().create_source);
         assert!(parse_volume("/a:/b:rx").is_err());
         assert!(parse_volume("/a:/b:ro:x").is_err());
         let m = parse_mount("type=bind,source=/a,target=/b,readonly").unwrap();

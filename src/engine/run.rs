@@ -46,11 +46,14 @@ fn clear_leftovers(root: &Path, c: &Container) {
     }
 }
 
-/// create + start; a container that fails to start is removed again.
+/// create + start. As docker's, a container that fails to start stays
+/// `Created` with the error in its state, unless `--rm` asked for its removal.
 pub fn run(root: &Path, o: &CreateOptions, attach: bool) -> Result<Container> {
     let c = create(root, o)?;
     if let Err(e) = monitor::spawn(root, &c, attach) {
-        let _ = lifecycle::remove_container(root, &c, true);
+        if o.auto_remove {
+            let _ = lifecycle::remove_container(root, &c, true);
+        }
         return Err(e.into());
     }
     Ok(c)

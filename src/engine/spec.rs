@@ -76,6 +76,11 @@ fn lookup_id(lowers: &[PathBuf], file: &str, name: &str) -> Option<(u32, u32)> {
     None
 }
 
+/// A group's id in the image's /etc/group (`--group-add NAME`).
+pub fn lookup_group(lowers: &[PathBuf], name: &str) -> Option<u32> {
+    lookup_id(lowers, "group", name).map(|(id, _)| id)
+}
+
 pub fn resolve_user(user: &str, lowers: &[PathBuf]) -> Result<(u32, u32)> {
     if user.is_empty() {
         return Ok((0, 0));

@@ -163,6 +163,46 @@ pub fn allocate(root: &Path, net: &Network, lease: Lease) -> Result<(Ipv4Addr, u
     )
 }
 
+/// `--ip`: exactly this address, if the subnet has it and it is free.
+pub fn allocate_ip(
+    root: &Path,
+    net: &Network,
+    lease: Lease,
+    want: Ipv4Addr,
+) -> Result<(Ipv4Addr, u8)> {
+    let (base, prefix) = parse_cidr(&net.subnet)?;
+    check_in_subnet(net, want)?;
+    let mut all = leases(root, &net.name);
+    match all.get(&want.to_string()) {
+        Some(l) if l.id == lease.id => return Ok((want, prefix)),
+        Some(_) => bail!("Address already in use: {want}"),
+        None if want.to_string() == net.gateway
+            || want == base
+            || want == Ipv4Addr::from(u32::from(base) | !(u32::MAX << (32 - prefix))) =>
+        {
+            bail!("Address already in use: {want}")
+        }
+        None => {}
+    }
+    all.retain(|_, l| l.id != lease.id);
+    all.insert(want.to_string(), lease);
+    write_json(&leases_file(root, &net.name), &all)?;
+    Ok((want, prefix))
+}
+
+/// docker's check of `--ip` against the network's subnet.
+pub fn check_in_subnet(net: &Network, ip: Ipv4Addr) -> Result<()> {
+    let (base, prefix) = parse_cidr(&net.subnet)?;
+    if !overlaps((base, prefix), (ip, 32)) {
+        bail!(
+            "no configured subnet or ip-range contain the IP address {ip} (network {}: {})",
+            net.name,
+            net.subnet
+        );
+    }
+    Ok(())
+}
+
 pub fn rename(root: &Path, net: &str, id: &str, new_name: &str) {
     let mut all = leases(root, net);
     let mut changed = false;

@@ -201,12 +201,18 @@ pub fn attach_endpoint(root: &Path, c: &Member, net: &Network, n: usize) -> Resu
         name: c.name.to_string(),
         aliases: c.aliases.to_vec(),
     };
-    let (ip, prefix) = ipam::allocate(root, net, lease)?;
+    let (ip, prefix) = match c.ip.filter(|_| n == 0) {
+        Some(want) => ipam::allocate_ip(root, net, lease, want)?,
+        None => ipam::allocate(root, net, lease)?,
+    };
     let gw: Ipv4Addr = net.gateway.parse().context("gateway")?;
     let hv = host_veth(c.id, n);
     let ifname = format!("eth{n}");
     let o = ip.octets();
-    let mac = [0x02, 0x42, o[0], o[1], o[2], o[3]];
+    let mac = match c.mac.filter(|_| n == 0) {
+        Some(m) => m,
+        None => [0x02, 0x42, o[0], o[1], o[2], o[3]],
+    };
     let ns = netns::create(root, c.id)?;
     let r = (|| -> Result<()> {
         let nsf = std::fs::File::open(&ns).with_context(|| format!("opening {}", ns.display()))?;

@@ -107,6 +107,9 @@ pub struct Member<'a> {
     pub networks: &'a [String],
     pub aliases: &'a [String],
     pub ports: &'a [PortMap],
+    /// `--ip` / `--mac-address`, on the primary network.
+    pub ip: Option<std::net::Ipv4Addr>,
+    pub mac: Option<[u8; 6]>,
 }
 
 impl Member<'_> {

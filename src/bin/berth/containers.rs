@@ -13,9 +13,15 @@ use hull::network::NetworkMode;
 
 use crate::attach::{check_tty, NOT_A_TTY};
 use crate::io::{attach_and_wait, Foreground};
+use crate::run_flags;
 
+// docker's `-h` is --hostname: clap's `-h` help gives way, `--help` stays.
 #[derive(Args, Clone, Default)]
+#[command(disable_help_flag = true)]
 pub struct RunArgs {
+    /// Print help
+    #[arg(long, action = clap::ArgAction::Help)]
+    pub help: Option<bool>,
     /// Run in the background and print the container ID
     #[arg(short, long)]
     pub detach: bool,
@@ -58,7 +64,8 @@ pub struct RunArgs {
     pub network: String,
     #[arg(long)]
     pub network_alias: Vec<String>,
-    #[arg(long)]
+    /// Container host name
+    #[arg(short = 'h', long)]
     pub hostname: Option<String>,
     #[arg(long)]
     pub entrypoint: Option<String>,
@@ -106,6 +113,8 @@ pub struct RunArgs {
     pub label: Vec<String>,
     #[command(flatten)]
     pub health: crate::health_args::HealthArgs,
+    #[command(flatten)]
+    pub more: run_flags::MoreRunArgs,
     pub image: String,
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
     pub command: Vec<String>,
@@ -180,7 +189,14 @@ pub fn create_options(a: &RunArgs) -> Result<CreateOptions> {
         runtime: a.runtime.clone(),
         stop_signal: a.stop_signal.clone(),
         stop_timeout: a.stop_timeout,
-        labels: a.label.iter().map(|l| opts::parse_label(l)).collect(),
+        labels: run_flags::label_lines(&a.more)?
+            .iter()
+            .chain(&a.label)
+            .map(|l| opts::parse_label(l))
+            .collect(),
+        expose: run_flags::expose(&a.more)?,
+        volumes_from: run_flags::volumes_from(&a.more)?,
+        host: run_flags::host_config(&a.more)?,
         ..Default::default()
     })
 }
@@ -193,21 +209,29 @@ pub fn run(root: &Path, a: &RunArgs) -> Result<i32> {
     }
     hull::engine::tty::parse_detach_keys(a.detach_keys.as_deref())?;
     let o = create_options(a)?;
+    let streams = run_flags::streams(&a.more, a.interactive, a.detach)?;
+    run_flags::check_cidfile(&a.more)?;
+    run_flags::ensure_image(root, &a.image, &a.more)?;
     let c = engine_run::run(root, &o, !a.detach)?;
+    run_flags::write_cidfile(&a.more, c.id())?;
     if a.detach {
         println!("{}", c.id());
         return Ok(0);
     }
     let f = Foreground {
-        stdin: a.interactive,
+        stdin: streams.stdin,
         detach_keys: a.detach_keys.as_deref(),
         sig_proxy: a.sig_proxy,
     };
-    attach_and_wait(root, &c, &f)
+    run_flags::with_streams(streams, || attach_and_wait(root, &c, &f))
 }
 
 pub fn create(root: &Path, a: &RunArgs) -> Result<i32> {
-    let c = hull::engine::create::create(root, &create_options(a)?)?;
+    let o = create_options(a)?;
+    run_flags::check_cidfile(&a.more)?;
+    run_flags::ensure_image(root, &a.image, &a.more)?;
+    let c = hull::engine::create::create(root, &o)?;
+    run_flags::write_cidfile(&a.more, c.id())?;
     println!("{}", c.id());
     Ok(0)
 }
@@ -289,6 +313,15 @@ pub fn rm(root: &Path, force: bool, volumes: bool, names: &[String]) -> Result<i
     Ok(if failed { 1 } else { 0 })
 }
 
+/// `rm -l PARENT/ALIAS...`.
+pub fn rm_links(root: &Path, links: &[String]) -> Result<i32> {
+    for l in links {
+        hull::engine::etc_files::remove_link(root, l)?;
+        println!("{l}");
+    }
+    Ok(0)
+}
+
 pub fn rename(root: &Path, name: &str, new_name: &str) -> Result<i32> {
     lifecycle::rename(root, name, new_name)?;
     Ok(0)
@@ -360,11 +393,24 @@ mod tests {
     }
 
     #[test]
+    fn short_h_is_hostname() {
+        let o = parse(&["-h", "web", "--dns", "1.1.1.1", "--pid", "host", "busybox"]).unwrap();
+        assert_eq!(o.hostname.as_deref(), Some("web"));
+        assert_eq!(o.host.pid, hull::engine::hostconfig::NsMode::Host);
+        let e = T::try_parse_from(["run", "--help"]).err().unwrap();
+        assert_eq!(e.kind(), clap::error::ErrorKind::DisplayHelp);
+    }
+
+    #[test]
     fn refused_flags() {
         assert!(parse(&["--cpus", "-1", "busybox"]).is_err());
         assert!(parse(&["-e", "=value", "busybox"]).is_err());
         assert!(parse(&["-p", "80:abc", "busybox"]).is_err());
         assert!(parse(&["--restart", "sometimes", "busybox"]).is_err());
         assert!(parse(&["--mount", "type=bind,target=/x", "busybox"]).is_err());
+        assert!(parse(&["--sysctl", "vm.swappiness=1", "busybox"]).is_err());
+        assert!(parse(&["--ipc", "bogus", "busybox"]).is_err());
+        assert!(parse(&["--log-driver", "syslog", "busybox"]).is_err());
+        assert!(parse(&["--volumes-from", "a:rx", "busybox"]).is_err());
     }
 }

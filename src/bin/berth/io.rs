@@ -24,6 +24,9 @@ pub struct ExecArgs {
     pub detach: bool,
     #[arg(short, long = "env", allow_hyphen_values = true)]
     pub env: Vec<String>,
+    /// Read in a file of environment variables
+    #[arg(long)]
+    pub env_file: Vec<String>,
     #[arg(short, long)]
     pub user: Option<String>,
     #[arg(short, long)]
@@ -89,10 +92,15 @@ pub fn attach_and_wait(root: &Path, c: &Container, f: &Foreground) -> Result<i32
 pub fn exec(root: &Path, a: ExecArgs) -> Result<i32> {
     let c = container::find(root, &a.container)?;
     let mut env = Vec::new();
-    for e in &a.env {
-        env.extend(opts::parse_env(e)?);
+    for f in &a.env_file {
+        env = opts::merge_env(&env, &opts::parse_env_file(f)?);
     }
     let keys = tty::parse_detach_keys(a.detach_keys.as_deref())?;
+    let mut user_env = Vec::new();
+    for e in &a.env {
+        user_env.extend(opts::parse_env(e)?);
+    }
+    let env = opts::merge_env(&env, &user_env);
     let o = ExecOptions {
         command: a.command,
         tty: a.tty,

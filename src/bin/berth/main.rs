@@ -13,6 +13,7 @@ mod io;
 mod networks;
 mod progress;
 mod query;
+mod run_flags;
 mod signals;
 mod stats;
 mod system;
@@ -191,6 +192,9 @@ struct RmArgs {
     /// Remove anonymous volumes too
     #[arg(short, long)]
     volumes: bool,
+    /// Remove the specified link (PARENT/ALIAS), not the container
+    #[arg(short, long)]
+    link: bool,
     #[arg(required = true)]
     containers: Vec<String>,
 }
@@ -218,12 +222,17 @@ pub fn print_error(e: &anyhow::Error) {
     eprintln!("Error: {}", format!("{e:#}").replace('\n', " "));
 }
 
-/// The exit status for an error: berth exits 1 for every engine error
-/// (tests pin it). This is where a kind would get its own code, e.g.
-/// docker's 125 for `run` failing before the container started.
-fn exit_code(e: &anyhow::Error) -> i32 {
+/// The exit status for an error, docker's: `run`/`create` exit 125 when
+/// berth failed, 126 when the command could not be invoked, 127 when it was
+/// not found; other commands exit 1.
+fn exit_code(e: &anyhow::Error, run_like: bool) -> i32 {
+    if !run_like {
+        return 1;
+    }
     match e.downcast_ref::<EngineError>() {
-        Some(_) | None => 1,
+        Some(EngineError::CommandNotFound(_)) => 127,
+        Some(EngineError::CommandNotRunnable(_)) => 126,
+        _ => 125,
     }
 }
 
@@ -247,17 +256,29 @@ fn default_sigpipe(cmd: &Cmd) -> bool {
 }
 
 fn main() {
-    let cli = Cli::parse();
+    // docker's CLI exits 125 for a flag it cannot parse; help and version exit 0.
+    let cli = Cli::try_parse().unwrap_or_else(|e| {
+        let code = if e.use_stderr() { 125 } else { 0 };
+        let _ = e.print();
+        std::process::exit(code)
+    });
     if default_sigpipe(&cli.cmd) {
         // SAFETY: setting a signal's disposition to SIG_DFL has no
         // preconditions; no other thread exists yet.
         unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
     }
+    let run_like = matches!(
+        &cli.cmd,
+        Cmd::Containers(ContainerCmds::Run(_) | ContainerCmds::Create(_))
+            | Cmd::Container(ContainerCmd::Common(
+                ContainerCmds::Run(_) | ContainerCmds::Create(_)
+            ))
+    );
     match run(cli) {
         Ok(code) => std::process::exit(code),
         Err(e) => {
             print_error(&e);
-            std::process::exit(exit_code(&e));
+            std::process::exit(exit_code(&e, run_like));
         }
     }
 }
@@ -371,6 +392,7 @@ fn run_container(root: &Path, cmd: ContainerCmds) -> Result<i32> {
             signal,
             containers: names,
         } => containers::kill(root, &signal, &names),
+        C::Rm(a) if a.link => containers::rm_links(root, &a.containers),
         C::Rm(a) => containers::rm(root, a.force, a.volumes, &a.containers),
         C::Ps(a) => query::ps(root, a),
         C::Logs(a) => query::logs(root, a),

@@ -10,23 +10,42 @@ use hull::image::progress::{Sink, TaskSink};
 
 pub struct Terminal {
     multi: Option<MultiProgress>,
-    out: Arc<Mutex<()>>,
+    out: Arc<Mutex<bool>>,
 }
 
 /// Installs the terminal sink for this process.
 pub fn install() {
-    let multi = std::io::stdout()
-        .is_terminal()
-        .then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stdout()));
+    install_on(false);
+}
+
+/// The same on stderr (for `run`, whose stdout is the container's).
+pub fn install_stderr() {
+    install_on(true);
+}
+
+fn install_on(stderr: bool) {
+    let multi = if stderr {
+        std::io::stderr()
+            .is_terminal()
+            .then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr()))
+    } else {
+        std::io::stdout()
+            .is_terminal()
+            .then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stdout()))
+    };
     hull::image::progress::set_sink(Arc::new(Terminal {
         multi,
-        out: Arc::new(Mutex::new(())),
+        out: Arc::new(Mutex::new(stderr)),
     }));
 }
 
-fn line(out: &Mutex<()>, msg: &str) {
-    let _g = out.lock();
-    let _ = writeln!(std::io::stdout().lock(), "{msg}");
+fn line(out: &Mutex<bool>, msg: &str) {
+    let g = out.lock();
+    if g.as_deref().is_ok_and(|stderr| *stderr) {
+        let _ = writeln!(std::io::stderr().lock(), "{msg}");
+    } else {
+        let _ = writeln!(std::io::stdout().lock(), "{msg}");
+    }
 }
 
 impl Sink for Terminal {
@@ -67,7 +86,7 @@ impl Sink for Terminal {
 struct Task {
     bar: Option<ProgressBar>,
     name: String,
-    out: Arc<Mutex<()>>,
+    out: Arc<Mutex<bool>>,
 }
 
 impl TaskSink for Task {

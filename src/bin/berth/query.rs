@@ -210,6 +210,7 @@ fn print_ps_table(rows: &[Vec<String>]) {
 
 pub fn logs(root: &Path, a: LogsArgs) -> Result<i32> {
     let c = container::find(root, &a.container)?;
+    logs::check_readable(&c)?;
     let tail = match a.tail.as_deref() {
         None | Some("all") => None,
         Some(n) => Some(n.parse().with_context(|| format!("invalid --tail {n:?}"))?),
