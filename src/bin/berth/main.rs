@@ -3,6 +3,8 @@
 //! One file per command group; `format.rs` holds the output helpers.
 
 mod attach;
+mod compose;
+mod compose_print;
 mod containers;
 mod format;
 mod images;
@@ -83,6 +85,8 @@ enum Cmd {
     /// Manage volumes
     #[command(subcommand)]
     Volume(volumes::VolumeCmd),
+    /// Define and run multi-container applications
+    Compose(compose::ComposeArgs),
     #[command(flatten)]
     Containers(ContainerCmds),
     #[command(name = "__dns", hide = true)]
@@ -268,6 +272,7 @@ fn run(cli: Cli) -> Result<i32> {
             let root = Store::open(&cli.root)?.root().to_path_buf();
             networks::dispatch(&root, n)
         }
+        Cmd::Compose(a) => compose::run(Store::open(&cli.root)?.root(), a),
         Cmd::Volume(v) => {
             let root = Store::open(&cli.root)?.root().to_path_buf();
             volumes::dispatch(&root, v)
