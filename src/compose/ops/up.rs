@@ -32,6 +32,7 @@ pub struct UpOptions {
     pub no_start: bool,
     /// Wait for running (and healthy, with a health check) before returning.
     pub wait: bool,
+    /// Bound on `--wait` and on waiting for `depends_on` conditions (default 600 s).
     pub timeout: Option<Duration>,
 }
 
@@ -202,6 +203,7 @@ fn wait_dependencies(
     p: &Project,
     s: &Service,
     selected: &BTreeSet<String>,
+    timeout: Duration,
 ) -> Result<()> {
     for (dep, d) in &s.depends_on {
         if !selected.contains(dep) || d.condition == Condition::Started {
@@ -211,7 +213,7 @@ fn wait_dependencies(
             .into_iter()
             .filter(|m| &m.service == dep)
         {
-            wait::until(&m.container, d.condition, dep, wait::DEFAULT_TIMEOUT)?;
+            wait::until(&m.container, d.condition, dep, timeout)?;
         }
     }
     Ok(())
@@ -241,7 +243,13 @@ fn converge_inner(
     ev: &mut Vec<Event>,
 ) -> Result<Vec<Container>> {
     if !o.no_start {
-        wait_dependencies(root, p, s, selected)?;
+        wait_dependencies(
+            root,
+            p,
+            s,
+            selected,
+            o.timeout.unwrap_or(wait::DEFAULT_TIMEOUT),
+        )?;
     }
     let hash = config_hash(s);
     let image = image_id(root, &service_image(&p.name, s));
