@@ -284,7 +284,13 @@ pub fn status_text(st: &State, running: bool) -> String {
                 format!("Restarting ({}) {} ago", st.exit_code, ago(&st.finished_at))
             }
             Status::Paused => format!("Up {} (Paused)", ago(&st.started_at)),
-            _ => format!("Up {}", ago(&st.started_at)),
+            _ => match &st.health {
+                Some(h) if h.status == HealthStatus::Starting => {
+                    format!("Up {} (health: starting)", ago(&st.started_at))
+                }
+                Some(h) => format!("Up {} ({})", ago(&st.started_at), h.status.as_str()),
+                None => format!("Up {}", ago(&st.started_at)),
+            },
         };
     }
     match st.status {

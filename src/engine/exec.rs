@@ -21,6 +21,8 @@ pub struct ExecOptions {
     pub user: Option<String>,
     pub workdir: Option<String>,
     pub privileged: bool,
+    /// Where the runtime writes the process's host pid (the health check kills a hung probe by it).
+    pub pid_file: Option<PathBuf>,
 }
 
 /// Runs a process in a running container with the caller's stdio; its exit code.
@@ -28,6 +30,19 @@ pub fn exec(root: &Path, c: &Container, o: &ExecOptions) -> Result<i32> {
     if !c.is_running() || c.state.pid == 0 {
         return Err(EngineError::not_running(&c.config.name, Op::Exec));
     }
+    let mut cmd = command(root, c, o)?;
+    if !o.interactive {
+        cmd.stdin(std::process::Stdio::null());
+    }
+    let st = cmd
+        .status()
+        .with_context(|| format!("running {} exec", c.config.runtime))?;
+    Ok(st.code().unwrap_or(126))
+}
+
+/// `<runtime> exec` for `o` with the container's env, user and workdir as defaults; the caller
+/// wires stdio (the health check runs its probes through this too).
+pub fn command(root: &Path, c: &Container, o: &ExecOptions) -> Result<std::process::Command> {
     let mut cmd = runtime_of(root, c).command();
     cmd.arg("exec");
     if o.tty {
@@ -35,6 +50,9 @@ pub fn exec(root: &Path, c: &Container, o: &ExecOptions) -> Result<i32> {
     }
     if o.detach {
         cmd.arg("--detach");
+    }
+    if let Some(p) = &o.pid_file {
+        cmd.arg("--pid-file").arg(p);
     }
     for e in opts::merge_env(&c.config.env, &o.env) {
         cmd.arg("--env").arg(e);
@@ -62,13 +80,7 @@ pub fn exec(root: &Path, c: &Container, o: &ExecOptions) -> Result<i32> {
         }
     }
     cmd.arg(c.id()).args(&o.command);
-    if !o.interactive {
-        cmd.stdin(std::process::Stdio::null());
-    }
-    let st = cmd
-        .status()
-        .with_context(|| format!("running {} exec", c.config.runtime))?;
-    Ok(st.code().unwrap_or(126))
+    Ok(cmd)
 }
 
 /// `CONTAINER:PATH` as `cp` writes it (None for a host path).

@@ -10,6 +10,7 @@
 //! - `query`: list with filters, inspect, port, top, stats
 //! - `exec`: exec, cp, diff
 //! - `images`, `networks`, `volumes`: the same for those objects
+//! - `health`: the health check the monitor runs; `events`: the event log
 //! - `runtime`: the OCI runtime's command line, the only way to the container's cgroup
 //! - `opts`: docker's flag syntax (-p, -v, --mount, --restart, ...) to typed values
 //! - `container`, `spec`, `rootfs`, `logs`, `attach`: records, config.json, overlay, logs, stdio
@@ -18,7 +19,9 @@ pub mod attach;
 pub mod container;
 pub mod create;
 pub mod error;
+pub mod events;
 pub mod exec;
+pub mod health;
 pub mod images;
 pub mod lifecycle;
 pub mod logs;

@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 
 use super::attach::{self, read_frame, write_frame};
 use super::container::{Container, State, Status};
+use super::events;
 use super::lifecycle::{self, cleanup, runtime_of};
 use super::logs;
 use super::runtime::Runtime;
@@ -276,13 +277,16 @@ fn wait_pid(pid: i32) -> i32 {
             }
             return 255;
         }
-        if r == pid {
-            if libc::WIFEXITED(status) {
-                return libc::WEXITSTATUS(status);
-            }
-            if libc::WIFSIGNALED(status) {
-                return 128 + libc::WTERMSIG(status);
-            }
+        if r != pid {
+            // A health probe's runtime exec, or an orphan.
+            super::health::note_reaped(r, status);
+            continue;
+        }
+        if libc::WIFEXITED(status) {
+            return libc::WEXITSTATUS(status);
+        }
+        if libc::WIFSIGNALED(status) {
+            return 128 + libc::WTERMSIG(status);
         }
     }
 }
@@ -473,8 +477,13 @@ fn supervise(
             ready.report("ok");
             first = false;
         }
+        events::container(root, c, "start", &[]);
+        let checker = super::health::start(root, c);
         let oom_watch = c.config.memory.and_then(|_| watch_oom(&rt, &id));
         let code = wait_pid(launch.pid);
+        if let Some(h) = checker {
+            h.stop();
+        }
         for p in launch.pumps {
             let _ = p.join();
         }
@@ -503,6 +512,10 @@ fn supervise(
                 s.restart_count += 1;
             }
         });
+        if oom {
+            events::container(root, c, "oom", &[]);
+        }
+        events::container(root, c, "die", &[("exitCode", code.to_string())]);
         if !again {
             return Ok(code);
         }

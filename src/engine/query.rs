@@ -157,76 +157,96 @@ pub fn inspect(root: &Path, c: &Container) -> serde_json::Value {
             t.to_string()
         }
     };
-    json!({
-        "Id": cfg.id,
-        "Created": cfg.created,
-        "Path": cfg.args.first(),
-        "Args": cfg.args.get(1..).unwrap_or(&[]),
-        "State": {
-            "Status": status.as_str(),
-            "Running": running && status != container::Status::Paused,
-            "Paused": running && status == container::Status::Paused,
-            "Restarting": running && status == container::Status::Restarting,
-            "OOMKilled": st.oom_killed,
-            "Dead": false,
-            "Pid": if running { st.pid } else { 0 },
-            "ExitCode": st.exit_code,
-            "Error": st.error,
-            "StartedAt": time(&st.started_at),
-            "FinishedAt": time(&st.finished_at),
-        },
-        "Image": cfg.image_id,
-        "ResolvConfPath": c.dir.join("resolv.conf"),
-        "HostnamePath": c.dir.join("hostname"),
-        "HostsPath": c.dir.join("hosts"),
-        "LogPath": c.log_path(),
-        "Name": format!("/{}", cfg.name),
-        "RestartCount": st.restart_count,
-        "Driver": "overlay",
-        "Platform": "linux",
-        "HostConfig": {
-            "NetworkMode": cfg.network.to_string(),
-            "RestartPolicy": {"Name": cfg.restart.name(), "MaximumRetryCount": cfg.restart.max_retries()},
-            "AutoRemove": cfg.auto_remove,
-            "Memory": cfg.memory.unwrap_or(0),
-            "NanoCpus": cfg.cpus.map(|c| (c * 1e9) as i64).unwrap_or(0),
-            "CpuShares": cfg.cpu_shares.unwrap_or(0),
-            "PidsLimit": cfg.pids_limit,
-            "Privileged": cfg.privileged,
-            "ReadonlyRootfs": cfg.read_only,
-            "CapAdd": cfg.cap_add,
-            "CapDrop": cfg.cap_drop,
-            "PortBindings": ports,
-            "Runtime": cfg.runtime,
-        },
-        "GraphDriver": {"Name": "overlay", "Data": {"UpperDir": c.upper(), "WorkDir": c.dir.join("work"), "MergedDir": c.rootfs()}},
-        "Mounts": cfg.mounts.iter().map(|m| json!({
-            "Type": m.typ,
-            "Name": if m.typ == "volume" { m.source.clone() } else { String::new() },
-            "Source": if m.typ == "volume" { volumes::dir(root).join(&m.source).join("_data").to_string_lossy().into_owned() } else { m.source.clone() },
-            "Destination": m.target,
-            "RW": !m.readonly,
-        })).collect::<Vec<_>>(),
-        "Config": {
-            "Hostname": cfg.hostname,
-            "User": cfg.user,
-            "Tty": cfg.tty,
-            "OpenStdin": cfg.interactive,
-            "Env": cfg.env,
-            "Cmd": cfg.args,
-            "Image": cfg.image,
-            "WorkingDir": cfg.workdir,
-            "Labels": cfg.labels,
-            "StopSignal": cfg.stop_signal,
-            "ExposedPorts": cfg.exposed.iter().map(|e| (e.clone(), json!({}))).collect::<serde_json::Map<_, _>>(),
-        },
-        "NetworkSettings": {
-            "IPAddress": first_ip,
-            "Ports": ports,
-            "Networks": nets,
-            "SandboxKey": crate::network::netns::path(root, &cfg.id),
-        }
-    })
+    with_health(
+        c,
+        json!({
+            "Id": cfg.id,
+            "Created": cfg.created,
+            "Path": cfg.args.first(),
+            "Args": cfg.args.get(1..).unwrap_or(&[]),
+            "State": {
+                "Status": status.as_str(),
+                "Running": running && status != container::Status::Paused,
+                "Paused": running && status == container::Status::Paused,
+                "Restarting": running && status == container::Status::Restarting,
+                "OOMKilled": st.oom_killed,
+                "Dead": false,
+                "Pid": if running { st.pid } else { 0 },
+                "ExitCode": st.exit_code,
+                "Error": st.error,
+                "StartedAt": time(&st.started_at),
+                "FinishedAt": time(&st.finished_at),
+            },
+            "Image": cfg.image_id,
+            "ResolvConfPath": c.dir.join("resolv.conf"),
+            "HostnamePath": c.dir.join("hostname"),
+            "HostsPath": c.dir.join("hosts"),
+            "LogPath": c.log_path(),
+            "Name": format!("/{}", cfg.name),
+            "RestartCount": st.restart_count,
+            "Driver": "overlay",
+            "Platform": "linux",
+            "HostConfig": {
+                "NetworkMode": cfg.network.to_string(),
+                "RestartPolicy": {"Name": cfg.restart.name(), "MaximumRetryCount": cfg.restart.max_retries()},
+                "AutoRemove": cfg.auto_remove,
+                "Memory": cfg.memory.unwrap_or(0),
+                "NanoCpus": cfg.cpus.map(|c| (c * 1e9) as i64).unwrap_or(0),
+                "CpuShares": cfg.cpu_shares.unwrap_or(0),
+                "PidsLimit": cfg.pids_limit,
+                "Privileged": cfg.privileged,
+                "ReadonlyRootfs": cfg.read_only,
+                "CapAdd": cfg.cap_add,
+                "CapDrop": cfg.cap_drop,
+                "PortBindings": ports,
+                "Runtime": cfg.runtime,
+            },
+            "GraphDriver": {"Name": "overlay", "Data": {"UpperDir": c.upper(), "WorkDir": c.dir.join("work"), "MergedDir": c.rootfs()}},
+            "Mounts": cfg.mounts.iter().map(|m| json!({
+                "Type": m.typ,
+                "Name": if m.typ == "volume" { m.source.clone() } else { String::new() },
+                "Source": if m.typ == "volume" { volumes::dir(root).join(&m.source).join("_data").to_string_lossy().into_owned() } else { m.source.clone() },
+                "Destination": m.target,
+                "RW": !m.readonly,
+            })).collect::<Vec<_>>(),
+            "Config": {
+                "Hostname": cfg.hostname,
+                "User": cfg.user,
+                "Tty": cfg.tty,
+                "OpenStdin": cfg.interactive,
+                "Env": cfg.env,
+                "Cmd": cfg.args,
+                "Image": cfg.image,
+                "WorkingDir": cfg.workdir,
+                "Labels": cfg.labels,
+                "StopSignal": cfg.stop_signal,
+                "ExposedPorts": cfg.exposed.iter().map(|e| (e.clone(), json!({}))).collect::<serde_json::Map<_, _>>(),
+            },
+            "NetworkSettings": {
+                "IPAddress": first_ip,
+                "Ports": ports,
+                "Networks": nets,
+                "SandboxKey": crate::network::netns::path(root, &cfg.id),
+            }
+        }),
+    )
+}
+
+/// docker's `.State.Health` and `.Config.Healthcheck`, present only with a health check.
+fn with_health(c: &Container, mut v: serde_json::Value) -> serde_json::Value {
+    if let Some(hc) = &c.config.healthcheck {
+        v["Config"]["Healthcheck"] = serde_json::to_value(hc).unwrap_or_default();
+    }
+    if let Some(h) = &c.state.health {
+        v["State"]["Health"] = json!({
+            "Status": h.status.as_str(),
+            "FailingStreak": h.failing_streak,
+            "Log": h.log.iter().map(|p| json!({
+                "Start": p.start, "End": p.end, "ExitCode": p.exit_code, "Output": p.output,
+            })).collect::<Vec<_>>(),
+        });
+    }
+    v
 }
 
 /// One row of `top`.

@@ -96,6 +96,8 @@ pub struct RunArgs {
     pub stop_timeout: Option<u64>,
     #[arg(short, long)]
     pub label: Vec<String>,
+    #[command(flatten)]
+    pub health: crate::health_args::HealthArgs,
     pub image: String,
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
     pub command: Vec<String>,
@@ -103,6 +105,8 @@ pub struct RunArgs {
 
 /// Where `-p`, `-v`, `--mount`, `--restart`, `--cpus`, `-e` ... become
 /// typed values (with `engine::opts`' parsers).
+// `..Default::default()` stays for the options other flags add.
+#[allow(clippy::needless_update)]
 pub fn create_options(a: &RunArgs) -> Result<CreateOptions> {
     let mut mounts = Vec::new();
     for v in &a.volume {
@@ -124,6 +128,8 @@ pub fn create_options(a: &RunArgs) -> Result<CreateOptions> {
     }
     env = opts::merge_env(&env, &user_env);
     Ok(CreateOptions {
+        healthcheck: a.health.config()?,
+        no_healthcheck: a.health.no_healthcheck,
         image: a.image.clone(),
         name: a.name.clone(),
         command: a.command.clone(),

@@ -84,6 +84,7 @@ pub fn exec(root: &Path, a: ExecArgs) -> Result<i32> {
         user: a.user,
         workdir: a.workdir,
         privileged: a.privileged,
+        ..Default::default()
     };
     Ok(engine_exec::exec(root, &c, &o)?)
 }

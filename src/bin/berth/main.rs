@@ -7,6 +7,7 @@ mod compose;
 mod compose_print;
 mod containers;
 mod format;
+mod health_args;
 mod images;
 mod io;
 mod networks;
