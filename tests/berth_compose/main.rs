@@ -6,6 +6,8 @@
 mod berth_common;
 
 mod bad_files;
+mod redis_worker;
+mod two_tier;
 
 use berth_common::ctr::{env, Env, Rt};
 use std::path::{Path, PathBuf};

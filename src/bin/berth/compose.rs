@@ -477,6 +477,7 @@ fn exec_cmd(root: &Path, p: &Project, e: ExecArgs) -> Result<i32> {
         user: e.user,
         workdir: e.workdir,
         privileged: e.privileged,
+        ..Default::default()
     };
     Ok(hull::engine::exec::exec(root, &c, &o)?)
 }

@@ -204,6 +204,7 @@ fn wait_dependencies(
     s: &Service,
     selected: &BTreeSet<String>,
     timeout: Duration,
+    ev: &mut Vec<Event>,
 ) -> Result<()> {
     for (dep, d) in &s.depends_on {
         if !selected.contains(dep) || d.condition == Condition::Started {
@@ -213,7 +214,14 @@ fn wait_dependencies(
             .into_iter()
             .filter(|m| &m.service == dep)
         {
+            let name = &m.container.config.name;
+            ev.push(Event::new(Kind::Container, name, Action::Waiting));
             wait::until(&m.container, d.condition, dep, timeout)?;
+            let done = match d.condition {
+                Condition::Healthy => Action::Healthy,
+                _ => Action::Exited(0),
+            };
+            ev.push(Event::new(Kind::Container, name, done));
         }
     }
     Ok(())
@@ -249,6 +257,7 @@ fn converge_inner(
             s,
             selected,
             o.timeout.unwrap_or(wait::DEFAULT_TIMEOUT),
+            ev,
         )?;
     }
     let hash = config_hash(s);
