@@ -171,6 +171,18 @@ impl Walker {
     }
 }
 
+/// A plain (uncompressed) tar of `dir` into `out` (`export`); whiteouts are skipped by callers
+/// that pass a merged rootfs, which has none.
+pub fn write_tar<W: Write>(dir: &Path, out: W) -> Result<W> {
+    let mut tb = tar::Builder::new(out);
+    tb.mode(tar::HeaderMode::Complete);
+    let mut w = Walker {
+        links: HashMap::new(),
+    };
+    w.dir(&mut tb, dir, Path::new(""))?;
+    tb.into_inner().context("finishing tar")
+}
+
 /// Writes the layer of `dir` to the file `path`.
 pub fn write_layer_file(dir: &Path, path: &Path) -> Result<WrittenLayer> {
     let f = File::create(path).with_context(|| format!("creating {}", path.display()))?;
