@@ -16,6 +16,7 @@
 //! - `container`, `spec`, `rootfs`, `logs`, `attach`: records, config.json, overlay, logs, stdio
 
 pub mod attach;
+pub mod commit;
 pub mod container;
 pub mod create;
 pub mod error;

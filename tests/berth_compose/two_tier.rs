@@ -1,7 +1,7 @@
 //! The classic two-tier app: MariaDB from a real Debian image (data on a named volume, a
-//! health check, an init file given as a compose `config`) and a PHP web tier that waits for
-//! the database to be healthy, published on a host port; from the host an HTTP request reads a
-//! row. `down` then `up` keeps the data, `down -v` removes it, nothing is left after `down`.
+//! health check, an init file given as a compose `config`) and a PHP web tier built with
+//! `build:` that waits for the database to be healthy, published on a host port; from the
+//! host an HTTP request reads a row. `down` then `up` keeps the data, `down -v` removes it, nothing is left after `down`.
 
 use super::berth_common::ctr::http_get;
 use super::berth_common::{debian_image, free_port};
@@ -14,6 +14,9 @@ if ($db->connect_errno) { echo "connect failed: {$db->connect_error}\n"; exit; }
 $r = $db->query('SELECT msg FROM notes ORDER BY id LIMIT 1');
 echo ($r && ($row = $r->fetch_row())) ? "row: {$row[0]}\n" : "no rows\n";
 "#;
+
+/// The web tier's image: the app on top of a Debian base with php-cli and php-mysql.
+const DOCKERFILE: &str = "FROM php:test\nCOPY index.php /app/index.php\nCMD [\"php\", \"-S\", \"0.0.0.0:80\", \"-t\", \"/app\"]\n";
 
 const INIT_SQL: &str = "CREATE DATABASE IF NOT EXISTS app; CREATE USER IF NOT EXISTS 'app'@'%' IDENTIFIED BY 'pw'; GRANT ALL ON app.* TO 'app'@'%';";
 
@@ -42,11 +45,8 @@ fn compose_yaml(p: &Proj, port: u16) -> String {
       timeout: 5s
       retries: 120
   web:
-    image: php:test
+    build: ./web
     init: true
-    command: ["php", "-S", "0.0.0.0:80", "-t", "/app"]
-    volumes:
-      - ./web:/app:ro
     ports:
       - "127.0.0.1:{port}:80"
     depends_on:
@@ -76,6 +76,7 @@ fn mariadb_and_php_with_health_volume_and_port() {
     }
     let port = free_port();
     p.write("web/index.php", INDEX_PHP);
+    p.write("web/Dockerfile", DOCKERFILE);
     p.write("compose.yaml", &compose_yaml(&p, port));
     let vol = format!("{}_dbdata", p.name);
 
@@ -107,6 +108,13 @@ fn mariadb_and_php_with_health_volume_and_port() {
     p.ok(&["up", "-d", "--wait", "--wait-timeout", "300"]);
     let body = http_get(port);
     assert!(body.ends_with("no rows\n"), "{body}");
-    p.ok(&["down", "-v"]);
+    let web_image = format!("{}-web", p.name);
+    assert!(p.e.ok(&["images"]).contains(&web_image));
+    p.ok(&["down", "-v", "--rmi", "local"]);
     p.assert_clean(&[]);
+    let images = p.e.ok(&["images"]);
+    assert!(
+        !images.contains(&web_image) && images.contains("maria"),
+        "{images}"
+    );
 }

@@ -55,6 +55,8 @@ pub enum ImageCmd {
         source: String,
         target: String,
     },
+    /// Build an image from a Dockerfile
+    Build(crate::build::BuildArgs),
 }
 
 #[derive(Args)]
@@ -168,6 +170,7 @@ pub fn dispatch(root: &Path, cmd: ImageCmd) -> Result<()> {
         ImageCmd::Save(a) => save(root, a),
         ImageCmd::Inspect { images } => inspect(root, &images),
         ImageCmd::Prune { all, force: _ } => prune(root, all),
+        ImageCmd::Build(a) => crate::build::build(root, a),
     }
 }
 
@@ -291,31 +294,6 @@ pub fn history(root: &Path, a: HistoryArgs) -> Result<()> {
         ]);
     }
     print_table(&table);
-    Ok(())
-}
-
-pub fn import(
-    root: &Path,
-    file: &str,
-    reference: Option<&str>,
-    max_size: Option<&str>,
-) -> Result<()> {
-    let name = reference.map(Reference::parse).transpose()?;
-    let limit = SizeLimit::from_flag_or_env(max_size)?;
-    let store = Store::open(root)?;
-    let img = if file == "-" {
-        archive::import(
-            &store,
-            std::io::stdin().lock(),
-            "stdin",
-            name.as_ref(),
-            &limit,
-        )?
-    } else {
-        let f = std::fs::File::open(file).with_context(|| format!("opening {file}"))?;
-        archive::import(&store, f, file, name.as_ref(), &limit)?
-    };
-    println!("{}", img.id());
     Ok(())
 }
 

@@ -3,6 +3,7 @@
 //! One file per command group; `format.rs` holds the output helpers.
 
 mod attach;
+mod build;
 mod compose;
 mod compose_print;
 mod containers;
@@ -64,15 +65,13 @@ enum Cmd {
     /// Save images to a tar archive
     Save(SaveArgs),
     /// Create an image from a root filesystem tarball
-    Import {
-        /// Tarball path, or - for stdin
-        file: String,
-        /// REPOSITORY[:TAG] to name the image
-        reference: Option<String>,
-        /// Refuse a tarball that unpacks to more than this (e.g. 8g; default 32g or $BERTH_MAX_SIZE)
-        #[arg(long)]
-        max_size: Option<String>,
-    },
+    Import(build::ImportArgs),
+    /// Build an image from a Dockerfile
+    Build(build::BuildArgs),
+    /// Create a new image from a container's changes
+    Commit(build::CommitArgs),
+    /// Export a container's filesystem as a tar archive
+    Export(build::ExportArgs),
     /// Log in to a registry
     Login(LoginArgs),
     /// Log out from a registry
@@ -293,11 +292,10 @@ fn run_image(root: &Path, cmd: Cmd) -> Result<()> {
         Cmd::History(a) => images::history(root, a),
         Cmd::Load(a) => images::load(root, a),
         Cmd::Save(a) => images::save(root, a),
-        Cmd::Import {
-            file,
-            reference,
-            max_size,
-        } => images::import(root, &file, reference.as_deref(), max_size.as_deref()),
+        Cmd::Import(a) => build::import(root, a),
+        Cmd::Build(a) => build::build(root, a),
+        Cmd::Commit(a) => build::commit(root, a),
+        Cmd::Export(a) => build::export(root, a),
         Cmd::Login(a) => images::login(root, a),
         Cmd::Logout { server } => images::logout(root, server.as_deref()),
         Cmd::Image(c) => images::dispatch(root, c),

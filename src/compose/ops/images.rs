@@ -62,14 +62,45 @@ pub fn build(root: &Path, p: &Project, services: &BTreeSet<String>, sink: Sink) 
     Ok(())
 }
 
-/// Builds the image of one service, tagged `service_image`.
-pub fn build_service(_root: &Path, p: &Project, s: &Service, sink: Sink) -> Result<()> {
+/// Build warnings go to the compose sink; step output is the builder's business.
+struct BuildSink<'a, 'b>(&'a mut Sink<'b>);
+
+impl crate::build::exec::Sink for BuildSink<'_, '_> {
+    fn event(&mut self, e: crate::build::exec::Event<'_>) {
+        if let crate::build::exec::Event::Warning(w) = e {
+            (self.0)(Event::Warning(w.to_string()));
+        }
+    }
+}
+
+/// Builds the image of one service with berth's builder, tagged `service_image`.
+pub fn build_service(root: &Path, p: &Project, s: &Service, mut sink: Sink) -> Result<()> {
+    let Some(b) = &s.build else {
+        return Ok(());
+    };
     let image = service_image(&p.name, s);
     sink(Event::new(Kind::Image, &image, Action::Building));
-    Err(OpError::Failed(format!(
-        "services.{}.build: building images is not available in this berth (the builder has no library entry yet)",
-        s.name
-    )))
+    let req = crate::build::exec::BuildRequest {
+        context: b.context.clone(),
+        // compose's dockerfile is relative to the context.
+        dockerfile: b.dockerfile.as_ref().map(|d| b.context.join(d)),
+        dockerfile_text: b.dockerfile_inline.clone(),
+        tags: vec![image.clone()],
+        build_args: b
+            .args
+            .iter()
+            .filter_map(|(k, v)| v.clone().map(|v| (k.clone(), v)))
+            .collect(),
+        target: b.target.clone(),
+        no_cache: b.no_cache,
+        pull: b.pull,
+        labels: b.labels.clone(),
+        ..Default::default()
+    };
+    crate::build::exec::build(root, &req, &mut BuildSink(&mut sink))
+        .map_err(|e| OpError::Failed(format!("services.{}.build: {e}", s.name)))?;
+    sink(Event::new(Kind::Image, &image, Action::Built));
+    Ok(())
 }
 
 /// What `up`/`run`/`create` do before creating containers: build (with `--build`, for
