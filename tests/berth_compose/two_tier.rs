@@ -18,7 +18,8 @@ echo ($r && ($row = $r->fetch_row())) ? "row: {$row[0]}\n" : "no rows\n";
 /// The web tier's image: the app on top of a Debian base with php-cli and php-mysql.
 const DOCKERFILE: &str = "FROM php:test\nCOPY index.php /app/index.php\nCMD [\"php\", \"-S\", \"0.0.0.0:80\", \"-t\", \"/app\"]\n";
 
-const INIT_SQL: &str = "CREATE DATABASE IF NOT EXISTS app; CREATE USER IF NOT EXISTS 'app'@'%' IDENTIFIED BY 'pw'; GRANT ALL ON app.* TO 'app'@'%';";
+/// mariadbd's --init-file takes one statement per line (`\n` in the YAML string is a newline).
+const INIT_SQL: &str = "CREATE DATABASE IF NOT EXISTS app;\\nCREATE USER IF NOT EXISTS 'app'@'%' IDENTIFIED BY 'pw';\\nGRANT ALL ON app.* TO 'app'@'%';\\n";
 
 fn compose_yaml(p: &Proj, port: u16) -> String {
     format!(
@@ -40,7 +41,7 @@ fn compose_yaml(p: &Proj, port: u16) -> String {
       - source: initsql
         target: /init.sql
     healthcheck:
-      test: ["CMD", "mariadb-admin", "ping", "-h", "127.0.0.1", "--silent"]
+      test: ["CMD", "mariadb-admin", "ping", "--silent"]
       interval: 1s
       timeout: 5s
       retries: 120

@@ -63,7 +63,7 @@ impl LogStyle {
         let width = p
             .services
             .values()
-            .map(|s| s.name.len() + 1 + s.replicas.max(1).to_string().len())
+            .map(|s| s.name.len() + 2 + s.replicas.max(1).to_string().len())
             .max()
             .unwrap_or(0);
         LogStyle {

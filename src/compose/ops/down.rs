@@ -60,6 +60,16 @@ pub fn remove_members(root: &Path, p: &Project, members: Vec<Member>, sink: Sink
     }
 }
 
+/// A network's DNS helper holds the gateway's port 53 until it exits; the engine signals it
+/// but may return first (it leaves by itself within 2 s once its network record is gone).
+/// Waiting here lets an `up` right after `down` bind the same gateway again.
+fn wait_gone(pid: i32) {
+    let end = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while crate::sys::pid_alive(pid) && std::time::Instant::now() < end {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
 pub fn down(root: &Path, p: &Project, o: &DownOptions, sink: Sink) -> Result<()> {
     let known = |s: &str| p.services.contains_key(s) || p.disabled_services.contains_key(s);
     let members: Vec<Member> = project_containers(root, &p.name, true)?
@@ -72,7 +82,11 @@ pub fn down(root: &Path, p: &Project, o: &DownOptions, sink: Sink) -> Result<()>
             continue;
         }
         sink(Event::new(Kind::Network, &net.name, Action::Removing));
+        let dns = crate::network::dns::running(root, &net.name);
         networks::remove(root, &net.name)?;
+        if let Some(pid) = dns {
+            wait_gone(pid);
+        }
         sink(Event::new(Kind::Network, &net.name, Action::Removed));
     }
     if o.volumes {
