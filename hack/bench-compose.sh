@@ -49,18 +49,23 @@ project() { # DIR PORT SUBNET IMAGE
     mkdir -p "$1"
     cat > "$1/docker-compose.yml" <<YAML
 version: "3.7"
+# podman's default rlimits (1M) exceed this sandbox's hard limits; every tool gets the same.
+x-limits: &lim {nofile: 1024, nproc: 1024}
 services:
   web:
     image: $4
     command: ["sh", "-c", "trap 'exit 0' TERM; httpd -f -p 80 -h /var/www & wait"]
     ports: ["127.0.0.1:$2:80"]
     depends_on: [db, cache]
+    ulimits: *lim
   db:
     image: $4
     command: ["sh", "-c", "trap 'exit 0' TERM; sleep 100000 & wait"]
+    ulimits: *lim
   cache:
     image: $4
     command: ["sh", "-c", "trap 'exit 0' TERM; sleep 100000 & wait"]
+    ulimits: *lim
 networks:
   default:
     ipam:

@@ -6,6 +6,7 @@
 mod berth_common;
 
 mod bad_files;
+mod commands;
 mod redis_worker;
 mod two_tier;
 

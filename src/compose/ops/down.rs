@@ -8,7 +8,7 @@ use super::up::stop_remove;
 use super::{parallel, project_containers, Action, Event, Kind, Member, Result, Sink};
 use crate::compose::model::Project;
 use crate::compose::naming::service_image;
-use crate::compose::stop_order;
+use crate::compose::start_levels;
 use crate::engine::{images, networks, volumes};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,19 +29,21 @@ pub struct DownOptions {
 /// Stops and removes `members`, services in stop order, containers of a service in parallel.
 pub fn remove_members(root: &Path, p: &Project, members: Vec<Member>, sink: Sink) -> Result<()> {
     let all: BTreeSet<String> = p.services.keys().cloned().collect();
-    let mut order = stop_order(p, &all)?;
-    // Orphans and one-offs of unknown services go first: nothing depends on them.
-    let mut rest: Vec<String> = members
+    // Dependents first, a level at a time; orphans and one-offs of unknown services go first:
+    // nothing depends on them.
+    let orphans: BTreeSet<String> = members
         .iter()
         .map(|m| m.service.clone())
         .filter(|s| !all.contains(s))
-        .collect::<BTreeSet<_>>()
-        .into_iter()
         .collect();
-    rest.append(&mut order);
+    let mut levels = vec![orphans.into_iter().collect::<Vec<_>>()];
+    levels.extend(start_levels(p, &all)?.into_iter().rev());
     let mut first_err = None;
-    for service in rest {
-        let mine: Vec<&Member> = members.iter().filter(|m| m.service == service).collect();
+    for level in levels {
+        let mine: Vec<&Member> = members
+            .iter()
+            .filter(|m| level.contains(&m.service))
+            .collect();
         let results = parallel(&mine, |m| {
             let mut ev = Vec::new();
             let r = stop_remove(root, &m.container, &mut ev);
@@ -65,7 +67,7 @@ pub fn remove_members(root: &Path, p: &Project, members: Vec<Member>, sink: Sink
 /// Waiting here lets an `up` right after `down` bind the same gateway again.
 fn wait_gone(pid: i32) {
     let end = std::time::Instant::now() + std::time::Duration::from_secs(5);
-    while crate::sys::pid_alive(pid) && std::time::Instant::now() < end {
+    while crate::sys::pid_running(pid) && std::time::Instant::now() < end {
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
 }
