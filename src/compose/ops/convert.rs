@@ -333,3 +333,97 @@ pub fn create_options(
 pub fn label<'a>(labels: &'a BTreeMap<String, String>, key: &str) -> &'a str {
     labels.get(key).map(String::as_str).unwrap_or("")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::compose::model::{Healthcheck, ServiceNetwork};
+
+    fn project() -> Project {
+        let mut p = Project {
+            name: "app".into(),
+            ..Project::default()
+        };
+        p.networks.insert(
+            "default".into(),
+            crate::compose::model::Network {
+                name: "app_default".into(),
+                ..Default::default()
+            },
+        );
+        p
+    }
+
+    fn svc() -> Service {
+        let mut s = Service {
+            name: "web".into(),
+            image: Some("busybox".into()),
+            replicas: 1,
+            ..Service::default()
+        };
+        s.networks.insert(
+            "default".into(),
+            ServiceNetwork {
+                aliases: vec!["www".into()],
+                ..Default::default()
+            },
+        );
+        s
+    }
+
+    #[test]
+    fn entrypoint_list_leads_the_command() {
+        let mut s = svc();
+        s.entrypoint = Some(vec!["/bin/sh".into(), "-c".into()]);
+        s.command = Some(vec!["echo hi".into()]);
+        let o = create_options(Path::new("/nonexistent"), &project(), &s, 2, None).unwrap();
+        assert_eq!(o.entrypoint.as_deref(), Some("/bin/sh"));
+        assert_eq!(o.command, ["-c", "echo hi"]);
+        assert_eq!(o.name.as_deref(), Some("app-web-2"));
+        assert_eq!(o.network, NetworkMode::User("app_default".into()));
+        assert_eq!(o.network_aliases, ["web", "www"]);
+        s.entrypoint = Some(vec![]);
+        let o = create_options(Path::new("/x"), &project(), &s, 1, None).unwrap();
+        assert_eq!(o.entrypoint.as_deref(), Some(""));
+    }
+
+    #[test]
+    fn health_and_restart_map_to_the_engine() {
+        let mut s = svc();
+        s.restart = Some("on-failure:3".into());
+        s.healthcheck = Some(Healthcheck {
+            test: vec!["CMD".into(), "true".into()],
+            interval: Some(std::time::Duration::from_secs(2)),
+            retries: Some(4),
+            ..Default::default()
+        });
+        let o = create_options(Path::new("/x"), &project(), &s, 1, None).unwrap();
+        assert_eq!(o.restart, opts::RestartPolicy::OnFailure(3));
+        let h = o.healthcheck.unwrap();
+        assert_eq!((h.interval, h.retries), (2_000_000_000, 4));
+        s.healthcheck = Some(Healthcheck {
+            disable: true,
+            ..Default::default()
+        });
+        let o = create_options(Path::new("/x"), &project(), &s, 1, Some("app-web-run-1")).unwrap();
+        assert!(o.no_healthcheck && o.restart == opts::RestartPolicy::No);
+    }
+
+    #[test]
+    fn what_the_engine_cannot_do_is_refused_by_key() {
+        let mut s = svc();
+        s.extra_hosts = vec![("a".into(), "1.2.3.4".into())];
+        let e = create_options(Path::new("/x"), &project(), &s, 1, None).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "services.web.extra_hosts: not supported by berth's engine"
+        );
+        let mut s = svc();
+        s.networks.get_mut("default").unwrap().ipv4_address = Some("10.0.0.5".into());
+        let e = create_options(Path::new("/x"), &project(), &s, 1, None).unwrap_err();
+        assert!(
+            e.to_string().contains("networks.default.ipv4_address"),
+            "{e}"
+        );
+    }
+}
