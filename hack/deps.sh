@@ -14,6 +14,7 @@ PACKAGES=(
     containerd                   # tests/engines.rs: containerd + ctr + the runc shim
     podman slirp4netns           # tests/engines.rs, berth image round trips, bench-berth
     docker.io                    # tests/engines.rs: dockerd
+    docker-compose podman-compose # hack/bench-compose.sh: berth compose against both
     criu                         # hull checkpoint/restore
     tmux bsdutils util-linux     # pty scenarios (script, tmux)
     docker-registry              # berth pull/push tests against a loopback registry

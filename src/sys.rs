@@ -151,6 +151,19 @@ pub fn pid_alive(pid: i32) -> bool {
     pid > 0 && unsafe { libc::kill(pid, 0) } == 0
 }
 
+/// Alive and not a zombie: an exited child not yet reaped (by init, when its parent is gone)
+/// holds no more sockets or files, so waits for a process to let go can stop there.
+pub fn pid_running(pid: i32) -> bool {
+    pid_alive(pid)
+        && std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .ok()
+            .and_then(|s| {
+                s.rsplit_once(')')
+                    .map(|(_, r)| !r.trim_start().starts_with('Z'))
+            })
+            .unwrap_or(false)
+}
+
 /// A unix socket path short enough for sun_path (108 bytes): long paths
 /// go through `/proc/<pid>/fd/<dirfd>/<name>`, valid for child processes
 /// too while this value (holding the directory fd) lives.

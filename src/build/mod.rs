@@ -27,6 +27,7 @@ pub mod args;
 pub mod cache;
 pub mod config;
 pub mod context;
+pub mod exec;
 pub mod expand;
 pub mod glob;
 pub mod health;

@@ -27,6 +27,7 @@ pub mod merge;
 pub mod model;
 pub mod naming;
 pub mod node;
+pub mod ops;
 pub mod order;
 pub mod output;
 mod parts;

@@ -22,6 +22,7 @@
 //! - `tty`: detach keys (docker's syntax and the matcher) and pty window sizes
 
 pub mod attach;
+pub mod commit;
 pub mod container;
 pub mod cp;
 pub mod create;

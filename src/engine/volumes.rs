@@ -172,6 +172,22 @@ pub fn create_with(root: &Path, name: &str, anonymous: bool, o: &VolumeOptions) 
     Ok(v)
 }
 
+/// `create` with labels (compose marks its volumes with its project); labels are written only
+/// when the volume is new.
+pub fn create_labeled(
+    root: &Path,
+    name: &str,
+    labels: std::collections::BTreeMap<String, String>,
+) -> Result<Volume> {
+    let mut v = create(root, name, false)?;
+    if v.labels.is_empty() && !labels.is_empty() {
+        let _l = crate::sys::lock(&root.join("volumes.lock"))?;
+        v.labels = labels;
+        write_json(&meta(root, name), &v)?;
+    }
+    Ok(v)
+}
+
 pub fn list(root: &Path) -> Vec<Volume> {
     let mut v: Vec<Volume> = fs::read_dir(dir(root))
         .map(|rd| {

@@ -74,6 +74,19 @@ pub fn import<R: Read>(
     name: Option<&Reference>,
     limit: &SizeLimit,
 ) -> Result<Image> {
+    import_with(store, input, what, name, limit, RunConfig::default(), None)
+}
+
+/// `import` with the image config (`-c`) and history comment (`-m`) given.
+pub fn import_with<R: Read>(
+    store: &Store,
+    input: R,
+    what: &str,
+    name: Option<&Reference>,
+    limit: &SizeLimit,
+    run_config: RunConfig,
+    message: Option<String>,
+) -> Result<Image> {
     store.clean_temps_on_signal();
     let _l = store.lock_shared()?;
     let txn = Txn::new(store);
@@ -96,7 +109,7 @@ pub fn import<R: Read>(
         architecture: host_arch().into(),
         os: "linux".into(),
         variant: None,
-        config: Some(RunConfig::default()),
+        config: Some(run_config),
         rootfs: RootFs {
             typ: "layers".into(),
             diff_ids: vec![diff_id],
@@ -104,7 +117,7 @@ pub fn import<R: Read>(
         history: vec![History {
             created: Some(created),
             created_by: Some("berth import".into()),
-            comment: Some(format!("Imported from {what}")),
+            comment: Some(message.unwrap_or_else(|| format!("Imported from {what}"))),
             empty_layer: None,
         }],
     };

@@ -69,7 +69,7 @@ pub fn stop(root: &Path, net: &str) {
         // SAFETY: a pid we started and recorded.
         unsafe { libc::kill(pid, libc::SIGTERM) };
         for _ in 0..100 {
-            if !crate::sys::pid_alive(pid) {
+            if !crate::sys::pid_running(pid) {
                 break;
             }
             // Our own child when stopped by the process that started it.

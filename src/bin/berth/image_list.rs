@@ -37,17 +37,6 @@ pub struct ImagesArgs {
     pub repository: Option<String>,
 }
 
-#[derive(Args)]
-pub struct ImportArgs {
-    /// Tarball path, or - for stdin
-    pub file: String,
-    /// REPOSITORY[:TAG] to name the image
-    pub reference: Option<String>,
-    /// Refuse a tarball that unpacks to more than this (e.g. 8g; default 32g or $BERTH_MAX_SIZE)
-    #[arg(long)]
-    pub max_size: Option<String>,
-}
-
 pub fn id_str(d: &Digest, no_trunc: bool) -> String {
     if no_trunc {
         d.to_string()

@@ -18,7 +18,7 @@ use hull::image::store::Store;
 use hull::image::types::Platform;
 
 use crate::format::{human_ago, human_size};
-pub use crate::image_list::{id_str, images, ImagesArgs, ImportArgs};
+pub use crate::image_list::{id_str, images, ImagesArgs};
 
 #[derive(Args, Clone)]
 pub struct TlsArgs {
@@ -47,7 +47,7 @@ pub enum ImageCmd {
     #[command(visible_alias = "remove")]
     Rm(RmiArgs),
     /// Create an image from a root filesystem tarball
-    Import(ImportArgs),
+    Import(crate::build::ImportArgs),
     Pull(PullArgs),
     Push(PushArgs),
     History(HistoryArgs),
@@ -57,6 +57,8 @@ pub enum ImageCmd {
         source: String,
         target: String,
     },
+    /// Build an image from a Dockerfile
+    Build(crate::build::BuildArgs),
 }
 
 #[derive(Args)]
@@ -161,7 +163,8 @@ pub fn dispatch(root: &Path, cmd: ImageCmd) -> Result<()> {
         ImageCmd::Save(a) => save(root, a),
         ImageCmd::Inspect(a) => crate::query::inspect(root, a.of("image")).map(|_| ()),
         ImageCmd::Prune { all, force } => prune(root, all, force),
-        ImageCmd::Import(a) => import(root, a),
+        ImageCmd::Import(a) => crate::build::import(root, a),
+        ImageCmd::Build(a) => crate::build::build(root, a),
     }
 }
 
@@ -244,28 +247,6 @@ pub fn history(root: &Path, a: HistoryArgs) -> Result<()> {
             ("CreatedBy", "CREATED BY"),
         ],
     )
-}
-
-pub fn import(root: &Path, a: ImportArgs) -> Result<()> {
-    let file = a.file.as_str();
-    let name = a.reference.as_deref().map(Reference::parse).transpose()?;
-    let limit = SizeLimit::from_flag_or_env(a.max_size.as_deref())?;
-    let store = Store::open(root)?;
-    let img = if file == "-" {
-        archive::import(
-            &store,
-            std::io::stdin().lock(),
-            "stdin",
-            name.as_ref(),
-            &limit,
-        )?
-    } else {
-        let f = std::fs::File::open(file).with_context(|| format!("opening {file}"))?;
-        archive::import(&store, f, file, name.as_ref(), &limit)?
-    };
-    events::object(root, "image", "import", &img.id().to_string(), &[]);
-    println!("{}", img.id());
-    Ok(())
 }
 
 pub fn load(root: &Path, a: LoadArgs) -> Result<()> {

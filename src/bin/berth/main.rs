@@ -3,6 +3,9 @@
 //! One file per command group; `format.rs` holds the output helpers.
 
 mod attach;
+mod build;
+mod compose;
+mod compose_print;
 mod containers;
 mod cp;
 mod format;
@@ -29,8 +32,7 @@ use hull::image::store::{Store, DEFAULT_ROOT};
 
 use containers::RunArgs;
 use images::{
-    HistoryArgs, ImageCmd, ImagesArgs, ImportArgs, LoadArgs, LoginArgs, PullArgs, PushArgs,
-    RmiArgs, SaveArgs,
+    HistoryArgs, ImageCmd, ImagesArgs, LoadArgs, LoginArgs, PullArgs, PushArgs, RmiArgs, SaveArgs,
 };
 use io::ExecArgs;
 use query::{InspectArgs, LogsArgs, PsArgs};
@@ -70,7 +72,13 @@ enum Cmd {
     /// Save images to a tar archive
     Save(SaveArgs),
     /// Create an image from a root filesystem tarball
-    Import(ImportArgs),
+    Import(build::ImportArgs),
+    /// Build an image from a Dockerfile
+    Build(build::BuildArgs),
+    /// Create a new image from a container's changes
+    Commit(build::CommitArgs),
+    /// Export a container's filesystem as a tar archive
+    Export(build::ExportArgs),
     /// Log in to a registry
     Login(LoginArgs),
     /// Log out from a registry
@@ -87,6 +95,8 @@ enum Cmd {
     /// Manage containers
     #[command(subcommand)]
     Container(ContainerCmd),
+    /// Define and run multi-container applications
+    Compose(compose::ComposeArgs),
     #[command(flatten)]
     Containers(ContainerCmds),
     #[command(flatten)]
@@ -333,6 +343,7 @@ fn run(cli: Cli) -> Result<i32> {
             let root = Store::open(&cli.root)?.root().to_path_buf();
             system::dispatch(&root, s)
         }
+        Cmd::Compose(a) => compose::run(Store::open(&cli.root)?.root(), a),
         Cmd::Volume(v) => {
             let root = Store::open(&cli.root)?.root().to_path_buf();
             volumes::dispatch(&root, v)
@@ -346,7 +357,12 @@ fn run_image(root: &Path, cmd: Cmd) -> Result<()> {
     // load or import removes its temps and leaves the store as it was.
     if matches!(
         cmd,
-        Cmd::Pull(_) | Cmd::Load(_) | Cmd::Import { .. } | Cmd::Image(_)
+        Cmd::Pull(_)
+            | Cmd::Load(_)
+            | Cmd::Import(_)
+            | Cmd::Image(_)
+            | Cmd::Build(_)
+            | Cmd::Commit(_)
     ) {
         hull::image::interrupt::handle_signals()?;
     }
@@ -360,7 +376,10 @@ fn run_image(root: &Path, cmd: Cmd) -> Result<()> {
         Cmd::History(a) => images::history(root, a),
         Cmd::Load(a) => images::load(root, a),
         Cmd::Save(a) => images::save(root, a),
-        Cmd::Import(a) => images::import(root, a),
+        Cmd::Import(a) => build::import(root, a),
+        Cmd::Build(a) => build::build(root, a),
+        Cmd::Commit(a) => build::commit(root, a),
+        Cmd::Export(a) => build::export(root, a),
         Cmd::Login(a) => images::login(root, a),
         Cmd::Logout { server } => images::logout(root, server.as_deref()),
         Cmd::Image(c) => images::dispatch(root, c),

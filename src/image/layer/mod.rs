@@ -11,6 +11,9 @@ mod pax;
 #[cfg(test)]
 mod tests;
 mod unpack;
+mod write;
+
+pub use write::{write_layer, write_layer_file, write_tar, WrittenLayer};
 
 use anyhow::{anyhow, Context, Result};
 use std::fs::File;

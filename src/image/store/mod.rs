@@ -14,6 +14,7 @@
 //! place, and index.json only ever names content that is already complete,
 //! so an interrupted pull leaves nothing visible. The root itself is 0710
 //! (see `rootdir`): unpacked layers keep their setuid bits and devices.
+mod commit;
 mod snapshot;
 mod temp;
 mod txn;
@@ -29,6 +30,7 @@ use super::digest::{Digest, HashWriter};
 use super::reference::Reference;
 use super::types::*;
 
+pub use commit::{Journal, NewImage, NewSnapshot};
 use temp::{sweep_dead, sweep_own};
 pub use temp::{temp_name, write_atomic, TempPath};
 pub use txn::Txn;
@@ -180,6 +182,7 @@ impl Store {
     /// places; called when a new operation starts adding content.
     pub fn sweep_dead_temps(&self) {
         sweep_dead(&self.temp_dirs());
+        self.sweep_dead_journals();
     }
 
     /// Where temps are made: tmp/, snapshots/, the blob dir and images/.
@@ -369,6 +372,9 @@ impl Store {
                 return Ok((Some(r), self.load_image(&e.desc)?));
             }
         }
+        if let Some(img) = self.hidden_image(s)? {
+            return Ok((None, img));
+        }
         if looks_like_id {
             let mut found: Option<Image> = None;
             for e in &entries {
@@ -425,7 +431,7 @@ impl Store {
         let _l = self.lock_exclusive()?;
         let mut keep_blobs = BTreeSet::new();
         let mut keep_chains = BTreeSet::new();
-        for e in self.entries()? {
+        for e in self.entries()?.into_iter().chain(self.hidden_entries()) {
             keep_blobs.insert(e.desc.digest.hex().to_string());
             if let Ok(img) = self.load_image(&e.desc) {
                 keep_blobs.insert(img.manifest.config.digest.hex().to_string());

@@ -83,7 +83,7 @@ impl<'a> Txn<'a> {
         Ok(p)
     }
 
-    fn note(&self, p: PathBuf) {
+    pub(super) fn note(&self, p: PathBuf) {
         interrupt::track(p.clone());
         if let Ok(mut v) = self.added.lock() {
             v.push(p);

@@ -1,0 +1,205 @@
+//! Writing COPY/ADD results into a step's mounted rootfs. Every path is resolved with openat2
+//! `RESOLVE_IN_ROOT` from the rootfs fd and the last component is made with *at() calls on the
+//! parent's fd, so a symlink in the image cannot send a write outside it.
+
+use anyhow::{anyhow, Context, Result};
+use std::ffi::CString;
+use std::fs::File;
+use std::io::{self, Read};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::path::Path;
+
+use crate::runtime::resolve::{mkdir_all_in_root, open_in_root};
+
+pub struct RootWriter {
+    pub root: OwnedFd,
+    /// `--chown`, resolved.
+    pub owner: Option<(u32, u32)>,
+    /// `--chmod`.
+    pub chmod: Option<u32>,
+}
+
+fn check(r: libc::c_int, what: &str) -> Result<()> {
+    if r < 0 {
+        return Err(io::Error::last_os_error()).with_context(|| what.to_string());
+    }
+    Ok(())
+}
+
+fn split(path: &str) -> Result<(&str, CString)> {
+    let p = path.trim_end_matches('/');
+    let (parent, name) = p.rsplit_once('/').unwrap_or(("", p));
+    if name.is_empty() || name == "." || name == ".." {
+        return Err(anyhow!("invalid destination {path:?}"));
+    }
+    let c = CString::new(name).map_err(|_| anyhow!("{path:?} contains a NUL byte"))?;
+    Ok((if parent.is_empty() { "/" } else { parent }, c))
+}
+
+impl RootWriter {
+    pub fn open(root: &Path) -> Result<RootWriter> {
+        let f = File::open(root).with_context(|| format!("opening {}", root.display()))?;
+        Ok(RootWriter {
+            root: f.into(),
+            owner: None,
+            chmod: None,
+        })
+    }
+
+    /// A directory fd for `path` inside the root, creating missing directories (0755, root).
+    pub fn mkdir_all(&self, path: &str) -> Result<OwnedFd> {
+        mkdir_all_in_root(self.root.as_raw_fd(), Path::new(path))
+            .with_context(|| format!("creating directory {path}"))?;
+        open_in_root(
+            self.root.as_raw_fd(),
+            Path::new(path),
+            libc::O_RDONLY | libc::O_DIRECTORY,
+        )
+        .with_context(|| format!("opening directory {path}"))
+    }
+
+    /// Whether `path` is a directory inside the root (following symlinks inside it).
+    pub fn is_dir(&self, path: &str) -> bool {
+        open_in_root(
+            self.root.as_raw_fd(),
+            Path::new(path),
+            libc::O_PATH | libc::O_DIRECTORY,
+        )
+        .is_ok()
+    }
+
+    fn owner_of(&self, uid: u32, gid: u32) -> (u32, u32) {
+        self.owner.unwrap_or((uid, gid))
+    }
+
+    /// Makes `path` a directory with `mode` (`--chmod` wins) owned as `--chown` says, else
+    /// `uid:gid`.
+    pub fn dir(&self, path: &str, mode: u32, uid: u32, gid: u32) -> Result<()> {
+        let fd = self.mkdir_all(path)?;
+        let (u, g) = self.owner_of(uid, gid);
+        // SAFETY: valid fd.
+        check(unsafe { libc::fchown(fd.as_raw_fd(), u, g) }, path)?;
+        let mode = self.chmod.unwrap_or(mode);
+        // SAFETY: valid fd.
+        check(unsafe { libc::fchmod(fd.as_raw_fd(), mode) }, path)
+    }
+
+    /// Replaces whatever non-directory is at `name` in `parent`.
+    fn clear(parent: &OwnedFd, name: &CString) {
+        // SAFETY: valid fd and C string; a directory is left alone (EISDIR).
+        unsafe { libc::unlinkat(parent.as_raw_fd(), name.as_ptr(), 0) };
+    }
+
+    pub fn file(
+        &self,
+        path: &str,
+        mode: u32,
+        uid: u32,
+        gid: u32,
+        src: &mut dyn Read,
+    ) -> Result<()> {
+        let (parent, name) = split(path)?;
+        let pfd = self.mkdir_all(parent)?;
+        Self::clear(&pfd, &name);
+        // SAFETY: valid fd and C string; O_EXCL|O_NOFOLLOW never follows a planted link.
+        let fd = unsafe {
+            libc::openat(
+                pfd.as_raw_fd(),
+                name.as_ptr(),
+                libc::O_CREAT | libc::O_EXCL | libc::O_WRONLY | libc::O_NOFOLLOW | libc::O_CLOEXEC,
+                0o600,
+            )
+        };
+        check(fd, path)?;
+        // SAFETY: a fresh fd we own.
+        let mut f = unsafe { File::from_raw_fd(fd) };
+        io::copy(src, &mut f).with_context(|| format!("writing {path}"))?;
+        let (u, g) = self.owner_of(uid, gid);
+        // SAFETY: valid fd.
+        check(unsafe { libc::fchown(f.as_raw_fd(), u, g) }, path)?;
+        let mode = self.chmod.unwrap_or(mode);
+        // SAFETY: valid fd.
+        check(unsafe { libc::fchmod(f.as_raw_fd(), mode) }, path)
+    }
+
+    pub fn symlink(&self, path: &str, target: &str, uid: u32, gid: u32) -> Result<()> {
+        let (parent, name) = split(path)?;
+        let pfd = self.mkdir_all(parent)?;
+        Self::clear(&pfd, &name);
+        let t = CString::new(target).map_err(|_| anyhow!("{target:?} contains a NUL byte"))?;
+        // SAFETY: valid fd and C strings.
+        let r = unsafe { libc::symlinkat(t.as_ptr(), pfd.as_raw_fd(), name.as_ptr()) };
+        check(r, path)?;
+        let (u, g) = self.owner_of(uid, gid);
+        // SAFETY: valid fd and C string; the link itself, never its target.
+        check(
+            unsafe {
+                libc::fchownat(
+                    pfd.as_raw_fd(),
+                    name.as_ptr(),
+                    u,
+                    g,
+                    libc::AT_SYMLINK_NOFOLLOW,
+                )
+            },
+            path,
+        )
+    }
+
+    /// Reads a small file of the root (e.g. /etc/passwd), if it exists.
+    pub fn read_small(&self, path: &str) -> Option<String> {
+        let fd = open_in_root(
+            self.root.as_raw_fd(),
+            Path::new(path),
+            libc::O_RDONLY | libc::O_NOFOLLOW,
+        )
+        .ok()?;
+        let mut s = String::new();
+        File::from(fd).take(16 << 20).read_to_string(&mut s).ok()?;
+        Some(s)
+    }
+
+    /// `--chown=user[:group]` against the image's /etc/passwd and /etc/group.
+    pub fn resolve_owner(&self, spec: &str) -> Result<(u32, u32)> {
+        let (user, group) = match spec.split_once(':') {
+            Some((u, g)) => (u, Some(g)),
+            None => (spec, None),
+        };
+        // passwd: name:x:uid:gid:…, group: name:x:gid:members; the third and fourth fields.
+        let lookup = |file: &str, name: &str| -> Option<(u32, u32)> {
+            let text = self.read_small(file)?;
+            text.lines().find_map(|l| {
+                let f: Vec<&str> = l.split(':').collect();
+                if f.len() < 3 || f[0] != name {
+                    return None;
+                }
+                let third = f[2].parse().ok()?;
+                Some((
+                    third,
+                    f.get(3).and_then(|g| g.parse().ok()).unwrap_or(third),
+                ))
+            })
+        };
+        let (uid, primary) = match user.parse::<u32>() {
+            Ok(n) => (n, n),
+            Err(_) => lookup("/etc/passwd", user)
+                .ok_or_else(|| anyhow!("--chown={spec}: unable to find user {user}"))?,
+        };
+        let gid = match group {
+            None => {
+                if user.parse::<u32>().is_ok() {
+                    uid
+                } else {
+                    primary
+                }
+            }
+            Some(g) => match g.parse::<u32>() {
+                Ok(n) => n,
+                Err(_) => lookup("/etc/group", g)
+                    .map(|(gid, _)| gid)
+                    .ok_or_else(|| anyhow!("--chown={spec}: unable to find group {g}"))?,
+            },
+        };
+        Ok((uid, gid))
+    }
+}
