@@ -189,3 +189,21 @@ impl HostCni {
         }
     }
 }
+
+/// `systemctl show` of the transient scope containerd names for container (or sandbox) `id`:
+/// (LoadState, ActiveState, ControlGroup).
+pub fn scope(id: &str) -> (String, String, String) {
+    let unit = format!("cri-containerd-{id}.scope");
+    let out = Command::new("systemctl")
+        .args(["show", &unit, "-p", "LoadState,ActiveState,ControlGroup"])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default();
+    let get = |k: &str| {
+        out.lines()
+            .find_map(|l| l.strip_prefix(&format!("{k}=")))
+            .unwrap_or("")
+            .to_string()
+    };
+    (get("LoadState"), get("ActiveState"), get("ControlGroup"))
+}

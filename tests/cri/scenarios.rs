@@ -163,6 +163,23 @@ fn teardown(m: &mut Matrix, cri: &mut Cri, node: &Node, rt: &'static str, pod: P
                 return Err(format!("no {kind}in {live:?}"));
             }
         }
+        if node.driver == Driver::Systemd {
+            // The sandbox is a transient scope in the pod's slice.
+            let (_, active, cgroup) = leftovers::scope(&pod.id);
+            let slice = &pod
+                .config
+                .linux
+                .as_ref()
+                .map(|l| l.cgroup_parent.clone())
+                .unwrap_or_default();
+            if active != "active"
+                || !cgroup.contains(&format!("/{slice}/cri-containerd-{}.scope", pod.id))
+            {
+                return Err(format!(
+                    "sandbox scope: {active} in {cgroup:?}, want active in {slice}"
+                ));
+            }
+        }
         Ok(())
     });
     m.step(rt, &format!("{tag}: Stop/RemoveContainer"), || {
@@ -189,7 +206,18 @@ fn teardown(m: &mut Matrix, cri: &mut Cri, node: &Node, rt: &'static str, pod: P
         eventually(10, || match leftovers::check(node) {
             left if left.is_empty() => Ok(()),
             left => Err(left.join("; ")),
-        })
+        })?;
+        if node.driver == Driver::Systemd {
+            for id in pod.containers.iter().chain([&pod.id]) {
+                let (load, active, _) = leftovers::scope(id);
+                if load != "not-found" && active != "inactive" {
+                    return Err(format!(
+                        "scope of {id}: LoadState={load} ActiveState={active}"
+                    ));
+                }
+            }
+        }
+        Ok(())
     });
     leftovers::remove_pod_cgroups(node);
 }
