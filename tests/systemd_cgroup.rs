@@ -154,6 +154,14 @@ fn a_scope_holds_the_container_with_its_resources_and_update_reaches_both() {
     assert_eq!(cgroup_file(&cgroup, pids_file), "40");
     let pid = env.state(&id)["pid"].as_i64().expect("pid");
     let own = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+    // Inside, where programs read it: on v1 through the cpu -> cpu,cpuacct symlink.
+    let inside = if v2 {
+        "/sys/fs/cgroup/cpu.weight"
+    } else {
+        "/sys/fs/cgroup/cpu/cpu.shares"
+    };
+    let r = env.hull(&["exec", &id, "cat", inside]);
+    assert_eq!(r.ok().trim(), cpu_value, "{inside} inside");
     if v2 {
         assert_eq!(cgroup_file(&cgroup, "cpu.max"), "20000 100000");
         assert_eq!(own.trim(), format!("0::{cgroup}"));

@@ -2,9 +2,9 @@
 //!
 //! One private containerd (tests/cri/node.rs) has two runtime handlers, `hull` and `runc`, both
 //! the runc v2 shim with `BinaryName` pointing at the runtime, as a RuntimeClass selects them
-//! on a real node. Every scenario runs for each handler; a step failing with hull where it
-//! passes with runc fails the test, as does a step failing with both (a harness or host fault
-//! that must be a SKIP with its reason instead). After each pod is removed nothing of it may be
+//! on a real node. Every scenario runs for each handler and the table shows them side by side.
+//! Any failing step fails the test: hull's alone is hull's bug; one failing with runc too is
+//! the harness's or the host's, which must be a SKIP with its reason instead. After each pod is removed nothing of it may be
 //! left: cgroups, mounts, netns pins, veths, IP leases, shims.
 //!
 //! Needs root, containerd, ctr, containernetworking-plugins and iptables (hack/deps.sh).
@@ -21,10 +21,13 @@ mod scenarios;
 use node::{Driver, Node};
 use std::time::Instant;
 
-/// Each step's result per handler, printed as a table at the end.
+/// Each step's results, in the order first run: one slot per handler (hull, runc).
 pub struct Matrix {
-    rows: Vec<(String, &'static str, Result<(), String>)>,
+    rows: Vec<(String, [Cell; 2])>,
 }
+
+/// A step's result for one handler; None when it did not run.
+type Cell = Option<Result<(), String>>;
 
 impl Matrix {
     /// Runs `f` as step `name` of handler `rt`; true when it passed.
@@ -36,51 +39,42 @@ impl Matrix {
     ) -> bool {
         let started = Instant::now();
         let r = f();
-        eprintln!(
-            "[cri] {rt:5} {name:34} {} ({:.1}s){}",
-            if r.is_ok() { "ok  " } else { "FAIL" },
-            started.elapsed().as_secs_f32(),
-            r.as_ref()
-                .err()
-                .map(|e| format!(": {e}"))
-                .unwrap_or_default()
-        );
+        let secs = started.elapsed().as_secs_f32();
+        match &r {
+            Ok(()) => eprintln!("[cri] {rt:5} {name:34} ok   ({secs:.1}s)"),
+            Err(e) => eprintln!("[cri] {rt:5} {name:34} FAIL ({secs:.1}s): {e}"),
+        }
         let ok = r.is_ok();
-        self.rows.push((name.to_string(), rt, r));
+        let slot = usize::from(rt != "hull");
+        match self.rows.iter_mut().find(|(n, _)| n == name) {
+            Some((_, cells)) => cells[slot] = Some(r),
+            None => {
+                let mut cells = [None, None];
+                cells[slot] = Some(r);
+                self.rows.push((name.to_string(), cells));
+            }
+        }
         ok
     }
 
+    /// Prints the table; any failure, hull's alone or both runtimes', fails the test.
     fn finish(self) {
-        let mut names: Vec<&str> = Vec::new();
-        for (n, _, _) in &self.rows {
-            if !names.contains(&n.as_str()) {
-                names.push(n);
-            }
-        }
-        let get = |n: &str, rt: &str| {
-            self.rows
-                .iter()
-                .find(|(s, r, _)| s == n && *r == rt)
-                .map(|(_, _, r)| r)
-        };
-        let cell = |r: Option<&Result<(), String>>| match r {
-            Some(Ok(())) => "pass",
-            Some(Err(_)) => "FAIL",
-            None => "-",
-        };
+        assert!(!self.rows.is_empty(), "no CRI step ran");
         let mut failures = Vec::new();
         eprintln!("\nCRI step                             hull   runc");
-        for n in &names {
-            let (h, r) = (get(n, "hull"), get(n, "runc"));
-            eprintln!("  {n:34} {:6} {}", cell(h), cell(r));
-            match (h, r) {
-                (Some(Err(e)), Some(Err(_))) => failures.push(format!("{n} (runc too): {e}")),
-                (Some(Err(e)), _) => failures.push(format!("{n} (hull only): {e}")),
-                (_, Some(Err(e))) => failures.push(format!("{n} (runc only): {e}")),
-                _ => {}
+        for (name, cells) in &self.rows {
+            let word = |c: &Cell| match c {
+                Some(Ok(())) => "pass",
+                Some(Err(_)) => "FAIL",
+                None => "-",
+            };
+            eprintln!("  {name:34} {:6} {}", word(&cells[0]), word(&cells[1]));
+            for (rt, cell) in ["hull", "runc"].iter().zip(cells) {
+                if let Some(Err(e)) = cell {
+                    failures.push(format!("{name} ({rt}): {e}"));
+                }
             }
         }
-        assert!(!names.is_empty(), "no CRI step ran");
         assert!(
             failures.is_empty(),
             "CRI steps failed:\n{}",
@@ -135,8 +129,12 @@ pub fn run_matrix(driver: Driver) {
     for (rt, _) in Node::handlers() {
         scenarios::all(&mut m, &mut cri, &node, rt);
     }
-    if std::env::var_os("HULL_CRI_KEEP_LOG").is_some() {
-        eprintln!("containerd log tail:\n{}", node.log_tail(40));
+    let failed = m
+        .rows
+        .iter()
+        .any(|(_, cells)| cells.iter().any(|c| matches!(c, Some(Err(_)))));
+    if failed || std::env::var_os("HULL_CRI_KEEP_LOG").is_some() {
+        eprintln!("containerd log tail:\n{}", node.log_tail(60));
     }
     drop(cri);
     drop(node);

@@ -490,11 +490,16 @@ fn exits(m: &mut Matrix, cri: &mut Cri, node: &Node, rt: &'static str) {
             &mut pod,
             container_config("hog", &["tail", "/dev/zero"], Some(limit)),
         )?;
-        let st = wait_exited(cri, &id, 60)?;
-        if st.reason != "OOMKilled" || st.exit_code != 137 {
-            return Err(format!("exit code {} reason {:?}", st.exit_code, st.reason));
-        }
-        Ok(())
+        wait_exited(cri, &id, 60)?;
+        // The shim sends the exit and the OOM event separately: containerd may record the exit
+        // first and the reason a moment later, which kubelet's next status poll sees.
+        eventually(10, || {
+            let st = cri.status(&id)?;
+            if st.reason != "OOMKilled" || st.exit_code != 137 {
+                return Err(format!("exit code {} reason {:?}", st.exit_code, st.reason));
+            }
+            Ok(())
+        })
     });
     teardown(m, cri, node, rt, pod, "exits");
 }
