@@ -12,6 +12,9 @@ PACKAGES=(
     uidmap                       # rootless tests: newuidmap/newgidmap
     golang-github-containers-common # podman's default seccomp profile (tests/seccomp.rs)
     containerd                   # tests/engines.rs: containerd + ctr + the runc shim
+    containernetworking-plugins  # tests/cri: CNI bridge, host-local, portmap, loopback
+    iptables                     # tests/cri: the portmap CNI plugin's hostPort rules
+    protobuf-compiler            # tests/cri: protoc for the k8s-cri crate's generated client
     podman slirp4netns           # tests/engines.rs, berth image round trips, bench-berth
     docker.io                    # tests/engines.rs: dockerd
     docker-compose podman-compose # hack/bench-compose.sh: berth compose against both

@@ -1,13 +1,21 @@
 #!/bin/bash
-# Runs the systemd cgroup driver tests (tests/systemd_cgroup.rs) in a VM whose PID 1 is systemd
-# on a cgroup-v2-only kernel (hack/vm-systemd.sh). Extra arguments go to the test binary.
+# Runs the systemd cgroup driver tests (tests/systemd_cgroup.rs) and the CRI pods with
+# containerd's `SystemdCgroup = true` (tests/cri, cri_pods_with_systemd_cgroup_driver) in a VM
+# whose PID 1 is systemd on cgroup v2 (hack/vm-systemd.sh), then the driver's tests in one booted
+# with systemd's legacy cgroup v1 hierarchy. HULL_VM_CGROUPS="v2 v1" (the default) picks the
+# VMs. Extra arguments go to the systemd_cgroup test binary.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 cargo build
-bin=$(cargo test --test systemd_cgroup --no-run --message-format=json 2>/dev/null |
-    sed -n 's/.*"executable":"\([^"]*\/systemd_cgroup-[^"]*\)".*/\1/p' | tail -1)
-[ -x "$bin" ] || { echo "test-systemd.sh: could not find the test binary" >&2; exit 1; }
+# The path of test binary $1, built if needed.
+test_bin() {
+    cargo test --test "$1" --no-run --message-format=json 2>/dev/null |
+        sed -n "s/.*\"executable\":\"\([^\"]*\/$1-[^\"]*\)\".*/\1/p" | tail -1
+}
+bin=$(test_bin systemd_cgroup)
+cri=$(test_bin cri)
+[ -x "$bin" ] && [ -x "$cri" ] || { echo "test-systemd.sh: could not find the test binaries" >&2; exit 1; }
 rootfs=target/tmp/busybox-rootfs
 [ -x "$rootfs/bin/busybox" ] || sh hack/mkrootfs.sh "$rootfs"
 
@@ -17,7 +25,23 @@ snap=$(mktemp -d "$PWD/target/vm/snap.XXXXXX")
 trap 'rm -rf "$snap"' EXIT
 cp target/debug/hull "$snap/hull"
 cp "$bin" "$snap/systemd-test"
+cp "$cri" "$snap/cri-test"
 
-hack/vm-systemd.sh sh -c 'mount --bind "$1" "$2" && shift 2 && exec "$@"' sh \
-    "$snap/hull" "$PWD/target/debug/hull" \
-    "$snap/systemd-test" --color never --test-threads=2 "$@"
+status=0
+for cg in ${HULL_VM_CGROUPS:-v2 v1}; do
+    echo "test-systemd.sh: cgroup $cg VM"
+    if [ "$cg" = v2 ]; then
+        # The CRI pods with SystemdCgroup = true, then the driver's tests whatever the first's
+        # result (one guest command, run by dash).
+        HULL_VM_CGROUP=$cg hack/vm-systemd.sh sh -c 'mount --bind "$1" "$2" || exit 1; "$3" --color never --test-threads=1 --nocapture cri_pods_with_systemd_cgroup_driver; c=$?; shift 3; "$@" || exit 1; exit $c' sh \
+            "$snap/hull" "$PWD/target/debug/hull" "$snap/cri-test" \
+            "$snap/systemd-test" --color never --test-threads=2 "$@" || status=1
+    else
+        # The driver's tests on v1. The CRI pods are not run here: with hull, containerd's shim
+        # connection sometimes closes at StopContainer's SIGKILL (open; see docs/kubernetes.md).
+        HULL_VM_CGROUP=$cg hack/vm-systemd.sh sh -c 'mount --bind "$1" "$2" && shift 2 && exec "$@"' sh \
+            "$snap/hull" "$PWD/target/debug/hull" \
+            "$snap/systemd-test" --color never --test-threads=2 "$@" || status=1
+    fi
+done
+exit $status

@@ -1,10 +1,12 @@
 #!/bin/bash
 # hack/vm-systemd.sh CMD...: runs CMD as root in a throw-away qemu VM whose PID 1 is systemd, on
-# a cgroup-v2-only kernel, and exits with CMD's status. The guest's root is a Debian bookworm
-# tree made once by mmdebstrap (target/vm/systemd-root: systemd, dbus), shared over 9p, with the
+# cgroup v2 only (or v1, HULL_VM_CGROUP=v1), and exits with CMD's status. The guest's root is a
+# Debian bookworm tree made once by mmdebstrap (target/vm/systemd-root: systemd, dbus, and
+# containerd, runc and the CNI plugins for tests/cri), shared over 9p, with the
 # repo shared at its own path; CMD runs from a oneshot unit once basic.target and dbus are up.
 # Prints the boot time (kernel start to the job) as "VM-BOOT: N s".
-# Env: HULL_VM_MEM (MiB, default 2048), HULL_VM_CPUS (default 2), HULL_VM_TIMEOUT (s, default 1800).
+# Env: HULL_VM_MEM (MiB, default 2048), HULL_VM_CPUS (default 2), HULL_VM_TIMEOUT (s, default 1800),
+# HULL_VM_CGROUP (v2, the default, or v1: systemd's legacy hierarchy).
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 cache="$repo/target/vm"
@@ -12,7 +14,7 @@ cache="$repo/target/vm"
 [ "$(id -u)" = 0 ] || { echo "vm-systemd.sh: needs root" >&2; exit 2; }
 mkdir -p "$cache"
 need=()
-for p in qemu-system-x86 mmdebstrap busybox-static cpio; do
+for p in qemu-system-x86 mmdebstrap busybox-static cpio kmod; do
     dpkg -s "$p" >/dev/null 2>&1 || need+=("$p")
 done
 if ((${#need[@]})); then
@@ -24,13 +26,13 @@ fi
 
 root="$cache/systemd-root"
 # Bumped whenever what goes into the root below changes, so it is made again.
-recipe=1
+recipe=2
 (
     flock 9
     if [ "$(cat "$root/.made" 2>/dev/null)" != "$recipe" ]; then
         rm -rf "$root" "$root.tmp"
         mmdebstrap --quiet --variant=minbase \
-            --include=systemd-sysv,dbus,iproute2,procps,kmod \
+            --include=systemd-sysv,dbus,iproute2,procps,kmod,busybox-static,containerd,runc,containernetworking-plugins,iptables \
             bookworm "$root.tmp" http://deb.debian.org/debian
         mkdir -p "$root.tmp/etc/systemd/system" "$root.tmp/usr/local/sbin"
         echo hull-vm >"$root.tmp/etc/hostname"
@@ -70,6 +72,17 @@ EOF
         mv "$root.tmp" "$root"
     fi
 ) 9>"$cache/.systemd-lock"
+# The kernel's modules (bridge, veth, nf_tables... for tests/cri) from the repo's own mount, which
+# the guest sees at the same path; set each run, as the checkout may have moved.
+# The package was unpacked, not installed: its modules.dep (what modprobe reads) is made here.
+(
+    flock 9
+    for d in "$cache"/kernel/lib/modules/*; do
+        [ -f "$d/modules.dep" ] || depmod -b "$cache/kernel" "$(basename "$d")"
+    done
+) 9>"$cache/.systemd-lock"
+[ -L "$root/usr/lib/modules" ] || rm -rf "$root/usr/lib/modules"
+ln -sfn "$cache/kernel/lib/modules" "$root/usr/lib/modules"
 
 # --- initramfs: mount the 9p root and the repo, then hand over to systemd ---
 initrd="$cache/initramfs-systemd.cpio"
@@ -122,7 +135,14 @@ trap 'rm -rf "$job"' EXIT
     echo
 } >"$job/cmd.sh"
 
-cmdline="console=ttyS0 ${HULL_VM_QUIET-quiet} panic=-1 reboot=t cgroup_no_v1=all systemd.unified_cgroup_hierarchy=1"
+if [ "${HULL_VM_CGROUP:-v2}" = v1 ]; then
+    # systemd's legacy mode: every controller a v1 hierarchy, name=systemd included (systemd 252
+    # boots it; from 256 on it also needs the variable, which the kernel hands to init).
+    cgroups="systemd.unified_cgroup_hierarchy=0 systemd.legacy_systemd_cgroup_controller=1 SYSTEMD_CGROUP_ENABLE_LEGACY_FORCE=1"
+else
+    cgroups="cgroup_no_v1=all systemd.unified_cgroup_hierarchy=1"
+fi
+cmdline="console=ttyS0 ${HULL_VM_QUIET-quiet} panic=-1 reboot=t $cgroups"
 cmdline+=" systemd.unit=hull-job.target systemd.show_status=${HULL_VM_SHOW_STATUS:-0} swapaccount=1"
 cmdline+=" hull.repo=$repo hull.job=$(basename "$job")"
 # A TSC calibration against emulated timers can stall the boot; tell the guest the host's rate.

@@ -44,8 +44,17 @@ fn show(unit: &str, props: &[&str]) -> Vec<String> {
         .collect()
 }
 
+/// Whether the VM booted cgroup v2 only (hack/test-systemd.sh also boots it in legacy v1 mode).
+fn unified() -> bool {
+    Path::new("/sys/fs/cgroup/cgroup.controllers").exists()
+}
+
+/// `file` of cgroup `path`; `file` is `controller/name` on v1 (`memory/memory.limit_in_bytes`),
+/// `name` on v2.
 fn cgroup_file(path: &str, file: &str) -> String {
+    let (hierarchy, file) = file.rsplit_once('/').unwrap_or(("", file));
     let p = Path::new("/sys/fs/cgroup")
+        .join(hierarchy)
         .join(path.trim_start_matches('/'))
         .join(file);
     std::fs::read_to_string(&p)
@@ -86,12 +95,19 @@ fn assert_unit_gone(unit: &str, cgroup: &str) {
         load == "not-found" || active == "inactive",
         "{unit}: LoadState={load} ActiveState={active}"
     );
-    assert!(
-        !Path::new("/sys/fs/cgroup")
-            .join(cgroup.trim_start_matches('/'))
-            .exists(),
-        "{cgroup} is left"
-    );
+    let hierarchies: &[&str] = if unified() {
+        &[""]
+    } else {
+        &[
+            "systemd", "memory", "pids", "cpu", "cpuset", "blkio", "devices", "freezer",
+        ]
+    };
+    for h in hierarchies {
+        let p = Path::new("/sys/fs/cgroup")
+            .join(h)
+            .join(cgroup.trim_start_matches('/'));
+        assert!(!p.exists(), "{} is left", p.display());
+    }
 }
 
 #[test]
@@ -105,29 +121,62 @@ fn a_scope_holds_the_container_with_its_resources_and_update_reaches_both() {
     run_detached(&env, &id);
     let unit = format!("hulltest-{id}.scope");
     let cgroup = format!("/system.slice/{unit}");
+    // runc's property names per hierarchy: v1 has MemoryLimit and CPUShares.
+    let v2 = unified();
+    let (mem_prop, cpu_prop, cpu_value) = if v2 {
+        ("MemoryMax", "CPUWeight", "20")
+    } else {
+        ("MemoryLimit", "CPUShares", "512")
+    };
     let props = show(
         &unit,
         &[
             "ActiveState",
             "Delegate",
-            "MemoryMax",
+            mem_prop,
             "TasksMax",
             "CPUQuotaPerSecUSec",
-            "CPUWeight",
+            cpu_prop,
             "ControlGroup",
         ],
     );
     assert_eq!(
         props,
-        ["active", "yes", "67108864", "40", "200ms", "20", &cgroup],
+        ["active", "yes", "67108864", "40", "200ms", cpu_value, &cgroup],
         "{unit}"
     );
-    assert_eq!(cgroup_file(&cgroup, "memory.max"), "67108864");
-    assert_eq!(cgroup_file(&cgroup, "pids.max"), "40");
-    assert_eq!(cgroup_file(&cgroup, "cpu.max"), "20000 100000");
+    let (mem_file, pids_file) = if v2 {
+        ("memory.max", "pids.max")
+    } else {
+        ("memory/memory.limit_in_bytes", "pids/pids.max")
+    };
+    assert_eq!(cgroup_file(&cgroup, mem_file), "67108864");
+    assert_eq!(cgroup_file(&cgroup, pids_file), "40");
     let pid = env.state(&id)["pid"].as_i64().expect("pid");
     let own = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
-    assert_eq!(own.trim(), format!("0::{cgroup}"));
+    // Inside, where programs read it: on v1 through the cpu -> cpu,cpuacct symlink.
+    let inside = if v2 {
+        "/sys/fs/cgroup/cpu.weight"
+    } else {
+        "/sys/fs/cgroup/cpu/cpu.shares"
+    };
+    let r = env.hull(&["exec", &id, "cat", inside]);
+    assert_eq!(r.ok().trim(), cpu_value, "{inside} inside");
+    if v2 {
+        assert_eq!(cgroup_file(&cgroup, "cpu.max"), "20000 100000");
+        assert_eq!(own.trim(), format!("0::{cgroup}"));
+    } else {
+        assert_eq!(cgroup_file(&cgroup, "cpu/cpu.cfs_quota_us"), "20000");
+        assert_eq!(cgroup_file(&cgroup, "cpu/cpu.shares"), "512");
+        // Every v1 hierarchy has the process in the unit's cgroup: systemd's and the ones
+        // systemd delegates, and those hull joins itself.
+        for h in ["name=systemd", "memory", "pids", "cpu,cpuacct", "freezer"] {
+            assert!(
+                own.lines().any(|l| l.ends_with(&format!(":{h}:{cgroup}"))),
+                "{h} of pid {pid} is not {cgroup}: {own}"
+            );
+        }
+    }
 
     env.hull(&[
         "--systemd-cgroup",
@@ -139,9 +188,9 @@ fn a_scope_holds_the_container_with_its_resources_and_update_reaches_both() {
         &id,
     ])
     .ok();
-    assert_eq!(show(&unit, &["MemoryMax", "TasksMax"]), ["134217728", "80"]);
-    assert_eq!(cgroup_file(&cgroup, "memory.max"), "134217728");
-    assert_eq!(cgroup_file(&cgroup, "pids.max"), "80");
+    assert_eq!(show(&unit, &[mem_prop, "TasksMax"]), ["134217728", "80"]);
+    assert_eq!(cgroup_file(&cgroup, mem_file), "134217728");
+    assert_eq!(cgroup_file(&cgroup, pids_file), "80");
 
     env.hull(&["--systemd-cgroup", "delete", "--force", &id])
         .ok();

@@ -480,10 +480,9 @@ impl Cgroup for SystemdCgroup {
     }
     fn destroy(&self) -> Result<()> {
         self.systemd()?.stop_unit(&self.unit.unit())?;
-        if self.inner.exists() {
-            self.inner.destroy()?;
-        }
-        Ok(())
+        // Not only when the first hierarchy is left: on cgroup v1 systemd removes the ones it
+        // manages, and the others (cpuset, freezer...) hull made itself. rmdir skips the gone.
+        self.inner.destroy()
     }
     fn stats(&self) -> Result<stats::Stats> {
         self.inner.stats()

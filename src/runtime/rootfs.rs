@@ -278,6 +278,7 @@ fn mount_cgroup(ctx: &RootfsContext, root: RawFd, dest: &Path, opts: &MountOptio
     let mountinfo = std::fs::read_to_string("/proc/self/mountinfo")?;
     let (hierarchies, _) = crate::cgroups::v1::parse_mountinfo(&mountinfo);
     let mut seen = std::collections::HashSet::new();
+    let mut comounted = Vec::new();
     for (ctrls, mount_point) in hierarchies {
         // Only the host's own hierarchies, once each: a /sys bound into the rootfs earlier shows
         // them again under the rootfs, where the tmpfs above now hides them.
@@ -288,6 +289,9 @@ fn mount_cgroup(ctx: &RootfsContext, root: RawFd, dest: &Path, opts: &MountOptio
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| ctrls.join(","));
+        if name.contains(',') {
+            comounted.push(name.clone());
+        }
         let sub = dest.join(&name);
         let sub_fd = mkdir_all_in_root(root, &sub)?;
         let res = if ctx.new_cgroupns {
@@ -321,7 +325,15 @@ fn mount_cgroup(ctx: &RootfsContext, root: RawFd, dest: &Path, opts: &MountOptio
             );
         }
     }
-    // Symlinks for comounted controllers (cpu -> cpu,cpuacct), as on the host.
+    // Symlinks for comounted controllers (cpu -> cpu,cpuacct), as on the host and as runc
+    // makes them: programs read /sys/fs/cgroup/cpu/cpu.shares.
+    let dir = open_in_root(root, dest, libc::O_PATH | libc::O_DIRECTORY)?;
+    for name in &comounted {
+        for ctrl in name.split(',').filter(|c| *c != name) {
+            symlink_at(&dir, name, ctrl)
+                .with_context(|| format!("symlink {}/{ctrl}", dest.display()))?;
+        }
+    }
     if flags.contains(MsFlags::MS_RDONLY) {
         let top = open_in_root(root, dest, libc::O_PATH)?;
         let f = locked_flags(top.as_raw_fd()) | MsFlags::MS_RDONLY;
@@ -416,14 +428,20 @@ fn dev_symlinks(root: RawFd) -> Result<()> {
         links.push(("pts/ptmx", "ptmx"));
     }
     for (target, name) in links {
-        let t = std::ffi::CString::new(target)?;
-        let n = std::ffi::CString::new(name)?;
-        // SAFETY: symlinkat with valid C strings into a dir fd we own.
-        if unsafe { libc::symlinkat(t.as_ptr(), dev.as_raw_fd(), n.as_ptr()) } != 0 {
-            let err = std::io::Error::last_os_error();
-            if err.raw_os_error() != Some(libc::EEXIST) {
-                return Err(err).with_context(|| format!("symlink /dev/{name}"));
-            }
+        symlink_at(&dev, target, name).with_context(|| format!("symlink /dev/{name}"))?;
+    }
+    Ok(())
+}
+
+/// Makes `name` in `dir` a symlink to `target`; a name already there is left as it is.
+fn symlink_at(dir: &OwnedFd, target: &str, name: &str) -> Result<()> {
+    let t = std::ffi::CString::new(target)?;
+    let n = std::ffi::CString::new(name)?;
+    // SAFETY: symlinkat with valid C strings into a dir fd we own.
+    if unsafe { libc::symlinkat(t.as_ptr(), dir.as_raw_fd(), n.as_ptr()) } != 0 {
+        let err = std::io::Error::last_os_error();
+        if err.raw_os_error() != Some(libc::EEXIST) {
+            return Err(err.into());
         }
     }
     Ok(())
