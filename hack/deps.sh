@@ -13,6 +13,7 @@ PACKAGES=(
     golang-github-containers-common # podman's default seccomp profile (tests/seccomp.rs)
     containerd                   # tests/engines.rs: containerd + ctr + the runc shim
     podman slirp4netns           # tests/engines.rs, berth image round trips, bench-berth
+    buildah                      # hack/bench-build.sh: buildah bud
     docker.io                    # tests/engines.rs: dockerd
     criu                         # hull checkpoint/restore
     tmux bsdutils util-linux     # pty scenarios (script, tmux)
