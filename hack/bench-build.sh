@@ -76,7 +76,8 @@ DOCKERD_PID=$!
 for _ in $(seq 1 60); do "$DOCKER" -H "unix://$W/docker.sock" version >/dev/null 2>&1 && break; sleep 0.5; done
 D=("$DOCKER" -H "unix://$W/docker.sock")
 "${D[@]}" load -i "$W/busybox-docker.tar" >/dev/null
-BH=(buildah --root "$W/buildah" --runroot "$W/buildah-run" --storage-driver vfs)
+# runc and cgroupfs: crun refuses hosts with hybrid cgroups.
+BH=(buildah --root "$W/buildah" --runroot "$W/buildah-run" --storage-driver vfs --cgroup-manager cgroupfs)
 "${BH[@]}" pull -q "docker-archive:$W/busybox-docker.tar" >/dev/null
 "${BH[@]}" tag "$("${BH[@]}" images -q | head -1)" busybox:latest
 
@@ -94,7 +95,10 @@ median() {
 }
 
 berth_b() { "$BERTH" --root "$W/berth" build --runtime "$HULL" --network none "$@"; }
-buildah_b() { "${BH[@]}" bud --layers --network none "$@"; }
+buildah_b() {
+    "${BH[@]}" bud --layers --network none --runtime runc \
+        --ulimit nofile=1024:1024 --ulimit nproc=1024:1024 "$@"
+}
 docker_b() { DOCKER_BUILDKIT=1 "${D[@]}" build --network none "$@"; }
 
 printf '%-10s %-7s %10s %10s %10s %14s %14s\n' context mode berth buildah docker buildah/berth docker/berth

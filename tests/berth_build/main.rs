@@ -296,3 +296,72 @@ pub fn pipe(mut c: std::process::Command, input: &[u8]) -> std::process::Output 
         .expect("write");
     ch.wait_with_output().expect("wait")
 }
+
+/// Serves `body` once per connection on a loopback port (ADD's downloads come from the host).
+fn serve(body: &'static [u8]) -> u16 {
+    use std::io::{Read, Write};
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = l.local_addr().expect("addr").port();
+    std::thread::spawn(move || {
+        for s in l.incoming().flatten() {
+            let mut s = s;
+            let mut buf = [0u8; 2048];
+            let _ = s.read(&mut buf);
+            let head = format!("HTTP/1.0 200 OK\r\nContent-Length: {}\r\n\r\n", body.len());
+            let _ = s.write_all(head.as_bytes());
+            let _ = s.write_all(body);
+        }
+    });
+    port
+}
+
+#[test]
+fn add_url_and_build_networks() {
+    let Some(e) = env(IDX + 11, Rt::Hull) else {
+        return;
+    };
+    let port = serve(b"downloaded content\n");
+    let df = format!(
+        "FROM busybox\nADD http://127.0.0.1:{port}/files/data.txt /dl/\n\
+         RUN grep -c : /proc/net/dev > /ifaces\n"
+    );
+    let ctx = context(&[("Dockerfile", &df)]);
+    build_ok(&e, ctx.path(), &["--network", "none", "-t", "dl"]);
+    let got = e.ok(&[
+        "run",
+        "--rm",
+        "--runtime",
+        e.rt.path(),
+        "dl",
+        "sh",
+        "-c",
+        "cat /dl/data.txt; stat -c %a /dl/data.txt; cat /ifaces",
+    ]);
+    let lines: Vec<&str> = got.lines().collect();
+    assert_eq!(lines, ["downloaded content", "600", "1"], "{got}");
+    // --network host: the RUN sees the host's interfaces.
+    build_ok(
+        &e,
+        ctx.path(),
+        &["--network", "host", "--no-cache", "-t", "dl:host"],
+    );
+    let got = e.ok(&[
+        "run",
+        "--rm",
+        "--runtime",
+        e.rt.path(),
+        "dl:host",
+        "cat",
+        "/ifaces",
+    ]);
+    assert!(got.trim().parse::<u32>().expect("count") > 1, "{got}");
+    e.err(
+        &[
+            "build",
+            "--network",
+            "weird",
+            ctx.path().to_str().expect("utf8"),
+        ],
+        "--network",
+    );
+}

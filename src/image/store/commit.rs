@@ -122,6 +122,10 @@ pub struct Journal {
 }
 
 impl Journal {
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
     pub fn open(store: &Store) -> Result<Journal> {
         let dir = store.buildcache().join("journals");
         fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
