@@ -16,6 +16,10 @@ BERTH=${BERTH:-target/release/berth}
 BERTH=$(realpath "$BERTH")
 HULL=$(dirname "$BERTH")/hull
 DOCKER=/usr/bin/docker   # Debian's docker.io CLI (builds with BuildKit when DOCKER_BUILDKIT=1)
+# overlay for everyone, as berth uses; STORAGE=vfs where the host's /tmp can't take overlay.
+DOCKER_STORAGE=${STORAGE:-overlay2}
+BUILDAH_STORAGE=${STORAGE:-overlay}
+[ "$BUILDAH_STORAGE" = overlay2 ] && BUILDAH_STORAGE=overlay
 
 W=$(mktemp -d /tmp/bench-build.XXXXXX)
 DOCKERD_PID=
@@ -24,7 +28,7 @@ cleanup() {
         kill "$DOCKERD_PID" 2>/dev/null || true
         wait "$DOCKERD_PID" 2>/dev/null || true
     fi
-    buildah --root "$W/buildah" --runroot "$W/buildah-run" --storage-driver vfs rmi -a -f >/dev/null 2>&1 || true
+    buildah --root "$W/buildah" --runroot "$W/buildah-run" --storage-driver "$BUILDAH_STORAGE" rmi -a -f >/dev/null 2>&1 || true
     for m in $(grep -o "$W[^ ]*" /proc/self/mounts | sort -r); do umount -l "$m" 2>/dev/null || true; done
     rm -rf "$W"
 }
@@ -61,7 +65,7 @@ COPY --from=build /out/sum /sum
 CMD ["cat", "/sum"]
 EOF
 
-# A private dockerd (vfs, no host firewall changes), as tests/engines/dockerd.rs runs it.
+# A private dockerd (no host firewall changes), as tests/engines/dockerd.rs runs it.
 BR=bbr$$
 ip link add name "$BR" type bridge
 ip addr add 10.213.254.1/24 dev "$BR"
@@ -69,7 +73,7 @@ ip link set "$BR" up
 trap 'cleanup; ip link del "$BR" 2>/dev/null || true' EXIT
 echo '{}' > "$W/daemon.json"
 dockerd --config-file "$W/daemon.json" --data-root "$W/docker" --exec-root "$W/docker-exec" \
-    --pidfile "$W/docker.pid" -H "unix://$W/docker.sock" --bridge "$BR" --storage-driver vfs \
+    --pidfile "$W/docker.pid" -H "unix://$W/docker.sock" --bridge "$BR" --storage-driver "$DOCKER_STORAGE" \
     --iptables=false --ip-forward=false --ip-masq=false \
     --exec-opt native.cgroupdriver=cgroupfs >"$W/dockerd.log" 2>&1 &
 DOCKERD_PID=$!
@@ -77,7 +81,7 @@ for _ in $(seq 1 60); do "$DOCKER" -H "unix://$W/docker.sock" version >/dev/null
 D=("$DOCKER" -H "unix://$W/docker.sock")
 "${D[@]}" load -i "$W/busybox-docker.tar" >/dev/null
 # runc and cgroupfs: crun refuses hosts with hybrid cgroups.
-BH=(buildah --root "$W/buildah" --runroot "$W/buildah-run" --storage-driver vfs --cgroup-manager cgroupfs)
+BH=(buildah --root "$W/buildah" --runroot "$W/buildah-run" --storage-driver "$BUILDAH_STORAGE" --cgroup-manager cgroupfs)
 "${BH[@]}" pull -q "docker-archive:$W/busybox-docker.tar" >/dev/null
 "${BH[@]}" tag "$("${BH[@]}" images -q | head -1)" busybox:latest
 
@@ -118,4 +122,9 @@ for ctx in ctx1 ctx2; do
             "$(echo "$h / $b" | bc -l)" "$(echo "$d / $b" | bc -l)"
     done
 done
-echo "(seconds, median of $N; berth: $BERTH with hull; buildah $(buildah --version | awk '{print $3}'); docker $("${D[@]}" version -f '{{.Server.Version}}') BuildKit; storage vfs for buildah/docker)"
+echo "(seconds, median of $N; berth: $BERTH with hull; buildah $(buildah --version | awk '{print $3}'); docker $("${D[@]}" version -f '{{.Server.Version}}') BuildKit; storage $BUILDAH_STORAGE/$DOCKER_STORAGE for buildah/docker)"
+# The round trip: berth's image saved, loaded by docker and run there.
+"$BERTH" --root "$W/berth" tag bctx2 berthbuilt:v1
+"$BERTH" --root "$W/berth" save -o "$W/built.tar" berthbuilt:v1
+"${D[@]}" load -i "$W/built.tar" >/dev/null
+echo "berth's image run by docker: $("${D[@]}" run --rm --network none berthbuilt:v1)"
