@@ -16,6 +16,7 @@ PACKAGES=(
     iptables                     # tests/cri: the portmap CNI plugin's hostPort rules
     protobuf-compiler            # tests/cri: protoc for the k8s-cri crate's generated client
     podman slirp4netns           # tests/engines.rs, berth image round trips, bench-berth
+    buildah                      # hack/bench-build.sh: buildah bud
     docker.io                    # tests/engines.rs: dockerd
     docker-compose podman-compose # hack/bench-compose.sh: berth compose against both
     criu                         # hull checkpoint/restore

@@ -13,6 +13,14 @@ pub const BUILDER_LABEL: &str = "berth.build.pid";
 static MOUNTS: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
 /// (berth root, container id) of the RUN step in flight.
 static CONTAINER: Mutex<Option<(PathBuf, String)>> = Mutex::new(None);
+/// The build's journal: what it lists is taken back by the store's own signal cleanup.
+static JOURNAL: Mutex<Option<PathBuf>> = Mutex::new(None);
+
+pub fn set_journal(p: Option<&Path>) {
+    if let Ok(mut j) = JOURNAL.lock() {
+        *j = p.map(Path::to_path_buf);
+    }
+}
 
 pub fn note_mount(p: &Path) {
     if let Ok(mut v) = MOUNTS.lock() {
@@ -42,6 +50,9 @@ pub fn on_signal() {
         for m in v.iter() {
             let _ = nix::mount::umount2(m, nix::mount::MntFlags::MNT_DETACH);
         }
+    }
+    if let Some(j) = JOURNAL.lock().ok().and_then(|mut j| j.take()) {
+        let _ = std::fs::remove_file(j);
     }
 }
 

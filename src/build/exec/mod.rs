@@ -162,6 +162,7 @@ pub fn build(root: &Path, req: &BuildRequest, sink: &mut dyn Sink) -> Result<Dig
     let _lock = store.lock_shared()?;
     let txn = Txn::new(&store);
     let mut journal = Journal::open(&store)?;
+    cleanup::set_journal(Some(journal.path()));
 
     let opts = BuildOptions {
         build_args: req.build_args.clone(),
@@ -203,6 +204,7 @@ pub fn build(root: &Path, req: &BuildRequest, sink: &mut dyn Sink) -> Result<Dig
     let id = img.id().clone();
     sink.event(Event::Built(&id.to_string()));
     // What is named from now on must outlive a SIGKILL: the journal goes first.
+    cleanup::set_journal(None);
     drop(journal);
     for t in &tags {
         store

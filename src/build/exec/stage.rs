@@ -198,8 +198,7 @@ impl<'a, 's> Executor<'a, 's> {
             .unwrap_or_else(crate::build::args::host_platform)
     }
 
-    fn history(&self, step: &Step, created_by: String) -> History {
-        let _ = step;
+    fn history(created_by: String) -> History {
         History {
             created: Some(now()),
             created_by: Some(created_by),
@@ -240,7 +239,7 @@ impl<'a, 's> Executor<'a, 's> {
         let platform = self.platform_of();
         match &step.kind {
             StepKind::From(_) | StepKind::ConfigOnly => {
-                let h = self.history(step, step.created_by.clone());
+                let h = Self::history(step.created_by.clone());
                 self.put(cur, None, h, &platform)
             }
             StepKind::Workdir { path } => {
@@ -254,7 +253,7 @@ impl<'a, 's> Executor<'a, 's> {
                 let empty = std::fs::read_dir(snap.fs())
                     .map(|mut d| d.next().is_none())
                     .unwrap_or(true);
-                let h = self.history(step, step.created_by.clone());
+                let h = Self::history(step.created_by.clone());
                 self.put(cur, (!empty).then_some(snap), h, &platform)
             }
             StepKind::Run(r) => self.run(step, r, cur, &platform),
@@ -304,7 +303,7 @@ impl<'a, 's> Executor<'a, 's> {
                 code,
             }),
             RunOutcome::Done(snap) => {
-                let h = self.history(step, step.created_by.clone());
+                let h = Self::history(step.created_by.clone());
                 self.put(Some(img), Some(snap), h, platform)
             }
         }
@@ -373,7 +372,7 @@ impl<'a, 's> Executor<'a, 's> {
         };
         let created_by = c.created_by(kind, &hash);
         drop(view);
-        let h = self.history(step, created_by);
+        let h = Self::history(created_by);
         self.put(cur, Some(snap), h, platform)
     }
 

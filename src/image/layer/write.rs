@@ -189,7 +189,6 @@ pub fn write_layer_file(dir: &Path, path: &Path) -> Result<WrittenLayer> {
     let (bw, l) = write_layer(dir, io::BufWriter::with_capacity(256 * 1024, f))?;
     bw.into_inner()
         .map_err(|e| e.into_error())
-        .and_then(|f| f.sync_all())
         .with_context(|| format!("writing {}", path.display()))?;
     Ok(l)
 }

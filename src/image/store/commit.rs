@@ -16,10 +16,22 @@ use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use super::{temp_name, write_atomic, Image, Store, TempPath, Txn};
+use super::{temp_name, Image, Store, TempPath, Txn};
 use crate::image::digest::Digest;
 use crate::image::layer::write_layer_file;
 use crate::image::types::*;
+
+/// Write to a temp name and rename: readers see the old or the new content. Not fsync'ed (a
+/// cache entry lost to a power cut is only a cache miss), which keeps a step's cost off the
+/// disk's flush latency.
+fn replace_file(path: &Path, data: &[u8]) -> Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let tmp = TempPath::new(dir.join(temp_name("w")));
+    fs::write(tmp.path(), data).with_context(|| format!("writing {}", tmp.path().display()))?;
+    fs::rename(tmp.path(), path).with_context(|| format!("renaming into {}", path.display()))?;
+    tmp.keep();
+    Ok(())
+}
 
 /// A snapshot in the making: `<root>/snapshots/.tmp-snap-…/fs`, removed on drop unless adopted.
 pub struct NewSnapshot {
@@ -122,6 +134,10 @@ pub struct Journal {
 }
 
 impl Journal {
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
     pub fn open(store: &Store) -> Result<Journal> {
         let dir = store.buildcache().join("journals");
         fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
@@ -135,8 +151,8 @@ impl Journal {
     }
 
     fn note(&mut self, p: &Path) -> Result<()> {
+        // No fsync: the journal is for a killed process, whose writes the page cache keeps.
         writeln!(self.file, "{}", p.display())
-            .and_then(|_| self.file.sync_data())
             .with_context(|| format!("writing {}", self.path.display()))
     }
 }
@@ -301,7 +317,7 @@ impl<'a> Txn<'a> {
         if !img_path.exists() {
             fs::create_dir_all(bc.join("images")).context("creating buildcache/images")?;
             journal.note(&img_path)?;
-            write_atomic(&img_path, &serde_json::to_vec(desc)?)?;
+            replace_file(&img_path, &serde_json::to_vec(desc)?)?;
             self.note(img_path);
         }
         if let Some(key) = key {
@@ -311,7 +327,7 @@ impl<'a> Txn<'a> {
                 journal.note(&p)?;
                 self.note(p.clone());
             }
-            write_atomic(&p, id.to_string().as_bytes())?;
+            replace_file(&p, id.to_string().as_bytes())?;
         }
         Ok(())
     }
