@@ -127,7 +127,12 @@ pub fn remove_container(root: &Path, c: &Container, with_volumes: bool) -> Resul
     // A monitor registers under the containers lock (`monitor::main`): under it, either one
     // registered since `c` was read, or none will find this container any more.
     let lock = crate::sys::lock(&container::lock_path(root))?;
-    let now = container::reload(c)?;
+    let now = match container::reload(c) {
+        Ok(now) => now,
+        // Its --rm monitor removed it meanwhile.
+        Err(_) if !c.dir.exists() => return Ok(()),
+        Err(e) => return Err(e.into()),
+    };
     if now.state.monitor_pid != c.state.monitor_pid && now.monitor_alive() {
         drop(lock);
         return remove_container(root, &now, with_volumes);

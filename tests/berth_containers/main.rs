@@ -470,7 +470,11 @@ both!(cp_and_diff, 10);
 
 fn bad_input(rt: Rt, idx: u32) {
     let Some(mut e) = env(idx, rt) else { return };
-    e.err(&e.run_args(&["nosuchimage"]), "nosuchimage");
+    // Without --pull never, run would try to pull it (docker's default).
+    e.err(
+        &e.run_args(&["--pull", "never", "nosuchimage"]),
+        "nosuchimage",
+    );
     e.err(&["rm", "nosuchctr"], "nosuchctr");
     e.err(&["logs", "nosuchctr"], "No such container: nosuchctr");
     e.ok(&["create", "--name", "taken", "busybox", "true"]);
@@ -484,7 +488,12 @@ fn bad_input(rt: Rt, idx: u32) {
         "1.2.3",
     );
     e.err(
-        &e.run_args(&["-v", "/nonexistent/berth/src:/x", "busybox", "true"]),
+        &e.run_args(&[
+            "--mount",
+            "type=bind,source=/nonexistent/berth/src,target=/x",
+            "busybox",
+            "true",
+        ]),
         "/nonexistent/berth/src",
     );
     e.err(

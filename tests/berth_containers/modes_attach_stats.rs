@@ -233,7 +233,10 @@ fn stats_show_usage(rt: Rt, idx: u32) {
         .unwrap_or_else(|| panic!("no row for busy: {out}"));
     let f: Vec<&str> = row.split_whitespace().collect();
     let cpu: f64 = f[2].trim_end_matches('%').parse().expect("cpu %");
-    let mem: f64 = f[3].trim_end_matches("MiB").parse().expect("mem usage");
+    let mem: f64 = f[3]
+        .trim_end_matches(|c: char| c.is_ascii_alphabetic())
+        .parse()
+        .unwrap_or_else(|_| panic!("mem usage in {row}"));
     let pids: u64 = f.last().expect("pids").parse().expect("pids");
     assert!(cpu > 1.0, "CPU % not above zero: {row}");
     assert!(mem > 0.0, "memory not above zero: {row}");
