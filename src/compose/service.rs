@@ -384,6 +384,27 @@ mod tests {
     }
 
     #[test]
+    fn host_config_keys() {
+        let s = svc("image: a\nmemswap_limit: -1\nblkio_config: {weight: 300}\npid: host\ndns_opt: ndots:2\ngroup_add: [audio]\noom_kill_disable: true\ncpu_period: 50000\n").unwrap();
+        assert_eq!(s.memswap_limit, Some(-1));
+        assert_eq!(s.blkio_weight, Some(300));
+        assert_eq!(s.pid.as_deref(), Some("host"));
+        assert_eq!(s.dns_opt, ["ndots:2"]);
+        assert_eq!(s.group_add, ["audio"]);
+        assert!(s.oom_kill_disable);
+        assert_eq!(s.cpu_period, Some(50000));
+        assert_eq!(
+            svc("image: a\nmemswap_limit: 1g\n").unwrap().memswap_limit,
+            Some(1 << 30)
+        );
+        let e = svc("image: a\nblkio_config: {device_read_bps: []}\n").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "services.web.blkio_config.device_read_bps: unsupported key"
+        );
+    }
+
+    #[test]
     fn scalars_and_limits() {
         let s = svc("image: a\nrestart: on-failure:3\nmem_limit: 512m\ncpus: \"1.5\"\nulimits:\n  nproc: 65535\n  nofile: {soft: 1024, hard: 2048}\nstop_grace_period: 1m30s\nprivileged: true\nextra_hosts: [\"db=10.0.0.2\", \"v6:[::1]\"]\n").unwrap();
         assert_eq!(s.restart.as_deref(), Some("on-failure:3"));

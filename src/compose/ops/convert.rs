@@ -409,6 +409,23 @@ mod tests {
         );
         assert_eq!(o.host.pid, crate::engine::hostconfig::NsMode::Host);
         assert_eq!(o.host.ip, Some("10.0.0.5".parse().unwrap()));
+        let mut p = project();
+        p.services.insert(
+            "db".into(),
+            Service {
+                name: "db".into(),
+                ..svc()
+            },
+        );
+        s.links = vec!["db:database".into()];
+        s.pid = Some("service:db".into());
+        let o = create_options(Path::new("/x"), &p, &s, 1, None).unwrap();
+        assert_eq!(o.host.links, [("app-db-1".into(), "database".into())]);
+        assert_eq!(
+            o.host.pid,
+            crate::engine::hostconfig::NsMode::Container("app-db-1".into())
+        );
+        assert!(crate::compose::order::dependencies(&s).contains("db"));
         let err = |s: &Service| {
             create_options(Path::new("/x"), &project(), s, 1, None)
                 .unwrap_err()
