@@ -55,9 +55,8 @@ fn rule(path: &[String]) -> Rule {
         ["services", _, "ports"] => Rule::Unique(ports::merge_key),
         ["services", _, "volumes"] => Rule::Unique(volumes::merge_key),
         ["services", _, "secrets" | "configs"] => Rule::Unique(parts::file_ref_merge_key),
-        ["services", _, "env_file" | "dns" | "dns_search" | "tmpfs" | "expose" | "profiles"] => {
-            Rule::List
-        }
+        ["services", _, "env_file" | "dns" | "dns_search" | "dns_opt" | "tmpfs" | "expose" | "profiles"
+        | "group_add" | "devices" | "links" | "external_links"] => Rule::List,
         ["services", _, "build"] => Rule::Build,
         _ => Rule::Generic,
     }

@@ -92,6 +92,26 @@ pub struct Service {
     pub container_name: Option<String>,
     pub pull_policy: Option<PullPolicy>,
     pub profiles: Vec<String>,
+    /// docker's HostConfig keys, kept as written; `ops::hostcfg` checks them with `berth run`'s
+    /// parsers.
+    pub dns_opt: Vec<String>,
+    pub group_add: Vec<String>,
+    pub devices: Vec<String>,
+    pub links: Vec<String>,
+    pub external_links: Vec<String>,
+    pub mac_address: Option<String>,
+    pub cpuset: Option<String>,
+    pub cgroup_parent: Option<String>,
+    pub pid: Option<String>,
+    pub ipc: Option<String>,
+    /// Bytes, or -1 for unlimited swap.
+    pub memswap_limit: Option<i64>,
+    pub oom_kill_disable: bool,
+    pub oom_score_adj: Option<i64>,
+    pub cpu_quota: Option<i64>,
+    pub cpu_period: Option<i64>,
+    /// `blkio_config.weight` (the per-device and bps/iops limits are refused at parse).
+    pub blkio_weight: Option<i64>,
 }
 
 impl Service {

@@ -1,5 +1,6 @@
-//! Dependency order: `depends_on` and `network_mode: service:X` edges; start order topological
-//! with ties broken by name (so it is the same every run), stop order its reverse.
+//! Dependency order: `depends_on`, `links` and `network_mode`/`pid`/`ipc: service:X` edges;
+//! start order topological with ties broken by name (so it is the same every run), stop order
+//! its reverse.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -16,6 +17,15 @@ pub fn dependencies(s: &Service) -> BTreeSet<String> {
         .and_then(|m| m.strip_prefix("service:"))
     {
         deps.insert(other.to_string());
+    }
+    // `links` and `pid`/`ipc: service:X` need X's container, as in compose.
+    for l in &s.links {
+        deps.insert(l.split_once(':').map_or(l.as_str(), |(n, _)| n).to_string());
+    }
+    for m in [&s.pid, &s.ipc].into_iter().flatten() {
+        if let Some(other) = m.strip_prefix("service:") {
+            deps.insert(other.to_string());
+        }
     }
     deps
 }

@@ -160,6 +160,11 @@ pub fn service_out(sv: &Service) -> Out {
         ("cap_add", &sv.cap_add),
         ("cap_drop", &sv.cap_drop),
         ("profiles", &sv.profiles),
+        ("dns_opt", &sv.dns_opt),
+        ("group_add", &sv.group_add),
+        ("devices", &sv.devices),
+        ("links", &sv.links),
+        ("external_links", &sv.external_links),
     ];
     for (k, v) in lists {
         if !v.is_empty() {
@@ -210,6 +215,11 @@ pub fn service_out(sv: &Service) -> Out {
         ("domainname", &sv.domainname),
         ("stop_signal", &sv.stop_signal),
         ("container_name", &sv.container_name),
+        ("mac_address", &sv.mac_address),
+        ("cpuset", &sv.cpuset),
+        ("cgroup_parent", &sv.cgroup_parent),
+        ("pid", &sv.pid),
+        ("ipc", &sv.ipc),
     ] {
         push(&mut o, k, v, |x| s(x.as_str()));
     }
@@ -222,6 +232,7 @@ pub fn service_out(sv: &Service) -> Out {
         ("read_only", sv.read_only),
         ("tty", sv.tty),
         ("stdin_open", sv.stdin_open),
+        ("oom_kill_disable", sv.oom_kill_disable),
     ] {
         if v {
             o.push((k.into(), b(true)));
@@ -253,7 +264,18 @@ pub fn service_out(sv: &Service) -> Out {
         push(&mut o, k, &v, |x| i(*x as i64));
     }
     push(&mut o, "cpus", &sv.cpus, |x| f(*x));
-    push(&mut o, "pids_limit", &sv.pids_limit, |x| i(*x));
+    for (k, v) in [
+        ("pids_limit", &sv.pids_limit),
+        ("memswap_limit", &sv.memswap_limit),
+        ("oom_score_adj", &sv.oom_score_adj),
+        ("cpu_quota", &sv.cpu_quota),
+        ("cpu_period", &sv.cpu_period),
+    ] {
+        push(&mut o, k, v, |x| i(*x));
+    }
+    push(&mut o, "blkio_config", &sv.blkio_weight, |w| {
+        Out::Map(vec![("weight".into(), i(*w))])
+    });
     push(&mut o, "deploy", &sv.deploy, deploy_out);
     if sv.replicas != 1 && sv.deploy.as_ref().and_then(|d| d.replicas).is_none() {
         o.push(("scale".into(), i(i64::from(sv.replicas))));

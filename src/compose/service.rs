@@ -80,6 +80,22 @@ pub fn parse_service(name: &str, n: &Node, path: &str, ctx: &Ctx) -> Result<Serv
             "container_name" => s.container_name = Some(string(v, &p)?),
             "pull_policy" => s.pull_policy = Some(pull_policy(v, &p)?),
             "profiles" => s.profiles = list(v, &p)?,
+            "dns_opt" => s.dns_opt = string_or_list(v, &p)?,
+            "group_add" => s.group_add = list(v, &p)?,
+            "devices" => s.devices = list(v, &p)?,
+            "links" => s.links = list(v, &p)?,
+            "external_links" => s.external_links = list(v, &p)?,
+            "mac_address" => s.mac_address = Some(string(v, &p)?),
+            "cpuset" => s.cpuset = Some(string(v, &p)?),
+            "cgroup_parent" => s.cgroup_parent = Some(string(v, &p)?),
+            "pid" => s.pid = Some(string(v, &p)?),
+            "ipc" => s.ipc = Some(string(v, &p)?),
+            "memswap_limit" => s.memswap_limit = Some(memswap(v, &p)?),
+            "oom_kill_disable" => s.oom_kill_disable = boolean(v, &p)?,
+            "oom_score_adj" => s.oom_score_adj = Some(int(v, &p)?),
+            "cpu_quota" => s.cpu_quota = Some(int(v, &p)?),
+            "cpu_period" => s.cpu_period = Some(int(v, &p)?),
+            "blkio_config" => s.blkio_weight = blkio_weight(v, &p)?,
             k if is_extension(k) => {}
             _ => return Err(unsupported(path, k)),
         }
@@ -205,6 +221,29 @@ fn restart(n: &Node, path: &str) -> Result<String, ComposeError> {
         ));
     }
     Ok(s)
+}
+
+/// `memswap_limit`: a size, or -1 for unlimited swap.
+fn memswap(n: &Node, path: &str) -> Result<i64, ComposeError> {
+    if matches!(int(n, path), Ok(-1)) {
+        return Ok(-1);
+    }
+    let b = bytes(n, path)?;
+    i64::try_from(b).map_err(|_| ComposeError::invalid(path, format!("{b} is too large")))
+}
+
+/// `blkio_config`: only `weight` has an engine setting; the per-device weights and the
+/// bps/iops limits are refused by key.
+fn blkio_weight(n: &Node, path: &str) -> Result<Option<i64>, ComposeError> {
+    let mut weight = None;
+    for (k, v) in map(n, path)? {
+        match k.as_str() {
+            "weight" => weight = Some(int(v, &child(path, k))?),
+            k if is_extension(k) => {}
+            _ => return Err(unsupported(path, k)),
+        }
+    }
+    Ok(weight)
 }
 
 fn extra_hosts(n: &Node, path: &str) -> Result<Vec<(String, String)>, ComposeError> {
@@ -342,6 +381,27 @@ mod tests {
             .to_string();
         assert_eq!(e, "services.web.healthcheck.bogus: unsupported key");
         assert!(svc("image: a\nx-note: whatever\n").is_ok());
+    }
+
+    #[test]
+    fn host_config_keys() {
+        let s = svc("image: a\nmemswap_limit: -1\nblkio_config: {weight: 300}\npid: host\ndns_opt: ndots:2\ngroup_add: [audio]\noom_kill_disable: true\ncpu_period: 50000\n").unwrap();
+        assert_eq!(s.memswap_limit, Some(-1));
+        assert_eq!(s.blkio_weight, Some(300));
+        assert_eq!(s.pid.as_deref(), Some("host"));
+        assert_eq!(s.dns_opt, ["ndots:2"]);
+        assert_eq!(s.group_add, ["audio"]);
+        assert!(s.oom_kill_disable);
+        assert_eq!(s.cpu_period, Some(50000));
+        assert_eq!(
+            svc("image: a\nmemswap_limit: 1g\n").unwrap().memswap_limit,
+            Some(1 << 30)
+        );
+        let e = svc("image: a\nblkio_config: {device_read_bps: []}\n").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "services.web.blkio_config.device_read_bps: unsupported key"
+        );
     }
 
     #[test]

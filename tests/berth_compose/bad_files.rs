@@ -30,8 +30,8 @@ fn bad_files_are_refused_and_nothing_is_made() {
         ),
         (
             // Typed by the model but not something berth's engine can do: refused by name.
-            format!("services:\n  web:\n    image: busybox\n    dns: [1.1.1.1]\nvolumes:\n  data: {{}}\n{nets}"),
-            "services.web.dns",
+            format!("services:\n  web:\n    image: busybox\n    deploy: {{resources: {{reservations: {{cpus: \"0.5\"}}}}}}\nvolumes:\n  data: {{}}\n{nets}"),
+            "services.web.deploy.resources.reservations.cpus",
         ),
     ];
     for (text, needle) in &cases {

@@ -7,6 +7,7 @@ mod berth_common;
 
 mod bad_files;
 mod commands;
+mod hostconfig;
 mod redis_worker;
 mod two_tier;
 

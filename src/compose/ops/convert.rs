@@ -1,5 +1,6 @@
 //! A compose service to the engine's `CreateOptions`. Settings berth's engine cannot apply are
-//! errors naming the key (`services.web.dns: not supported by berth`), never dropped.
+//! errors naming the key (`services.web.ports[0].protocol sctp: not supported by berth's
+//! engine`), never dropped.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -20,31 +21,11 @@ fn unsupported(service: &str, key: &str) -> OpError {
 
 /// Keys the model types but berth's engine has no setting for.
 fn refuse_unsupported(s: &Service) -> Result<()> {
-    let n = &s.name;
-    let set: [(&str, bool); 8] = [
-        ("domainname", s.domainname.is_some()),
-        ("extra_hosts", !s.extra_hosts.is_empty()),
-        ("dns", !s.dns.is_empty()),
-        ("dns_search", !s.dns_search.is_empty()),
-        ("sysctls", !s.sysctls.is_empty()),
-        ("mem_reservation", s.mem_reservation.is_some()),
-        ("shm_size", s.shm_size.is_some()),
-        (
-            "deploy.resources.reservations",
-            s.deploy
-                .as_ref()
-                .is_some_and(|d| d.reservations.cpus.is_some() || d.reservations.memory.is_some()),
-        ),
-    ];
-    for (key, used) in set {
-        if used {
-            return Err(unsupported(n, key));
-        }
-    }
-    for (net, sn) in &s.networks {
-        if sn.ipv4_address.is_some() || sn.ipv6_address.is_some() {
-            return Err(unsupported(n, &format!("networks.{net}.ipv4_address")));
-        }
+    if s.deploy
+        .as_ref()
+        .is_some_and(|d| d.reservations.cpus.is_some())
+    {
+        return Err(unsupported(&s.name, "deploy.resources.reservations.cpus"));
     }
     Ok(())
 }
@@ -298,6 +279,7 @@ pub fn create_options(
     }
     o.network = mode;
     o.hostname = s.hostname.clone();
+    o.host = super::hostcfg::host_config(p, s)?;
     o.workdir = s.working_dir.clone();
     o.user = s.user.clone();
     o.tty = s.tty;
@@ -412,20 +394,64 @@ mod tests {
     }
 
     #[test]
-    fn what_the_engine_cannot_do_is_refused_by_key() {
+    fn host_config_keys_map_with_run_checks() {
         let mut s = svc();
         s.extra_hosts = vec![("a".into(), "1.2.3.4".into())];
-        let e = create_options(Path::new("/x"), &project(), &s, 1, None).unwrap_err();
-        assert_eq!(
-            e.to_string(),
-            "services.web.extra_hosts: not supported by berth's engine"
-        );
-        let mut s = svc();
+        s.dns = vec!["10.0.0.53".into()];
+        s.sysctls.insert("net.ipv4.ip_forward".into(), "1".into());
+        s.pid = Some("host".into());
         s.networks.get_mut("default").unwrap().ipv4_address = Some("10.0.0.5".into());
-        let e = create_options(Path::new("/x"), &project(), &s, 1, None).unwrap_err();
+        let o = create_options(Path::new("/x"), &project(), &s, 1, None).unwrap();
+        assert_eq!(o.host.extra_hosts, [("a".into(), "1.2.3.4".into())]);
+        assert_eq!(
+            o.host.dns,
+            ["10.0.0.53".parse::<std::net::IpAddr>().unwrap()]
+        );
+        assert_eq!(o.host.pid, crate::engine::hostconfig::NsMode::Host);
+        assert_eq!(o.host.ip, Some("10.0.0.5".parse().unwrap()));
+        let mut p = project();
+        p.services.insert(
+            "db".into(),
+            Service {
+                name: "db".into(),
+                ..svc()
+            },
+        );
+        s.links = vec!["db:database".into()];
+        s.pid = Some("service:db".into());
+        let o = create_options(Path::new("/x"), &p, &s, 1, None).unwrap();
+        assert_eq!(o.host.links, [("app-db-1".into(), "database".into())]);
+        assert_eq!(
+            o.host.pid,
+            crate::engine::hostconfig::NsMode::Container("app-db-1".into())
+        );
+        assert!(crate::compose::order::dependencies(&s).contains("db"));
+        let err = |s: &Service| {
+            create_options(Path::new("/x"), &project(), s, 1, None)
+                .unwrap_err()
+                .to_string()
+        };
+        let mut bad = svc();
+        bad.dns = vec!["1.1.1.1".into(), "nope".into()];
         assert!(
-            e.to_string().contains("networks.default.ipv4_address"),
-            "{e}"
+            err(&bad).starts_with("services.web.dns[1]: "),
+            "{}",
+            err(&bad)
+        );
+        let mut bad = svc();
+        bad.sysctls.insert("vm.swappiness".into(), "1".into());
+        assert!(err(&bad).starts_with("services.web.sysctls.vm.swappiness: "));
+        let mut bad = svc();
+        bad.ipc = Some("service:nope".into());
+        assert!(err(&bad).starts_with("services.web.ipc: no such service"));
+        let mut bad = svc();
+        bad.oom_score_adj = Some(5000);
+        assert!(err(&bad).contains("oom score adj"), "{}", err(&bad));
+        let mut bad = svc();
+        bad.networks.get_mut("default").unwrap().ipv6_address = Some("fd00::5".into());
+        assert_eq!(
+            err(&bad),
+            "services.web.networks.default.ipv6_address: not supported by berth's engine"
         );
     }
 }

@@ -3,6 +3,7 @@
 //! `Sink` as `Event`s, results come back as reports.
 //!
 //! - `convert`: a service to the engine's `CreateOptions`
+//! - `hostcfg`: its HostConfig keys (dns, sysctls, pid, devices, ...) with `berth run`'s checks
 //! - `up`: networks, volumes, images, containers in dependency order (idempotent by
 //!   `config_hash`), `--wait`; `run` (one-off containers)
 //! - `down`: containers, networks, volumes, images of a project
@@ -13,6 +14,7 @@
 pub mod control;
 pub mod convert;
 pub mod down;
+mod hostcfg;
 pub mod images;
 pub mod logs;
 pub mod up;
