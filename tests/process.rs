@@ -581,3 +581,39 @@ fn default_umask_is_0022_whatever_the_caller_has() {
     ]);
     assert_eq!(capture(c).ok(), "0022\n644\n");
 }
+
+/// What hull's caller ignored or blocked (a shell's `&` ignores SIGINT and SIGQUIT, nohup
+/// SIGHUP) does not reach the container: its process starts with default actions and an empty
+/// mask, as with runc and crun, so `trap ... INT` works in it.
+#[test]
+fn container_starts_with_default_signal_actions() {
+    let Some(env) = Env::root() else {
+        return;
+    };
+    // Read by the process hull execs itself: a shell in between sets actions of its own.
+    env.set_args(&["cat", "/proc/self/status"]);
+    let mut c = env.cmd();
+    c.args([
+        "run",
+        "--bundle",
+        env.bundle.to_str().unwrap(),
+        &unique_id(),
+    ]);
+    // SAFETY: only async-signal-safe calls between fork and exec.
+    unsafe {
+        c.pre_exec(|| {
+            for s in [libc::SIGINT, libc::SIGQUIT, libc::SIGHUP, libc::SIGTERM] {
+                libc::signal(s, libc::SIG_IGN);
+            }
+            let mut set: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut set);
+            libc::sigaddset(&mut set, libc::SIGUSR1);
+            libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+            Ok(())
+        });
+    }
+    let r = capture(c);
+    let out = r.ok();
+    assert!(out.contains("SigIgn:\t0000000000000000"), "{out}");
+    assert!(out.contains("SigBlk:\t0000000000000000"), "{out}");
+}

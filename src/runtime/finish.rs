@@ -88,6 +88,39 @@ impl Argv {
     }
 }
 
+/// The process starts with every signal at its default action and none blocked, as runc's and
+/// crun's do: an ignored disposition survives execve, so what hull's caller ignored (a shell's
+/// `&` ignores SIGINT and SIGQUIT, nohup SIGHUP) would reach the container, where a program
+/// cannot even trap it. Before the filter, which may refuse rt_sigaction.
+fn reset_signals() -> Result<()> {
+    use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, Signal};
+    let dfl = SigAction::new(SigHandler::SigDfl, SaFlags::empty(), SigSet::empty());
+    for sig in Signal::iterator().filter(|s| !matches!(s, Signal::SIGKILL | Signal::SIGSTOP)) {
+        // SAFETY: installs the default action, no handler code.
+        unsafe { sigaction(sig, &dfl) }.with_context(|| format!("resetting {sig}"))?;
+    }
+    // Real-time signals from the kernel's first (32): libc refuses 32 and 33, kept for itself,
+    // so the kernel is asked directly. An all-zero kernel sigaction is SIG_DFL, no flags, no
+    // mask, whatever the architecture's field order.
+    let dfl_raw = [0u64; 4];
+    for n in 32..=libc::SIGRTMAX() {
+        // SAFETY: installs the default action from a zeroed buffer larger than the kernel's
+        // struct; nothing runs between here and execve that relies on libc's own use of 32/33.
+        unsafe {
+            libc::syscall(
+                libc::SYS_rt_sigaction,
+                n,
+                dfl_raw.as_ptr(),
+                std::ptr::null_mut::<u8>(),
+                8usize,
+            )
+        };
+    }
+    SigSet::empty()
+        .thread_set_mask()
+        .context("unblocking signals")
+}
+
 /// Marks fds close-on-exec, applies the LSM label, loads the filter and execs. Returns only on
 /// failure. `announce` tells the hull process on the other end where to take a seccomp
 /// listener fd from (see seccomp/notify.rs); it is called only for a notifying profile.
@@ -102,6 +135,7 @@ pub fn exec(
 ) -> anyhow::Error {
     let mut run = || -> Result<std::convert::Infallible> {
         let argv = Argv::new(exe, args, env)?;
+        reset_signals()?;
         process::prepare_fds(preserved)?;
         crate::seccomp::privileges::apply_lsm(process)?;
         if let Some(s) = seccomp {
