@@ -8,7 +8,6 @@ mod berth_common;
 #[path = "berth_security/hostile.rs"]
 mod hostile;
 
-use berth_common as common;
 use berth_common::ctr::{env, Rt};
 use berth_common::*;
 use hostile::{Hostile, Serve};
@@ -591,7 +590,7 @@ fn killed_pulls_leave_no_temp_behind_for_long() {
     std::fs::write(&l, layer_tar(&[Ent::File("y", b"y")])).expect("write");
     berth_ok(&root, &["import", l.to_str().expect("utf8"), "y:1"]);
     assert_eq!(temps(&root), Vec::<PathBuf>::new());
-    let _ = common::free_port();
+    let _ = berth_common::free_port();
 }
 
 #[test]

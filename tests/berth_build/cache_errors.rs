@@ -1,8 +1,8 @@
 //! The layer cache (hits, misses on a changed file or ARG, --no-cache), .dockerignore, and bad
 //! input: errors naming the Dockerfile line, and a failing RUN leaving nothing behind.
 
-use super::common::ctr::{env, Rt};
-use super::common::tree_hash;
+use super::berth_common::ctr::{env, Rt};
+use super::berth_common::tree_hash;
 use super::{build_ok, context, IDX};
 use std::time::Instant;
 

@@ -1,7 +1,7 @@
 //! `commit` (with -c/-m/-a), `export` and `import -c/-m`, each checked by running or reading
 //! the result.
 
-use super::common::ctr::{env, Rt};
+use super::berth_common::ctr::{env, Rt};
 use super::{config, IDX};
 
 #[test]

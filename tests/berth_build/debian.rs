@@ -2,8 +2,8 @@
 //! (through the default bridge's NAT), the built image serving on a published port, and the
 //! image saved into podman (which runs it) and read by skopeo.
 
-use super::common::ctr::{env, http_get, Rt};
-use super::common::{debian_image, free_port, have, podman, podman_ok};
+use super::berth_common::ctr::{env, http_get, Rt};
+use super::berth_common::{debian_image, free_port, have, podman, podman_ok};
 use super::{build_ok, context, IDX};
 use std::process::Command;
 

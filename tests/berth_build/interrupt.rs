@@ -1,8 +1,8 @@
 //! Interrupting a build mid-RUN: SIGINT leaves the store as it was at once; after SIGKILL the
 //! next berth command removes what the build had added, including its RUN container.
 
-use super::common::ctr::{env, Env, Rt};
-use super::common::tree_hash;
+use super::berth_common::ctr::{env, Env, Rt};
+use super::berth_common::tree_hash;
 use super::{build_ok, context, IDX};
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Stdio};

@@ -1,14 +1,14 @@
 //! `berth build` end to end: real Dockerfiles on a busybox image (and a real Debian base in
 //! debian.rs), RUN steps as real containers, the built images run and inspected.
 
+#[path = "../berth_common/mod.rs"]
+mod berth_common;
 mod cache_errors;
 mod commit_export;
-#[path = "../berth_common/mod.rs"]
-mod common;
 mod debian;
 mod interrupt;
 
-use common::ctr::{env, Env, Rt};
+use berth_common::ctr::{env, Env, Rt};
 use std::path::Path;
 
 /// Indexes 80.. keep bridge names and subnets apart from the other berth test binaries.

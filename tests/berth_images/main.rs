@@ -2,10 +2,10 @@
 //! docker-registry on 127.0.0.1, real tarballs, skopeo and podman.
 
 #[path = "../berth_common/mod.rs"]
-mod common;
+mod berth_common;
 mod interop_and_faults;
 
-use common::*;
+use berth_common::*;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::Path;
 use std::process::Command;

@@ -161,7 +161,7 @@ impl Hostile {
 /// An image of gzip `layers` whose config lists `diff_ids` (honest or
 /// not): (blobs as (hex, bytes): layers, then config; manifest bytes).
 pub fn image(layers: &[Vec<u8>], diff_ids: &[String]) -> (Vec<(String, Vec<u8>)>, Vec<u8>) {
-    use super::common::sha256_hex;
+    use super::berth_common::sha256_hex;
     let mut blobs = Vec::new();
     let mut descs = Vec::new();
     for gz in layers {
