@@ -137,13 +137,17 @@ fn monitor_killed_at_random_moments_keeps_the_container() {
         let span = if i % 2 == 0 { dur } else { dur / 3 };
         kill_monitor(&e, rng.below(span));
         let ran = child.wait().expect("waiting for berth run").success();
-        // A monitor killed before it said "started" fails the `run`, which removes the
-        // container (it never ran); after that the container stays listed, whatever the
-        // moment, and when the runtime runs it berth says so.
+        // A monitor killed before it said "started" fails the `run`; the container stays
+        // `Created` with the error (docker's rule for a failed start) or, killed before it was
+        // recorded, is gone. After that the container stays listed, whatever the moment, and
+        // when the runtime runs it berth says so.
         let ps = e.ok(&["ps", "-a", "--format", "{{.Names}} {{.Status}}"]);
         if !ran {
             failed_runs += 1;
-            assert!(!ps.contains("mk "), "round {i}: failed run left {ps:?}");
+            assert!(
+                !ps.contains("mk ") || ps.contains("mk Created"),
+                "round {i}: failed run left {ps:?}"
+            );
         } else {
             assert!(ps.contains("mk "), "round {i}: container lost: {ps:?}");
         }
@@ -156,7 +160,7 @@ fn monitor_killed_at_random_moments_keeps_the_container() {
             e.ok(&["stop", "-t", "1", "mk"]);
             assert_eq!(e.inspect("mk", "{{.State.Status}}"), "exited");
         }
-        if ran {
+        if ps.contains("mk ") {
             e.ok(&["rm", "-f", "mk"]);
         }
         let l = leaks(&e);
@@ -167,7 +171,7 @@ fn monitor_killed_at_random_moments_keeps_the_container() {
         }
     }
     eprintln!(
-        "monitor-kill: {clean}/{n} clean ({kept_running} running containers adopted, {failed_runs} killed before the start: run failed and removed it)"
+        "monitor-kill: {clean}/{n} clean ({kept_running} running containers adopted, {failed_runs} killed before the start: run failed, rm -f removed it)"
     );
     assert_eq!(clean, n, "monitor-kill rounds with leftovers");
 }
@@ -236,10 +240,10 @@ fn killed_monitor_is_adopted(rt: Rt, idx: u32) {
         .filter_map(|l| l.strip_prefix("tick")?.parse().ok())
         .collect();
     assert!(ticks.len() > 8, "{logs}");
-    assert!(
-        ticks.windows(2).all(|w| w[1] == w[0] + 1),
-        "lines lost: {ticks:?}"
-    );
+    // What the killed monitor had read from the FIFO but not yet written is gone with it: at
+    // most the one line in flight at the kill; everything written while no monitor ran is kept.
+    let lost: u32 = ticks.windows(2).map(|w| w[1] - w[0] - 1).sum();
+    assert!(ticks[0] == 0 && lost <= 1, "lines lost: {ticks:?}");
     assert!(http_get(port).contains("hello from busybox"));
     assert_eq!(
         e.ok(&["exec", "ad", "cat", "/etc/hostname"]).trim().len(),

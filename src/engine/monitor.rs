@@ -299,6 +299,11 @@ struct OomWatch {
     reader: std::thread::JoinHandle<()>,
 }
 
+/// Started before the container's process runs: a process that hits its limit at once would
+/// otherwise be killed before the runtime took its baseline of OOM kills. Waits for the first
+/// line (hull's first stats sample) so the watch is in place when this returns; a runtime that
+/// prints nothing before its interval (runc) gets a moment instead. None if the runtime
+/// refused (asked again after the start).
 fn watch_oom(rt: &Runtime, id: &str) -> Option<OomWatch> {
     let mut cmd = rt.command();
     super::recover::die_with_parent(&mut cmd);
@@ -312,14 +317,21 @@ fn watch_oom(rt: &Runtime, id: &str) -> Option<OomWatch> {
     let out = child.stdout.take()?;
     let seen = Arc::new(AtomicBool::new(false));
     let s = seen.clone();
+    let (first_tx, first_rx) = std::sync::mpsc::channel();
     let reader = std::thread::spawn(move || {
         use std::io::BufRead;
         for line in std::io::BufReader::new(out).lines().map_while(|l| l.ok()) {
+            let _ = first_tx.send(());
             if line.contains("\"type\":\"oom\"") {
                 s.store(true, Ordering::SeqCst);
             }
         }
     });
+    let _ = first_rx.recv_timeout(Duration::from_millis(300));
+    if !matches!(child.try_wait(), Ok(None)) {
+        let _ = reader.join();
+        return None;
+    }
     Some(OomWatch {
         child,
         seen,
@@ -472,7 +484,11 @@ fn supervise(
                 let _ = cv.wait_timeout_while(g, Duration::from_secs(30), |a| !*a);
             }
         }
+        let oom_watch = c.config.memory.and_then(|_| watch_oom(&rt, &id));
         if let Err(e) = rt.start(&id) {
+            if let Some(w) = oom_watch {
+                w.finish(0);
+            }
             rt.delete(&id);
             for p in launch.pumps {
                 let _ = p.join();
@@ -496,7 +512,7 @@ fn supervise(
             first = false;
         }
         events::container(root, c, "start", &[]);
-        let oom_watch = c.config.memory.and_then(|_| watch_oom(&rt, &id));
+        let oom_watch = oom_watch.or_else(|| c.config.memory.and_then(|_| watch_oom(&rt, &id)));
         let code = wait_pid(launch.pid);
         if let Some(h) = checker {
             h.stop();

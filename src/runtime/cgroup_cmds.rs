@@ -301,6 +301,13 @@ pub fn events(
             }
         }
     }
+    // An OOM kill that ended the container may land between the last poll and the liveness
+    // check: the cgroup's counter still tells.
+    if cg.exists() {
+        for _ in ooms..cg.oom_kill_count() {
+            emit(out, &json!({"type": "oom", "id": id}))?;
+        }
+    }
     Ok(())
 }
 

@@ -438,6 +438,12 @@ pub fn tree_hash(root: &Path) -> String {
         let mut ents: Vec<_> = std::fs::read_dir(p).expect("read_dir").flatten().collect();
         ents.sort_by_key(|e| e.file_name());
         for e in ents {
+            // The event log records what happened, failures included, and lock files are
+            // made by whoever locks first: neither is store state.
+            let name = e.file_name().to_string_lossy().into_owned();
+            if p == base && (name.starts_with("events.log") || name.ends_with(".lock")) {
+                continue;
+            }
             let path = e.path();
             let rel = path
                 .strip_prefix(base)

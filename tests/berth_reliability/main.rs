@@ -156,7 +156,12 @@ fn two_roots_side_by_side() {
         "{err}"
     );
     assert_eq!(err.trim_end().lines().count(), 1, "{err}");
-    assert!(c.ok(&["ps", "-aq"]).is_empty());
+    // A failed start leaves the container Created (docker's rule); nothing of it runs.
+    let ps = c.ok(&["ps", "-a", "--format", "{{.State}}"]);
+    assert!(ps.lines().all(|l| l == "created"), "{ps}");
+    for id in c.ok(&["ps", "-aq"]).lines() {
+        c.ok(&["rm", id]);
+    }
     c.ok(&["network", "prune", "-f"]);
     assert!(link_exists(&bb), "C's prune deleted B's bridge");
     assert!(http_get(pb).contains("hello from busybox"));
