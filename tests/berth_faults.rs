@@ -137,26 +137,27 @@ fn monitor_killed_at_random_moments_keeps_the_container() {
         let span = if i % 2 == 0 { dur } else { dur / 3 };
         kill_monitor(&e, rng.below(span));
         let ran = child.wait().expect("waiting for berth run").success();
-        // A monitor killed before it said "started" fails the `run`; the container stays
-        // `Created` with the error (docker's rule for a failed start) or, killed before it was
-        // recorded, is gone. After that the container stays listed, whatever the moment, and
-        // when the runtime runs it berth says so.
+        // A monitor killed before it said "started" fails the `run`. What is left is then
+        // whatever the moment made it: nothing (killed before the record), a `Created`
+        // container (docker's rule for a failed start) or, killed after the runtime started
+        // it, a running container the next command adopted. A successful run's container
+        // stays listed, whatever the moment; when the runtime runs it berth says so.
         let ps = e.ok(&["ps", "-a", "--format", "{{.Names}} {{.Status}}"]);
         if !ran {
             failed_runs += 1;
-            assert!(
-                !ps.contains("mk ") || ps.contains("mk Created"),
-                "round {i}: failed run left {ps:?}"
-            );
         } else {
             assert!(ps.contains("mk "), "round {i}: container lost: {ps:?}");
         }
-        let runs = ran && hull_state(&e, "mk") == "running";
+        let runs = hull_state(&e, "mk") == "running";
         if runs {
             kept_running += 1;
             assert!(ps.contains("mk Up"), "round {i}: running but {ps:?}");
             assert!(http_get(port).contains("hello from busybox"));
-            assert!(e.ok(&["logs", "mk"]).contains("started"));
+            // A run that failed lost its monitor around the start: the one line it may have
+            // had in hand is gone with it.
+            if ran {
+                assert!(e.ok(&["logs", "mk"]).contains("started"));
+            }
             e.ok(&["stop", "-t", "1", "mk"]);
             assert_eq!(e.inspect("mk", "{{.State.Status}}"), "exited");
         }
@@ -171,7 +172,7 @@ fn monitor_killed_at_random_moments_keeps_the_container() {
         }
     }
     eprintln!(
-        "monitor-kill: {clean}/{n} clean ({kept_running} running containers adopted, {failed_runs} killed before the start: run failed, rm -f removed it)"
+        "monitor-kill: {clean}/{n} clean ({kept_running} running containers adopted, {failed_runs} runs failed by a kill before the start, their leftovers removed by rm -f)"
     );
     assert_eq!(clean, n, "monitor-kill rounds with leftovers");
 }
