@@ -123,25 +123,14 @@ pub fn import_with<R: Read>(
     };
     let config_raw = serde_json::to_vec(&config)?;
     let config_d = txn.write_blob(&config_raw)?;
-    let manifest = Manifest {
-        schema_version: 2,
-        media_type: Some(OCI_MANIFEST.into()),
-        config: Descriptor {
-            media_type: OCI_CONFIG.into(),
-            digest: config_d,
-            size: config_raw.len() as u64,
-            platform: None,
-            annotations: Default::default(),
-        },
-        layers: vec![Descriptor {
-            media_type: OCI_LAYER_GZIP.into(),
-            digest: layer_d,
-            size: layer_size,
-            platform: None,
-            annotations: Default::default(),
-        }],
+    let layer = Descriptor {
+        media_type: OCI_LAYER_GZIP.into(),
+        digest: layer_d,
+        size: layer_size,
+        platform: None,
         annotations: Default::default(),
     };
+    let manifest = Manifest::oci(config_d, config_raw.len() as u64, vec![layer]);
     let desc = put_manifest(&txn, &manifest)?;
     store.set_ref(name, &desc)?;
     txn.commit();
@@ -474,19 +463,7 @@ pub fn load<R: Read>(
                     annotations: Default::default(),
                 });
             }
-            let m = Manifest {
-                schema_version: 2,
-                media_type: Some(OCI_MANIFEST.into()),
-                config: Descriptor {
-                    media_type: OCI_CONFIG.into(),
-                    digest: cfg_d,
-                    size: cfg_raw.len() as u64,
-                    platform: None,
-                    annotations: Default::default(),
-                },
-                layers,
-                annotations: Default::default(),
-            };
+            let m = Manifest::oci(cfg_d, cfg_raw.len() as u64, layers);
             let desc = put_manifest(&txn, &m)?;
             let tags = ent.repo_tags.unwrap_or_default();
             if tags.is_empty() {

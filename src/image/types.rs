@@ -102,6 +102,25 @@ pub struct Manifest {
     pub annotations: BTreeMap<String, String>,
 }
 
+impl Manifest {
+    /// An OCI image manifest for a config blob of `config_size` bytes and its layers.
+    pub fn oci(config: Digest, config_size: u64, layers: Vec<Descriptor>) -> Manifest {
+        Manifest {
+            schema_version: 2,
+            media_type: Some(OCI_MANIFEST.into()),
+            config: Descriptor {
+                media_type: OCI_CONFIG.into(),
+                digest: config,
+                size: config_size,
+                platform: None,
+                annotations: Default::default(),
+            },
+            layers,
+            annotations: Default::default(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, Default)]
 pub struct ImageConfig {
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -2,7 +2,7 @@
 //! the container.
 
 use super::berth_common::ctr::{env, Rt};
-use super::{both, stderr};
+use super::stderr;
 
 fn hosts_and_dns(rt: Rt, idx: u32) {
     let Some(e) = env(idx, rt) else { return };

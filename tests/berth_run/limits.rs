@@ -2,7 +2,6 @@
 //! container (its cgroup v1 files, /proc/self, /dev) on this host's layout.
 
 use super::berth_common::ctr::{env, Rt};
-use super::both;
 
 /// A container's view of a cgroup v1 controller file (berth mounts cgroupfs read-only inside).
 fn cg(ctl: &str, file: &str) -> String {

@@ -3,6 +3,7 @@
 //! `-h`, volumes; flags.rs and limits.rs hold the HostConfig flags.
 
 #[path = "../berth_common/mod.rs"]
+#[macro_use]
 mod berth_common;
 
 mod flags;
@@ -11,22 +12,8 @@ mod limits;
 use berth_common::ctr::{env, Env, Rt};
 use berth_common::Registry;
 
-/// Test indexes 58..79 (bridge names and subnets apart from the other suites).
-macro_rules! both {
-    ($name:ident, $idx:expr) => {
-        mod $name {
-            #[test]
-            fn hull() {
-                super::$name(super::Rt::Hull, $idx * 2);
-            }
-            #[test]
-            fn runc() {
-                super::$name(super::Rt::Runc, $idx * 2 + 1);
-            }
-        }
-    };
-}
-pub(crate) use both;
+// Test indexes 58..79 (bridge names and subnets apart from the other suites); `both!` is
+// berth_common::ctr's.
 
 fn stderr(o: &std::process::Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()

@@ -272,19 +272,7 @@ impl<'a> Txn<'a> {
         let config_raw = serde_json::to_vec(config).context("serializing image config")?;
         let config_d = Digest::of(&config_raw);
         self.journaled_blob(&config_raw, journal)?;
-        let manifest = Manifest {
-            schema_version: 2,
-            media_type: Some(OCI_MANIFEST.into()),
-            config: Descriptor {
-                media_type: OCI_CONFIG.into(),
-                digest: config_d,
-                size: config_raw.len() as u64,
-                platform: None,
-                annotations: Default::default(),
-            },
-            layers,
-            annotations: Default::default(),
-        };
+        let manifest = Manifest::oci(config_d, config_raw.len() as u64, layers);
         let raw = serde_json::to_vec(&manifest).context("serializing manifest")?;
         let d = self.journaled_blob(&raw, journal)?;
         Ok(Descriptor {
