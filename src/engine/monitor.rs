@@ -428,6 +428,9 @@ pub fn main(root: &Path, id: &str, wait_attach: bool) -> i32 {
 /// After the last exit: `--rm` or cleanup, then attach clients get the exit code.
 pub(super) fn finish(root: &Path, c: &mut Container, hub: &Hub, final_code: i32) {
     if c.config.auto_remove {
+        // Under the containers lock, so that a concurrent `rm -f` (which reads the records
+        // under it) finds the container whole or gone, never half removed.
+        let _l = crate::sys::lock(&super::container::lock_path(root));
         let _ = lifecycle::remove_files(root, c, true);
     } else {
         cleanup(root, c);
