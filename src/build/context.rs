@@ -10,7 +10,8 @@
 //! Content hash (sha256, hex): over the matched files in order, one record each:
 //! `dest_rel NUL kind NUL mode(octal, 07777 bits) NUL payload LF`, where payload is
 //! `size NUL sha256(content)` for a file, the target for a symlink, empty for a directory.
-//! Owner and mtime are left out (docker ignores them; `--chown` is part of the step text).
+//! Owner, mtime and hard links are left out (docker ignores them; `--chown` is part of the step
+//! text), so touching a file keeps the cache, and the cached layer keeps the old mtime.
 
 use nix::dir::Dir;
 use nix::fcntl::{readlinkat, AtFlags};
@@ -44,6 +45,10 @@ pub struct Entry {
     pub size: u64,
     pub uid: u32,
     pub gid: u32,
+    /// Modification time (seconds, nanoseconds): COPY keeps it; not part of the hash.
+    pub mtime: (i64, i64),
+    /// (device, inode) when the file has several links, so a copied tree keeps hard links.
+    pub link_id: Option<(u64, u64)>,
 }
 
 /// A matched source file and where it lands, relative to the destination directory (`""` is
@@ -389,7 +394,8 @@ fn link_target(t: std::ffi::OsString) -> io::Result<String> {
 }
 
 fn entry_from(path: &str, st: &FileStat, target: Option<String>) -> Option<Entry> {
-    let kind = if is_kind(st, SFlag::S_IFREG) {
+    let kind_is_file = is_kind(st, SFlag::S_IFREG);
+    let kind = if kind_is_file {
         FileKind::File
     } else if is_kind(st, SFlag::S_IFDIR) {
         FileKind::Dir
@@ -406,6 +412,8 @@ fn entry_from(path: &str, st: &FileStat, target: Option<String>) -> Option<Entry
         size: st.st_size as u64,
         uid: st.st_uid,
         gid: st.st_gid,
+        mtime: (st.st_mtime, st.st_mtime_nsec),
+        link_id: (st.st_nlink > 1 && kind_is_file).then_some((st.st_dev, st.st_ino)),
     })
 }
 

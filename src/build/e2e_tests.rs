@@ -133,7 +133,7 @@ fn multi_stage_plan_and_final_config() {
     };
     assert_eq!(stat.chmod, Some(0o644));
     assert_eq!(stat.dest, "/srv/app/static/");
-    assert!(matches!(&fin.steps[3].kind, StepKind::Workdir { path } if path == "/srv/app"));
+    assert!(matches!(&fin.steps[3].kind, StepKind::Workdir { path, .. } if path == "/srv/app"));
 
     let json = serde_json::to_value(&fin.state.config).unwrap();
     let want = serde_json::json!({

@@ -94,6 +94,8 @@ pub enum StepKind {
     /// BuildKit does); a layer only when something was created.
     Workdir {
         path: String,
+        /// The USER in effect (`user[:group]`), owner of the directories WORKDIR creates.
+        user: Option<String>,
     },
     /// Changes only the config (already folded into `StagePlan::state`); no layer.
     ConfigOnly,
@@ -435,6 +437,7 @@ fn plan_instruction(
                         .working_dir
                         .clone()
                         .unwrap_or_else(|| "/".into()),
+                    user: state.config.user.clone().filter(|u| !u.is_empty()),
                 },
                 _ => StepKind::ConfigOnly,
             };

@@ -80,7 +80,7 @@ fn env_overrides_arg_and_base_env_expands() {
     assert!(has_env(r, "X=b"));
     assert!(!has_env(r, "X=cli"));
     assert_eq!(r.workdir, "/b");
-    assert!(matches!(sp.steps[3].kind, StepKind::Workdir { ref path } if path == "/b"));
+    assert!(matches!(sp.steps[3].kind, StepKind::Workdir { ref path, .. } if path == "/b"));
 }
 
 #[test]

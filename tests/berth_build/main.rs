@@ -5,6 +5,7 @@
 mod berth_common;
 mod cache_errors;
 mod commit_export;
+mod copy_meta;
 mod debian;
 mod interrupt;
 

@@ -1,8 +1,10 @@
 //! COPY and ADD into a step's mounted rootfs: context files, a stage's or image's files, inline
 //! heredoc files, ADD's local archives (extracted with the contained layer unpacker) and ADD's
-//! downloads.
+//! downloads. Copied files, directories and symlinks keep their sources' mtimes, and files that
+//! are hard links of each other in the source stay hard links, as with docker.
 
 use anyhow::{Context, Result};
+use std::collections::HashMap;
 use std::fs::File;
 use std::io::{Read, Seek};
 use std::path::{Path, PathBuf};
@@ -79,10 +81,23 @@ pub fn apply(
     let Some(resolved) = src.resolved else {
         return Ok(());
     };
+    let mut done = Copied::default();
     for sf in &resolved.files {
-        copy_one(w, c, src, sf, into_dir, limit)?;
+        copy_one(w, c, src, sf, into_dir, limit, &mut done)?;
+    }
+    // Directories last: writing into a directory changes its mtime.
+    for (dir, mtime) in done.dirs.iter().rev() {
+        w.set_mtime(dir, *mtime)?;
     }
     Ok(())
+}
+
+/// What a COPY wrote so far: the first target of every multiply-linked source inode, and the
+/// directories whose mtimes are set once their contents are in.
+#[derive(Default)]
+struct Copied {
+    links: HashMap<(u64, u64), String>,
+    dirs: Vec<(String, (i64, i64))>,
 }
 
 fn copy_one(
@@ -92,6 +107,7 @@ fn copy_one(
     sf: &SourceFile,
     into_dir: bool,
     limit: &SizeLimit,
+    done: &mut Copied,
 ) -> Result<()> {
     let e = &sf.entry;
     let target = if into_dir {
@@ -105,8 +121,15 @@ fn copy_one(
         (0, 0)
     };
     match &e.kind {
-        FileKind::Dir => w.dir(&target, e.mode, uid, gid),
-        FileKind::Symlink(t) => w.symlink(&target, t, uid, gid),
+        FileKind::Dir => {
+            w.dir(&target, e.mode, uid, gid)?;
+            done.dirs.push((target, e.mtime));
+            Ok(())
+        }
+        FileKind::Symlink(t) => {
+            w.symlink(&target, t, uid, gid)?;
+            w.set_mtime(&target, e.mtime)
+        }
         FileKind::File => {
             let mut f = src
                 .tree
@@ -123,7 +146,15 @@ fn copy_one(
                     .with_context(|| format!("ADD: extracting {} into {dir}", e.path))?;
                 return Ok(());
             }
-            w.file(&target, e.mode, uid, gid, &mut f)
+            if let Some(first) = e.link_id.and_then(|id| done.links.get(&id)) {
+                return w.hard_link(first, &target);
+            }
+            w.file(&target, e.mode, uid, gid, &mut f)?;
+            w.set_mtime(&target, e.mtime)?;
+            if let Some(id) = e.link_id {
+                done.links.insert(id, target);
+            }
+            Ok(())
         }
     }
 }

@@ -242,12 +242,20 @@ impl<'a, 's> Executor<'a, 's> {
                 let h = Self::history(step.created_by.clone());
                 self.put(cur, None, h, &platform)
             }
-            StepKind::Workdir { path } => {
+            StepKind::Workdir { path, user } => {
                 let snap = self.store.new_snapshot()?;
                 {
                     let m = overlay::writable(&snap, &self.lowers(cur)?)?;
                     let w = RootWriter::open(m.path())?;
-                    w.mkdir_all(path)
+                    // Created directories belong to the USER, as with BuildKit (the classic
+                    // builder made them root's).
+                    let owner = match user {
+                        Some(u) => w.resolve_user(u).map_err(|e| {
+                            self.line_err(step.line, format!("WORKDIR {path}: USER {u}: {e}"))
+                        })?,
+                        None => (0, 0),
+                    };
+                    w.mkdir_all_owned(path, owner)
                         .map_err(|e| self.line_err(step.line, format!("WORKDIR {path}: {e:#}")))?;
                 }
                 let empty = std::fs::read_dir(snap.fs())

@@ -161,6 +161,14 @@ impl RootWriter {
 
     /// `--chown=user[:group]` against the image's /etc/passwd and /etc/group.
     pub fn resolve_owner(&self, spec: &str) -> Result<(u32, u32)> {
+        self.resolve_user(spec)
+            .map_err(|e| anyhow!("--chown={spec}: {e}"))
+    }
+
+    /// `user[:group]` (names or ids) to uid:gid against the image's /etc/passwd and
+    /// /etc/group, as BuildKit does for `--chown` and WORKDIR: a numeric user without a group
+    /// is `uid:uid`, a named one gets its primary group.
+    pub fn resolve_user(&self, spec: &str) -> std::result::Result<(u32, u32), String> {
         let (user, group) = match spec.split_once(':') {
             Some((u, g)) => (u, Some(g)),
             None => (spec, None),
@@ -182,24 +190,119 @@ impl RootWriter {
         };
         let (uid, primary) = match user.parse::<u32>() {
             Ok(n) => (n, n),
-            Err(_) => lookup("/etc/passwd", user)
-                .ok_or_else(|| anyhow!("--chown={spec}: unable to find user {user}"))?,
+            Err(_) => {
+                lookup("/etc/passwd", user).ok_or_else(|| format!("unable to find user {user}"))?
+            }
         };
         let gid = match group {
-            None => {
-                if user.parse::<u32>().is_ok() {
-                    uid
-                } else {
-                    primary
-                }
-            }
+            None => primary,
             Some(g) => match g.parse::<u32>() {
                 Ok(n) => n,
                 Err(_) => lookup("/etc/group", g)
                     .map(|(gid, _)| gid)
-                    .ok_or_else(|| anyhow!("--chown={spec}: unable to find group {g}"))?,
+                    .ok_or_else(|| format!("unable to find group {g}"))?,
             },
         };
         Ok((uid, gid))
+    }
+
+    /// Like `mkdir_all`, but every directory it creates is 0755 and owned by `owner` (WORKDIR
+    /// under a USER, as BuildKit does); directories that exist are left as they are.
+    pub fn mkdir_all_owned(&self, path: &str, owner: (u32, u32)) -> Result<()> {
+        let mut prefix = String::new();
+        for comp in path.split('/').filter(|c| !c.is_empty() && *c != ".") {
+            let parent = if prefix.is_empty() { "/" } else { &prefix };
+            let parent = parent.to_string();
+            prefix = format!("{prefix}/{comp}");
+            let flags = libc::O_PATH | libc::O_DIRECTORY;
+            match open_in_root(self.root.as_raw_fd(), Path::new(&prefix), flags) {
+                Ok(_) => continue,
+                Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {}
+                Err(e) => return Err(e).with_context(|| format!("opening directory {prefix}")),
+            }
+            let pfd = open_in_root(self.root.as_raw_fd(), Path::new(&parent), flags)
+                .with_context(|| format!("opening directory {parent}"))?;
+            let name = CString::new(comp).map_err(|_| anyhow!("{path:?} contains a NUL byte"))?;
+            // SAFETY: valid fd and C string; `name` has no slash, so the directory lands in the
+            // one we hold, inside the root.
+            let r = unsafe { libc::mkdirat(pfd.as_raw_fd(), name.as_ptr(), 0o755) };
+            check(r, &prefix)?;
+            // SAFETY: valid fd and C string; O_NOFOLLOW: the directory we just made, never a
+            // link planted in its place.
+            let fd = unsafe {
+                libc::openat(
+                    pfd.as_raw_fd(),
+                    name.as_ptr(),
+                    libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC,
+                )
+            };
+            check(fd, &prefix)?;
+            // SAFETY: a fresh fd we own.
+            let dir = unsafe { OwnedFd::from_raw_fd(fd) };
+            // SAFETY: valid fd.
+            let r = unsafe { libc::fchown(dir.as_raw_fd(), owner.0, owner.1) };
+            check(r, &prefix)?;
+            // SAFETY: valid fd; 0755 whatever the umask.
+            check(unsafe { libc::fchmod(dir.as_raw_fd(), 0o755) }, &prefix)?;
+        }
+        Ok(())
+    }
+
+    /// The parent directory (resolved in the root) and last component of `path`.
+    fn parent_of(&self, path: &str) -> Result<(OwnedFd, CString)> {
+        let (parent, name) = split(path)?;
+        let fd = open_in_root(
+            self.root.as_raw_fd(),
+            Path::new(parent),
+            libc::O_PATH | libc::O_DIRECTORY,
+        )
+        .with_context(|| format!("opening directory {parent}"))?;
+        Ok((fd, name))
+    }
+
+    /// Sets the access and modification times of `path` itself (a symlink is not followed) to
+    /// `mtime` (seconds, nanoseconds): COPY keeps its sources' mtimes, as docker does. The
+    /// root directory itself is left alone.
+    pub fn set_mtime(&self, path: &str, mtime: (i64, i64)) -> Result<()> {
+        if path.trim_matches('/').is_empty() {
+            return Ok(());
+        }
+        let (pfd, name) = self.parent_of(path)?;
+        let t = libc::timespec {
+            tv_sec: mtime.0 as libc::time_t,
+            tv_nsec: mtime.1 as _,
+        };
+        let times = [t, t];
+        // SAFETY: valid fd, C string and a two-element timespec array.
+        let r = unsafe {
+            libc::utimensat(
+                pfd.as_raw_fd(),
+                name.as_ptr(),
+                times.as_ptr(),
+                libc::AT_SYMLINK_NOFOLLOW,
+            )
+        };
+        check(r, path)
+    }
+
+    /// Makes `path` a hard link to `existing` (a file this step wrote): a hard-linked pair in
+    /// a copied tree stays one inode, as with docker.
+    pub fn hard_link(&self, existing: &str, path: &str) -> Result<()> {
+        let (old_dir, old_name) = self.parent_of(existing)?;
+        let (parent, name) = split(path)?;
+        let pfd = self.mkdir_all(parent)?;
+        Self::clear(&pfd, &name);
+        // SAFETY: valid fds and C strings; flags 0: a symlink at `existing` is linked itself,
+        // never followed.
+        let r = unsafe {
+            libc::linkat(
+                old_dir.as_raw_fd(),
+                old_name.as_ptr(),
+                pfd.as_raw_fd(),
+                name.as_ptr(),
+                0,
+            )
+        };
+        check(r, path)
     }
 }
