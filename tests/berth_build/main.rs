@@ -8,6 +8,7 @@ mod commit_export;
 mod copy_meta;
 mod debian;
 mod interrupt;
+mod prune;
 
 use berth_common::ctr::{env, Env, Rt};
 use std::path::Path;

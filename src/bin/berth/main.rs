@@ -4,6 +4,7 @@
 
 mod attach;
 mod build;
+mod builder;
 mod compose;
 mod compose_print;
 mod containers;
@@ -79,6 +80,9 @@ enum Cmd {
     Commit(build::CommitArgs),
     /// Export a container's filesystem as a tar archive
     Export(build::ExportArgs),
+    /// Manage builds
+    #[command(subcommand)]
+    Builder(builder::BuilderCmd),
     /// Log in to a registry
     Login(LoginArgs),
     /// Log out from a registry
@@ -380,6 +384,7 @@ fn run_image(root: &Path, cmd: Cmd) -> Result<()> {
         Cmd::Build(a) => build::build(root, a),
         Cmd::Commit(a) => build::commit(root, a),
         Cmd::Export(a) => build::export(root, a),
+        Cmd::Builder(c) => builder::dispatch(root, c),
         Cmd::Login(a) => images::login(root, a),
         Cmd::Logout { server } => images::logout(root, server.as_deref()),
         Cmd::Image(c) => images::dispatch(root, c),

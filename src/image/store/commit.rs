@@ -62,7 +62,10 @@ impl Store {
     /// The image a build step with cache key `key` made, if it is still complete.
     pub fn cached_step(&self, key: &str) -> Option<Image> {
         let id = fs::read_to_string(self.buildcache().join("keys").join(key)).ok()?;
-        self.hidden_image(id.trim()).ok().flatten()
+        let img = self.hidden_image(id.trim()).ok().flatten()?;
+        // Last use, for `builder prune --filter until=`.
+        self.touch_cache_record(img.id().hex());
+        Some(img)
     }
 
     fn hidden_desc(&self, hex: &str) -> Option<Descriptor> {

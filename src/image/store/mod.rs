@@ -5,6 +5,7 @@
 //! snapshots/<chain>/fs  one unpacked layer, keyed by chain id, shared by images
 //! snapshots/<chain>/verified/<blob>  blobs checked to uncompress to that layer
 //! tmp/               in-flight downloads; never referenced by index.json
+//! buildcache/        build-step images and cache keys (commit.rs; pruned by buildcache.rs)
 //! containers/        (owned by the containers code) what keeps images in use
 //! lock               shared by writers that add content, exclusive for GC
 //! index.lock         serializes index.json read-modify-write
@@ -14,6 +15,7 @@
 //! place, and index.json only ever names content that is already complete,
 //! so an interrupted pull leaves nothing visible. The root itself is 0710
 //! (see `rootdir`): unpacked layers keep their setuid bits and devices.
+mod buildcache;
 mod commit;
 mod snapshot;
 mod temp;
@@ -30,6 +32,7 @@ use super::digest::{Digest, HashWriter};
 use super::reference::Reference;
 use super::types::*;
 
+pub use buildcache::CachePruneReport;
 pub use commit::{Journal, NewImage, NewSnapshot};
 use temp::{sweep_dead, sweep_own};
 pub use temp::{temp_name, write_atomic, TempPath};
@@ -428,6 +431,11 @@ impl Store {
     /// Drops everything not reachable from index.json: blobs, snapshots,
     /// and leftovers of interrupted pulls. Returns bytes freed.
     pub fn gc(&self) -> Result<u64> {
+        self.gc_sizes().map(|(blobs, _)| blobs)
+    }
+
+    /// `gc`, returning the bytes of blobs and of unpacked snapshots it freed.
+    pub fn gc_sizes(&self) -> Result<(u64, u64)> {
         let _l = self.lock_exclusive()?;
         let mut keep_blobs = BTreeSet::new();
         let mut keep_chains = BTreeSet::new();
@@ -452,11 +460,13 @@ impl Store {
                 fs::remove_file(ent.path()).with_context(|| format!("removing blob {name}"))?;
             }
         }
+        let mut snap_freed = 0;
         let snaps = self.root.join("snapshots");
         for ent in fs::read_dir(&snaps).context("listing snapshots")? {
             let ent = ent.context("listing snapshots")?;
             let name = ent.file_name().to_string_lossy().into_owned();
             if !keep_chains.contains(&name) {
+                snap_freed += buildcache::tree_size(&ent.path());
                 fs::remove_dir_all(ent.path())
                     .with_context(|| format!("removing snapshot {name}"))?;
             }
@@ -465,7 +475,7 @@ impl Store {
             let ent = ent.context("listing tmp")?;
             let _ = fs::remove_file(ent.path()).or_else(|_| fs::remove_dir_all(ent.path()));
         }
-        Ok(freed)
+        Ok((freed, snap_freed))
     }
 
     /// Removes names (or all names of an image) from index.json.
