@@ -9,6 +9,7 @@ mod copy_meta;
 mod debian;
 mod interrupt;
 mod prune;
+mod pull;
 
 use berth_common::ctr::{env, Env, Rt};
 use std::path::Path;
