@@ -7,6 +7,7 @@ mod cache_errors;
 mod commit_export;
 mod copy_meta;
 mod debian;
+mod dockerd;
 mod interrupt;
 mod prune;
 mod pull;
