@@ -4,6 +4,8 @@
 
 use super::berth_common::ctr::{env, Rt};
 use super::{build_ok, context, pipe, IDX};
+use std::collections::BTreeSet;
+use std::time::{Duration, SystemTime};
 
 const DOCKERFILE: &str = "FROM busybox
 RUN echo one > /one
@@ -57,6 +59,45 @@ fn builder_prune_empties_the_cache_but_keeps_what_is_used() {
         &["builder", "prune", "-f", "--filter", "color=red"],
         "--filter color=red",
     );
+
+    // until=: entries last used before then go, the others stay. Another build's entries are
+    // made to look two hours old; p's were just used.
+    let records = || -> BTreeSet<String> {
+        std::fs::read_dir(e.root.join("buildcache/images"))
+            .expect("records")
+            .flatten()
+            .map(|d| d.file_name().to_string_lossy().into_owned())
+            .collect()
+    };
+    let before = records();
+    let aged = context(&[("Dockerfile", "FROM busybox\nRUN echo aged > /a\n")]);
+    build_ok(&e, aged.path(), &net);
+    let new: BTreeSet<String> = records().difference(&before).cloned().collect();
+    assert_eq!(new.len(), 2, "the RUN step and the final image: {new:?}");
+    let old = SystemTime::now() - Duration::from_secs(2 * 3600);
+    for r in &new {
+        let f = std::fs::File::options()
+            .write(true)
+            .open(e.root.join("buildcache/images").join(r))
+            .expect("record");
+        f.set_modified(old).expect("age the record");
+    }
+    let out = e.ok(&["builder", "prune", "-f", "--filter", "until=1h"]);
+    let listed: BTreeSet<String> = out
+        .lines()
+        .skip(1)
+        .take_while(|l| !l.is_empty())
+        .map(String::from)
+        .collect();
+    assert_eq!(listed, new, "{out}");
+    let again = build_ok(&e, ctx.path(), &net);
+    assert_eq!(
+        cache_lines(&again),
+        4,
+        "recently used entries stay: {again}"
+    );
+    let again = build_ok(&e, aged.path(), &net);
+    assert_eq!(cache_lines(&again), 0, "aged entries went: {again}");
 
     // Dangling: the intermediate steps go; the rebuild runs every RUN again.
     let out = e.ok(&["builder", "prune", "-f"]);

@@ -55,8 +55,9 @@ fn mtime_nanos(p: &Path) -> i64 {
         .map_or(0, |d| d.as_nanos().min(i64::MAX as u128) as i64)
 }
 
+/// A record or key name: 64 lowercase hex digits (anything else is a writer's temp file).
 fn is_hex_id(s: &str) -> bool {
-    s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit())
+    s.len() == 64 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 
 impl Store {
@@ -88,10 +89,12 @@ impl Store {
             };
             for ent in rd.into_iter().flatten().flatten() {
                 let hex = ent.file_name().to_string_lossy().into_owned();
-                if !is_hex_id(&hex) {
-                    continue; // a temp file of a writer, not a record
-                }
-                let id = Digest::parse(&format!("sha256:{hex}"))?;
+                let Some(id) = is_hex_id(&hex)
+                    .then(|| Digest::parse(&format!("sha256:{hex}")).ok())
+                    .flatten()
+                else {
+                    continue;
+                };
                 let old_enough = until.is_none_or(|u| mtime_nanos(&ent.path()) < u);
                 let dangling = !named.contains(&id);
                 if !old_enough || !(all || dangling) || image_in_use(self, &id) {
