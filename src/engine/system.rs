@@ -198,11 +198,14 @@ pub struct PruneReport {
     pub networks: Vec<String>,
     pub volumes: Vec<String>,
     pub images: Vec<String>,
+    /// Build-cache records removed (step image ids), as `builder prune` does.
+    pub build_cache: Vec<String>,
     pub reclaimed: u64,
 }
 
-/// Stopped containers, unused networks, dangling (`all`: unused) images and, with `volumes`,
-/// unused anonymous volumes, in the order that frees each for the next.
+/// Stopped containers, unused networks, dangling (`all`: unused) images, with `volumes` unused
+/// anonymous volumes, and the dangling (`all`: whole) build cache, in the order that frees each
+/// for the next.
 pub fn prune(root: &Path, all: bool, with_volumes: bool) -> Result<PruneReport> {
     let c = lifecycle::prune(root)?;
     let mut r = PruneReport {
@@ -222,5 +225,9 @@ pub fn prune(root: &Path, all: bool, with_volumes: bool) -> Result<PruneReport> 
     let i = images::prune(root, all)?;
     r.images = i.deleted.iter().map(|d| d.to_string()).collect();
     r.reclaimed += i.reclaimed;
+    // docker's system prune takes the build cache too: dangling entries, all with -a.
+    let b = crate::image::store::Store::open(root)?.prune_build_cache(all, None)?;
+    r.build_cache = b.removed;
+    r.reclaimed += b.reclaimed;
     Ok(r)
 }

@@ -143,3 +143,29 @@ fn builder_prune_empties_the_cache_but_keeps_what_is_used() {
     assert_eq!(cache_lines(&rebuilt), 0, "{rebuilt}");
     e.ok(&["rm", "keep"]);
 }
+
+/// `system prune` takes the dangling build cache too, as docker's does.
+#[test]
+fn system_prune_takes_the_dangling_build_cache() {
+    let Some(e) = env(IDX + 16, Rt::Hull) else {
+        return;
+    };
+    let ctx = context(&[("Dockerfile", DOCKERFILE), ("f.txt", "f\n")]);
+    let net = ["--network", "none"];
+    build_ok(&e, ctx.path(), &[&net[..], &["-t", "s:1"]].concat());
+    let out = e.ok(&["system", "prune", "-f"]);
+    assert!(out.contains("Deleted build cache objects:\n"), "{out}");
+    assert!(out.contains("Total reclaimed space: "), "{out}");
+    let rebuilt = build_ok(&e, ctx.path(), &net);
+    assert_eq!(cache_lines(&rebuilt), 0, "{rebuilt}");
+    let got = e.ok(&[
+        "run",
+        "--rm",
+        "--runtime",
+        e.rt.path(),
+        "--network",
+        "none",
+        "s:1",
+    ]);
+    assert_eq!(got.trim(), "one\nf");
+}

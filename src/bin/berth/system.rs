@@ -364,6 +364,17 @@ pub fn prune(root: &Path, all: bool, volumes: bool, force: bool) -> Result<i32> 
         let lines: Vec<String> = r.images.iter().map(|d| format!("deleted: {d}")).collect();
         out_line(&format!("Deleted Images:\n{}\n", lines.join("\n")));
     }
+    if !r.build_cache.is_empty() {
+        let ids: Vec<&str> = r
+            .build_cache
+            .iter()
+            .map(|d| d.strip_prefix("sha256:").unwrap_or(d))
+            .collect();
+        out_line(&format!(
+            "Deleted build cache objects:\n{}\n",
+            ids.join("\n")
+        ));
+    }
     out_line(&format!(
         "Total reclaimed space: {}",
         human_size(r.reclaimed)
