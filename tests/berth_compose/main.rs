@@ -7,6 +7,9 @@ mod berth_common;
 
 mod bad_files;
 mod commands;
+mod dns;
+mod dns_server;
+mod fixed_ips;
 mod hostconfig;
 mod redis_worker;
 mod two_tier;
