@@ -5,6 +5,7 @@
 #[path = "../berth_common/mod.rs"]
 mod berth_common;
 
+mod abort;
 mod bad_files;
 mod commands;
 mod dns;
