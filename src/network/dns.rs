@@ -318,3 +318,44 @@ pub fn serve(root: &Path, net_name: &str, ready: &mut dyn std::io::Write) -> i32
         std::thread::spawn(move || forward(s2, ups, q, end, from));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_members_queries_go_to_its_own_servers() {
+        let tmp = tempfile::tempdir().unwrap();
+        let net = ipam::Network {
+            name: "n".into(),
+            id: "x".into(),
+            driver: "bridge".into(),
+            subnet: "10.9.0.0/24".into(),
+            gateway: "10.9.0.1".into(),
+            bridge: "brx".into(),
+            created: String::new(),
+            dns: true,
+            internal: false,
+            ip_range: None,
+            labels: Default::default(),
+        };
+        ipam::save(tmp.path(), &net).unwrap();
+        let with = ipam::Lease {
+            id: "a".into(),
+            dns: vec!["192.0.2.53".parse().unwrap()],
+            ..Default::default()
+        };
+        let (a, _) = ipam::allocate(tmp.path(), &net, with).unwrap();
+        let without = ipam::Lease {
+            id: "b".into(),
+            ..Default::default()
+        };
+        let (b, _) = ipam::allocate(tmp.path(), &net, without).unwrap();
+        let host: Vec<SocketAddr> = vec!["198.51.100.1:53".parse().unwrap()];
+        let own = upstreams_for(tmp.path(), "n", IpAddr::V4(a), &host);
+        assert_eq!(own, ["192.0.2.53:53".parse::<SocketAddr>().unwrap()]);
+        assert_eq!(upstreams_for(tmp.path(), "n", IpAddr::V4(b), &host), host);
+        let stranger = IpAddr::V4("10.9.0.200".parse().unwrap());
+        assert_eq!(upstreams_for(tmp.path(), "n", stranger, &host), host);
+    }
+}
