@@ -124,8 +124,28 @@ fn up_right_after_down_rebinds_the_resolver() {
         p.ok(&["up", "-d"]);
         let (ok, out) = nslookup(&p, &["exec", &p.container("a", 1), "nslookup", "a"]);
         assert!(ok && out.contains("10.217.8."), "loop {i}: {out}");
+        if i == 0 {
+            // A helper that does not end on SIGTERM (stopped here; a blocked mask would do the
+            // same) must not outlive `down` and keep the next resolver off the gateway.
+            let pid = helper_pid(&p);
+            nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::SIGSTOP)
+                .expect("stopping the DNS helper");
+        }
         p.ok(&["down"]);
     }
     eprintln!("10 up/down cycles: {:?}", t.elapsed());
     p.assert_clean(&[]);
+}
+
+/// The pid of the project network's DNS helper, from its pid file.
+fn helper_pid(p: &Proj) -> i32 {
+    let f =
+        p.e.root
+            .join("networks")
+            .join(format!("{}_default.dns.pid", p.name));
+    std::fs::read_to_string(&f)
+        .unwrap_or_else(|e| panic!("{}: {e}", f.display()))
+        .trim()
+        .parse()
+        .expect("a pid")
 }
