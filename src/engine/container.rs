@@ -268,6 +268,8 @@ impl Container {
             ports: &self.config.ports,
             ip: self.config.host.ip,
             mac: self.config.host.mac_address,
+            ips: &self.config.host.network_ips,
+            dns: &self.config.host.dns,
         }
     }
 

@@ -45,6 +45,10 @@ pub struct HostConfig {
     /// `--ip` on the primary (user-defined) network.
     pub ip: Option<std::net::Ipv4Addr>,
     pub mac_address: Option<[u8; 6]>,
+    /// Fixed addresses on the networks joined after create, by network name
+    /// (`network connect --ip`, compose's `ipv4_address` on a service's other networks).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub network_ips: BTreeMap<String, std::net::Ipv4Addr>,
 }
 
 /// `--pid`/`--ipc`/`--uts`: a namespace of its own, the host's, or another container's.

@@ -1,6 +1,7 @@
 //! The container side of networks: who uses a network, `connect`,
 //! `disconnect`, and removal that refuses networks in use.
 
+use std::net::Ipv4Addr;
 use std::path::Path;
 
 use super::error::Result;
@@ -49,14 +50,28 @@ pub fn prune(root: &Path) -> Result<Vec<String>> {
     Ok(ops::prune(root, |n| users(root, n))?)
 }
 
-/// Connects a container to a network (now, if it runs; at its next start otherwise).
-pub fn connect(root: &Path, key: &str, net_name: &str, aliases: &[String]) -> Result<()> {
+/// Connects a container to a network (now, if it runs; at its next start otherwise), with
+/// `ip` as its fixed address there (`--ip`).
+pub fn connect(
+    root: &Path,
+    key: &str,
+    net_name: &str,
+    aliases: &[String],
+    ip: Option<Ipv4Addr>,
+) -> Result<()> {
     let mut c = container::find(root, key)?;
     let net = network::load(root, net_name)?;
     if c.config.network.network() == Some(net_name)
         || c.config.networks.iter().any(|n| n == net_name)
     {
         crate::invalid!("container {key} is already connected to network {net_name}");
+    }
+    if let Some(ip) = ip {
+        if !net.dns {
+            crate::invalid!("user specified IP address is supported on user defined networks only");
+        }
+        network::ipam::check_in_subnet(&net, ip)?;
+        c.config.host.network_ips.insert(net_name.to_string(), ip);
     }
     c.config.networks.push(net_name.to_string());
     c.config.aliases.extend(aliases.iter().cloned());
@@ -98,6 +113,7 @@ pub fn disconnect(root: &Path, key: &str, net_name: &str) -> Result<()> {
         c.config.network = NetworkMode::None;
     }
     c.config.networks.retain(|n| n != net_name);
+    c.config.host.network_ips.remove(net_name);
     c.save_config()?;
     events::object(
         root,

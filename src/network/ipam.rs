@@ -34,6 +34,10 @@ pub struct Lease {
     pub id: String,
     pub name: String,
     pub aliases: Vec<String>,
+    /// The container's `--dns` servers: the network's resolver forwards the queries it does
+    /// not answer itself from this address to them (docker's embedded DNS does the same).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dns: Vec<std::net::IpAddr>,
 }
 
 pub fn dir(root: &Path) -> PathBuf {

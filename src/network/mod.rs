@@ -200,8 +200,13 @@ pub fn attach_endpoint(root: &Path, c: &Member, net: &Network, n: usize) -> Resu
         id: c.id.to_string(),
         name: c.name.to_string(),
         aliases: c.aliases.to_vec(),
+        dns: c.dns.to_vec(),
     };
-    let (ip, prefix) = match c.ip.filter(|_| n == 0) {
+    let want = match n {
+        0 => c.ip.or_else(|| c.ips.get(&net.name).copied()),
+        _ => c.ips.get(&net.name).copied(),
+    };
+    let (ip, prefix) = match want {
         Some(want) => ipam::allocate_ip(root, net, lease, want)?,
         None => ipam::allocate(root, net, lease)?,
     };

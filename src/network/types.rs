@@ -110,6 +110,10 @@ pub struct Member<'a> {
     /// `--ip` / `--mac-address`, on the primary network.
     pub ip: Option<std::net::Ipv4Addr>,
     pub mac: Option<[u8; 6]>,
+    /// Fixed addresses on other networks (`network connect --ip`, compose's `ipv4_address`).
+    pub ips: &'a std::collections::BTreeMap<String, std::net::Ipv4Addr>,
+    /// `--dns`: where the network's resolver forwards this member's other queries.
+    pub dns: &'a [std::net::IpAddr],
 }
 
 impl Member<'_> {

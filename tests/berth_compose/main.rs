@@ -1,12 +1,18 @@
 //! `berth compose` end to end, as root, with real images: bad files refused with one line and
 //! nothing made; a redis + worker app (replicas, scale, restart, profiles, .env, two -f files,
-//! idempotent up); the two-tier MariaDB + PHP app (health, named volume, published port).
+//! idempotent up); the two-tier MariaDB + PHP app (health, named volume, published port); the
+//! network resolver's forwarding to `dns:`/`--dns`, up right after down, a fixed address on
+//! every network, `up --abort-on-container-exit`/`--exit-code-from`.
 
 #[path = "../berth_common/mod.rs"]
 mod berth_common;
 
+mod abort;
 mod bad_files;
 mod commands;
+mod dns;
+mod dns_server;
+mod fixed_ips;
 mod hostconfig;
 mod redis_worker;
 mod two_tier;

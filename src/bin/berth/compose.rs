@@ -62,6 +62,12 @@ pub struct UpArgs {
     /// Seconds to wait with --wait
     #[arg(long)]
     wait_timeout: Option<u64>,
+    /// Stop all containers if any container stops
+    #[arg(long)]
+    abort_on_container_exit: bool,
+    /// Return the exit code of this service's container (implies --abort-on-container-exit)
+    #[arg(long, value_name = "SERVICE")]
+    exit_code_from: Option<String>,
     services: Vec<String>,
 }
 
@@ -429,6 +435,16 @@ fn up_cmd(root: &Path, p: &mut Project, u: UpArgs, create_only: bool) -> Result<
             .map_err(|_| anyhow::anyhow!("invalid --scale {s:?}: {n:?} is not a number"))?;
         p.set_scale(svc, n)?;
     }
+    let cascade = u.abort_on_container_exit || u.exit_code_from.is_some();
+    if cascade && (u.detach || u.wait) {
+        let flag = if u.detach { "--detach" } else { "--wait" };
+        bail!("{flag} cannot be combined with --abort-on-container-exit or --exit-code-from");
+    }
+    if let Some(s) = &u.exit_code_from {
+        if !p.services.contains_key(s) {
+            bail!("no such service: {s}");
+        }
+    }
     let o = UpOptions {
         services: u.services.clone(),
         no_deps: u.no_deps,
@@ -455,6 +471,9 @@ fn up_cmd(root: &Path, p: &mut Project, u: UpArgs, create_only: bool) -> Result<
         follow: true,
         tail: None,
     };
+    if cascade {
+        return follow_cascade(root, p, &u, &report, &lo, &style);
+    }
     hull::compose::ops::logs::logs(root, p, &lo, out::interrupted(), &mut |l| style.print(&l))?;
     if out::interrupted().load(std::sync::atomic::Ordering::Relaxed) {
         eprintln!("Gracefully stopping... (press Ctrl+C again to force)");
@@ -462,6 +481,50 @@ fn up_cmd(root: &Path, p: &mut Project, u: UpArgs, create_only: bool) -> Result<
         control::control(root, p, &u.services, &stop, &mut out::event)?;
     }
     Ok(0)
+}
+
+/// `up --abort-on-container-exit` / `--exit-code-from`: follows the logs until the first
+/// container exits (or Ctrl-C), stops the others, and returns that container's exit code, or
+/// with `--exit-code-from` the named service's, as docker compose does.
+fn follow_cascade(
+    root: &Path,
+    p: &Project,
+    u: &UpArgs,
+    report: &up::UpReport,
+    lo: &LogsOptions,
+    style: &out::LogStyle,
+) -> Result<i32> {
+    use hull::compose::ops::abort;
+    use std::sync::atomic::AtomicBool;
+    let members: Vec<(String, hull::engine::Container)> = report
+        .containers
+        .iter()
+        .flat_map(|(s, cs)| cs.iter().map(move |c| (s.clone(), c.clone())))
+        .collect();
+    let done = AtomicBool::new(false);
+    let first = std::thread::scope(|sc| {
+        let watch = sc.spawn(|| abort::first_exit(&members, out::interrupted(), &done));
+        let r = hull::compose::ops::logs::logs(root, p, lo, &done, &mut |l| style.print(&l));
+        if r.is_err() {
+            done.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+        let first = watch.join().unwrap_or(None);
+        r.map(|_| first)
+    })?;
+    let Some(first) = first else {
+        eprintln!("Gracefully stopping... (press Ctrl+C again to force)");
+        let stop = Control::Stop { timeout: None };
+        control::control(root, p, &u.services, &stop, &mut out::event)?;
+        return Ok(0);
+    };
+    println!("{} exited with code {}", first.container, first.exit_code);
+    eprintln!("Aborting on container exit...");
+    let stop = Control::Stop { timeout: None };
+    control::control(root, p, &u.services, &stop, &mut out::event)?;
+    match &u.exit_code_from {
+        Some(s) => Ok(abort::exit_code_of(root, &p.name, s)?),
+        None => Ok(first.exit_code),
+    }
 }
 
 fn exec_cmd(root: &Path, p: &Project, e: ExecArgs) -> Result<i32> {

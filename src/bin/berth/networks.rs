@@ -115,6 +115,9 @@ pub enum NetworkCmd {
     Connect {
         #[arg(long)]
         alias: Vec<String>,
+        /// IPv4 address on this network
+        #[arg(long)]
+        ip: Option<String>,
         network: String,
         container: String,
     },
@@ -171,9 +174,19 @@ pub fn dispatch(root: &Path, cmd: NetworkCmd) -> Result<i32> {
         }
         NetworkCmd::Connect {
             alias,
+            ip,
             network,
             container,
-        } => networks::connect(root, &container, &network, &alias)?,
+        } => {
+            let ip = ip
+                .map(|s| {
+                    s.parse().map_err(|_| {
+                        anyhow::anyhow!("invalid argument {s:?} for --ip: not an IPv4 address")
+                    })
+                })
+                .transpose()?;
+            networks::connect(root, &container, &network, &alias, ip)?
+        }
         NetworkCmd::Disconnect {
             force: _,
             network,

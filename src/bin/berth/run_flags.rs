@@ -176,6 +176,7 @@ pub fn host_config(a: &MoreRunArgs) -> Result<HostConfig> {
                     .with_context(|| format!("invalid argument {s:?} for --mac-address"))
             })
             .transpose()?,
+        network_ips: Default::default(),
     })
 }
 

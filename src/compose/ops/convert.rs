@@ -454,4 +454,39 @@ mod tests {
             "services.web.networks.default.ipv6_address: not supported by berth's engine"
         );
     }
+
+    #[test]
+    fn a_fixed_address_on_every_network() {
+        use crate::compose::ops::hostcfg::fixed_ips;
+        let mut s = svc();
+        s.networks.get_mut("default").unwrap().ipv4_address = Some("10.0.0.5".into());
+        s.networks.insert("mid".into(), ServiceNetwork::default());
+        s.networks.insert(
+            "zback".into(),
+            ServiceNetwork {
+                ipv4_address: Some("10.1.0.6".into()),
+                ..Default::default()
+            },
+        );
+        let ips = fixed_ips(&s).unwrap();
+        assert_eq!(
+            ips,
+            [
+                Some("10.0.0.5".parse().unwrap()),
+                None,
+                Some("10.1.0.6".parse().unwrap())
+            ]
+        );
+        s.networks.get_mut("zback").unwrap().ipv4_address = Some("10.1.0".into());
+        assert_eq!(
+            fixed_ips(&s).unwrap_err().to_string(),
+            "services.web.networks.zback.ipv4_address: \"10.1.0\" is not an IPv4 address"
+        );
+        s.networks.get_mut("zback").unwrap().ipv4_address = None;
+        s.network_mode = Some("host".into());
+        assert!(fixed_ips(&s)
+            .unwrap_err()
+            .to_string()
+            .starts_with("services.web.networks.default.ipv4_address: "));
+    }
 }

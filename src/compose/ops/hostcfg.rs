@@ -110,7 +110,7 @@ pub fn host_config(p: &Project, s: &Service) -> Result<HostConfig> {
         group_add: s.group_add.clone(),
         pid: hc::parse_pid(&pid).map_err(|e| bad(s, "pid", e))?,
         ipc: hc::parse_ipc(&ipc).map_err(|e| bad(s, "ipc", e))?,
-        ip: ipv4(s)?,
+        ip: fixed_ips(s)?.first().copied().flatten(),
         mac_address: s
             .mac_address
             .as_deref()
@@ -124,11 +124,12 @@ pub fn host_config(p: &Project, s: &Service) -> Result<HostConfig> {
     Ok(h)
 }
 
-/// `ipv4_address` on the network the container is created on (the first); the engine connects
-/// the others later without a fixed address, so there it is refused, as is `ipv6_address`.
-fn ipv4(s: &Service) -> Result<Option<std::net::Ipv4Addr>> {
-    let mut ip = None;
-    for (i, (net, sn)) in s.networks.iter().enumerate() {
+/// Each of the service's networks' `ipv4_address`, in the order of `networks:` (the first is
+/// the network the container is created on, the engine's `--ip`; the others are given to
+/// `network connect --ip`). `ipv6_address` is refused: the engine has no IPv6.
+pub fn fixed_ips(s: &Service) -> Result<Vec<Option<std::net::Ipv4Addr>>> {
+    let mut ips = Vec::new();
+    for (net, sn) in &s.networks {
         let key = format!("networks.{net}");
         if sn.ipv6_address.is_some() {
             return Err(bad(
@@ -137,12 +138,15 @@ fn ipv4(s: &Service) -> Result<Option<std::net::Ipv4Addr>> {
                 "not supported by berth's engine",
             ));
         }
-        let Some(a) = &sn.ipv4_address else { continue };
-        if i > 0 || s.network_mode.is_some() {
+        let Some(a) = &sn.ipv4_address else {
+            ips.push(None);
+            continue;
+        };
+        if s.network_mode.is_some() {
             return Err(bad(
                 s,
                 &format!("{key}.ipv4_address"),
-                "berth sets a fixed address only on the first network of a service",
+                "a fixed address needs the service's own networks (network_mode is set)",
             ));
         }
         let a = a.parse().map_err(|_| {
@@ -152,7 +156,7 @@ fn ipv4(s: &Service) -> Result<Option<std::net::Ipv4Addr>> {
                 format!("{a:?} is not an IPv4 address"),
             )
         })?;
-        ip = Some(a);
+        ips.push(Some(a));
     }
-    Ok(ip)
+    Ok(ips)
 }

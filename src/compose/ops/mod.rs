@@ -11,6 +11,7 @@
 //! - `logs`: interleaved logs of a project's containers (followed or not)
 //! - `images`: pull, push, build
 
+pub mod abort;
 pub mod control;
 pub mod convert;
 pub mod down;

@@ -166,8 +166,11 @@ pub fn create_container(
     events.push(Event::new(Kind::Container, &name, Action::Creating));
     let c = create::create(root, &o)?;
     let (_, extra) = networks(p, s)?;
-    for net in extra {
-        if let Err(e) = crate::engine::networks::connect(root, c.id(), &net, &o.network_aliases) {
+    // `networks()` keeps the order of `networks:`, whose first entry is the created-on one.
+    let ips = super::hostcfg::fixed_ips(s)?.into_iter().skip(1);
+    for (net, ip) in extra.into_iter().zip(ips) {
+        let aliases = &o.network_aliases;
+        if let Err(e) = crate::engine::networks::connect(root, c.id(), &net, aliases, ip) {
             let _ = lifecycle::remove_container(root, &c, true);
             return Err(e.into());
         }
