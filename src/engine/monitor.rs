@@ -577,11 +577,7 @@ fn prepare(root: &Path, c: &mut Container) -> Result<Arc<Hub>> {
     let rootfs = c.rootfs();
     for m in &c.config.mounts {
         if m.typ == "volume" {
-            super::volumes::populate(
-                root,
-                &m.source,
-                &rootfs.join(m.target.trim_start_matches('/')),
-            )?;
+            super::volumes::populate(root, &m.source, &rootfs, &m.target)?;
         }
     }
     let eps = crate::network::setup(root, &c.net_member())?;
