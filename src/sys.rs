@@ -1,5 +1,5 @@
 //! Small low-level helpers shared by the engine, network and image code:
-//! flock, JSON records, ids, RFC 3339 time, tree copies, pid liveness,
+//! flock, JSON records, ids, RFC 3339 time, pid liveness,
 //! unix-socket path shortening, mount checks, Go durations.
 
 use anyhow::{Context, Result};
@@ -103,46 +103,6 @@ pub fn random_id() -> String {
 
 pub fn now_rfc3339() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
-}
-
-/// Copies a tree preserving modes, ownership and symlinks (volume
-/// pre-population, `cp`).
-pub fn copy_tree(src: &Path, dst: &Path) -> Result<()> {
-    copy_tree_owned(src, dst, None)
-}
-
-/// `copy_tree` giving every copy `owner` (uid, gid) instead of the source's.
-pub fn copy_tree_owned(src: &Path, dst: &Path, owner: Option<(u32, u32)>) -> Result<()> {
-    use std::os::unix::fs::{chown, lchown, MetadataExt, PermissionsExt};
-    let md = fs::symlink_metadata(src).with_context(|| format!("reading {}", src.display()))?;
-    let ft = md.file_type();
-    if ft.is_symlink() {
-        let t = fs::read_link(src).with_context(|| format!("reading link {}", src.display()))?;
-        let _ = fs::remove_file(dst);
-        std::os::unix::fs::symlink(&t, dst)
-            .with_context(|| format!("creating link {}", dst.display()))?;
-        let (u, g) = owner.unwrap_or((md.uid(), md.gid()));
-        let _ = lchown(dst, Some(u), Some(g));
-        return Ok(());
-    }
-    if ft.is_dir() {
-        fs::create_dir_all(dst).with_context(|| format!("creating {}", dst.display()))?;
-        for e in fs::read_dir(src).with_context(|| format!("listing {}", src.display()))? {
-            let e = e.with_context(|| format!("listing {}", src.display()))?;
-            copy_tree_owned(&e.path(), &dst.join(e.file_name()), owner)?;
-        }
-    } else if ft.is_file() {
-        fs::copy(src, dst)
-            .with_context(|| format!("copying {} to {}", src.display(), dst.display()))?;
-    } else {
-        // Device nodes, fifos and sockets are not worth carrying over.
-        return Ok(());
-    }
-    fs::set_permissions(dst, fs::Permissions::from_mode(md.mode() & 0o7777))
-        .with_context(|| format!("chmod {}", dst.display()))?;
-    let (u, g) = owner.unwrap_or((md.uid(), md.gid()));
-    let _ = chown(dst, Some(u), Some(g));
-    Ok(())
 }
 
 /// Whether a process exists (signal 0).

@@ -2,15 +2,19 @@
 //!
 //! Paths inside the container are resolved with openat2(RESOLVE_IN_ROOT)
 //! against the mounted rootfs, so `..` and symlinks (absolute ones included)
-//! stay inside it, as the container sees them. The copy then goes through
-//! `/proc/self/fd/N` of the resolved directory, never the raw path again.
+//! stay inside it, as the container sees them. Below that first path the copy
+//! walks by directory fds only (cp_tree.rs), so a link the container swaps in
+//! mid-copy is never followed.
 
 use anyhow::Context;
+use std::ffi::OsString;
 use std::io::{Read, Write};
 use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Component, Path, PathBuf};
 
 use super::container::{self, Container};
+use super::cp_tree::{self, DirSink, TarSink};
 use super::error::Result;
 use super::rootfs;
 use crate::image::sizelimit::SizeLimit;
@@ -103,8 +107,9 @@ impl Mounted {
         }
     }
 
-    /// The host path through which the container's `path` is read.
-    fn source(&self, cpath: &str, follow: bool) -> anyhow::Result<(OwnedFd, PathBuf)> {
+    /// The container's `cpath` as a copy source: the entry itself (a link stays a link), or
+    /// with `follow` what it points at, resolved inside the rootfs.
+    fn source(&self, cpath: &str, follow: bool) -> anyhow::Result<Source> {
         let p = Path::new(cpath);
         let not_found = || {
             anyhow::anyhow!(
@@ -113,25 +118,61 @@ impl Mounted {
             )
         };
         if follow {
-            // The kernel's name for what the in-root lookup reached: a
-            // path under the rootfs, with every symlink already resolved.
-            let fd = self.open(p, 0).map_err(|_| not_found())?;
-            let real = std::fs::read_link(fd_path(&fd)).map_err(|_| not_found())?;
-            if !real.starts_with(self.c.rootfs()) {
-                return Err(not_found());
-            }
-            return Ok((fd, real));
+            return open_followed(|f| self.open(p, f)).map_err(|_| not_found());
         }
         let (dir, name) = self.parent_and_name(p).map_err(|_| not_found())?;
-        let path = match name {
-            Some(n) => fd_path(&dir).join(n),
-            None => fd_path(&dir),
-        };
-        if std::fs::symlink_metadata(&path).is_err() {
+        let name = name.map_or_else(|| OsString::from("."), PathBuf::into_os_string);
+        let exists = nix::sys::stat::fstatat(
+            Some(dir.as_raw_fd()),
+            name.as_os_str(),
+            nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
+        );
+        if exists.is_err() {
             return Err(not_found());
         }
-        Ok((dir, path))
+        Ok(Source::At(dir, name))
     }
+}
+
+/// Where a copy reads from.
+enum Source {
+    /// The entry `name` of a directory, not followed.
+    At(OwnedFd, OsString),
+    /// An opened file or directory (`-L`'s target).
+    Open(OwnedFd),
+}
+
+impl Source {
+    fn walk(self, name: &Path, sink: &mut dyn cp_tree::Sink) -> anyhow::Result<()> {
+        match self {
+            Source::At(dir, n) => cp_tree::walk_at(dir.as_raw_fd(), &n, sink),
+            Source::Open(fd) => cp_tree::walk_fd(fd, name.as_os_str(), sink),
+        }
+    }
+}
+
+/// What `open(O_PATH)` reaches, reopened for reading: a directory through
+/// itself, a regular file through its fd (the inode already reached, not the
+/// path again); anything else is not copied and reads as missing.
+fn open_followed(open: impl Fn(i32) -> std::io::Result<OwnedFd>) -> std::io::Result<Source> {
+    use nix::sys::stat::SFlag;
+    let fd = open(0)?;
+    let st = nix::sys::stat::fstat(fd.as_raw_fd())?;
+    let reopened = match SFlag::from_bits_truncate(st.st_mode & SFlag::S_IFMT.bits()) {
+        SFlag::S_IFDIR => nix::fcntl::openat(
+            Some(fd.as_raw_fd()),
+            ".",
+            nix::fcntl::OFlag::O_RDONLY
+                | nix::fcntl::OFlag::O_DIRECTORY
+                | nix::fcntl::OFlag::O_CLOEXEC,
+            nix::sys::stat::Mode::empty(),
+        )
+        // SAFETY: the fd was just opened and nothing else owns it.
+        .map(|r| unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(r) })?,
+        SFlag::S_IFREG => OwnedFd::from(std::fs::File::open(fd_path(&fd))?),
+        _ => return Err(std::io::ErrorKind::Unsupported.into()),
+    };
+    Ok(Source::Open(reopened))
 }
 
 impl Drop for Mounted {
@@ -180,9 +221,20 @@ pub fn cp(
     }
 }
 
+/// The host side of a copy out: `(parent directory fd, name)` of `to`.
+fn host_target(to: &Path) -> anyhow::Result<(OwnedFd, OsString)> {
+    let name = to
+        .file_name()
+        .map_or_else(|| OsString::from("."), |n| n.to_os_string());
+    Ok((
+        cp_tree::open_host_dir(to.parent().unwrap_or(Path::new("/")))?,
+        name,
+    ))
+}
+
 fn to_host(root: &Path, cname: &str, cpath: &str, host: &Path, o: CpOptions) -> Result<()> {
     let m = Mounted::new(root, cname)?;
-    let (_fd, from) = m.source(cpath, o.follow)?;
+    let src = m.source(cpath, o.follow)?;
     let name = file_name_of(Path::new(cpath))?;
     let to = target_in(host, host.is_dir(), &name);
     if !to
@@ -193,57 +245,61 @@ fn to_host(root: &Path, cname: &str, cpath: &str, host: &Path, o: CpOptions) -> 
     }
     // SAFETY: no preconditions.
     let me = unsafe { (libc::getuid(), libc::getgid()) };
-    crate::sys::copy_tree_owned(&from, &to, (!o.archive).then_some(me))?;
+    let (dir, to_name) = host_target(&to)?;
+    let mut sink = DirSink::new(dir, to_name, (!o.archive).then_some(me));
+    src.walk(&name, &mut sink)?;
     Ok(())
 }
 
 fn to_container(root: &Path, host: &Path, cname: &str, cpath: &str, o: CpOptions) -> Result<()> {
-    let from = if o.follow {
-        std::fs::canonicalize(host).ok()
+    if std::fs::symlink_metadata(host).is_err() {
+        crate::invalid!("no such file or directory: {}", host.display());
+    }
+    let src = if o.follow {
+        open_followed(|f| {
+            std::fs::OpenOptions::new()
+                .read(true)
+                .custom_flags(libc::O_PATH | f)
+                .open(host)
+                .map(OwnedFd::from)
+        })
     } else {
-        Some(host.to_path_buf())
+        host_target(host)
+            .map_err(std::io::Error::other)
+            .map(|(d, n)| Source::At(d, n))
     };
-    let Some(from) = from.filter(|f| std::fs::symlink_metadata(f).is_ok()) else {
+    let Ok(src) = src else {
         crate::invalid!("no such file or directory: {}", host.display());
     };
     let m = Mounted::new(root, cname)?;
     let p = Path::new(cpath);
     let name = file_name_of(host)?;
-    let (_fd, to) = match m.open(p, libc::O_DIRECTORY) {
-        Ok(dir) => {
-            let t = target_in(&fd_path(&dir), true, &name);
-            (dir, t)
-        }
+    let (dir, to_name) = match m.open(p, libc::O_DIRECTORY) {
+        Ok(dir) => (dir, name.clone().into_os_string()),
         Err(_) => {
-            let (dir, last) = m.parent_and_name(p).map_err(|_| {
+            let missing = || {
                 anyhow::anyhow!(
                     "Could not find the file {} in container {cname}",
                     p.parent().unwrap_or(p).display()
                 )
-            })?;
-            let t = fd_path(&dir).join(last.unwrap_or_default());
-            (dir, t)
+            };
+            let (dir, last) = m.parent_and_name(p).map_err(|_| missing())?;
+            (dir, last.ok_or_else(missing)?.into_os_string())
         }
     };
-    crate::sys::copy_tree_owned(&from, &to, (!o.archive).then_some((0, 0)))?;
+    let mut sink = DirSink::new(dir, to_name, (!o.archive).then_some((0, 0)));
+    src.walk(&name, &mut sink)?;
     Ok(())
 }
 
 /// The source as a tar on `out`, named by its last component (docker's).
 fn to_tar(root: &Path, cname: &str, cpath: &str, o: CpOptions, out: &mut dyn Write) -> Result<()> {
     let m = Mounted::new(root, cname)?;
-    let (_fd, from) = m.source(cpath, o.follow)?;
+    let src = m.source(cpath, o.follow)?;
     let name = file_name_of(Path::new(cpath))?;
-    let mut b = tar::Builder::new(out);
-    b.follow_symlinks(false);
-    let md = std::fs::symlink_metadata(&from).context("reading the source")?;
-    let res = if md.is_dir() {
-        b.append_dir_all(&name, &from)
-    } else {
-        b.append_path_with_name(&from, &name)
-    };
-    res.and_then(|_| b.finish())
-        .context("writing the tar stream")?;
+    let mut sink = TarSink::new(out, name.clone().into_os_string());
+    src.walk(&name, &mut sink)?;
+    sink.finish()?;
     Ok(())
 }
 

@@ -99,6 +99,16 @@ impl EngineError {
         }
         EngineError::StartFailed(m)
     }
+
+    /// The `.State.ExitCode` docker records for a start that failed with
+    /// `msg`: 127 not found, 126 not runnable, 128 anything else.
+    pub fn start_exit_code(msg: &str) -> i32 {
+        match EngineError::start_failed(msg) {
+            EngineError::CommandNotFound(_) => 127,
+            EngineError::CommandNotRunnable(_) => 126,
+            _ => 128,
+        }
+    }
 }
 
 /// Lower layers report with anyhow; typed errors they raised come back out.
@@ -163,6 +173,12 @@ mod tests {
             EngineError::start_failed("mount failed"),
             EngineError::StartFailed(_)
         ));
+        assert_eq!(EngineError::start_exit_code(&m), 127);
+        assert_eq!(
+            EngineError::start_exit_code(r#"exec: "/etc/passwd": permission denied"#),
+            126
+        );
+        assert_eq!(EngineError::start_exit_code("mount failed"), 128);
         assert_eq!(
             EngineError::not_running("c", Op::Kill).to_string(),
             "cannot kill container c: container is not running"

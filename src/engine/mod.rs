@@ -25,6 +25,7 @@ pub mod attach;
 pub mod commit;
 pub mod container;
 pub mod cp;
+mod cp_tree;
 pub mod create;
 pub mod create_txn;
 pub mod error;

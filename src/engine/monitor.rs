@@ -379,8 +379,11 @@ impl Ready {
     /// The first start failed: undo, record and tell `spawn`.
     fn fail(&mut self, root: &Path, c: &mut Container, e: &anyhow::Error) -> i32 {
         cleanup(root, c);
+        let msg = format!("{e:#}");
         save_state(c, |s| {
-            s.error = format!("{e:#}");
+            // docker's record of a failed start: the command's 126/127 (else 128) with the error.
+            s.exit_code = super::error::EngineError::start_exit_code(&msg);
+            s.error = msg.clone();
             s.monitor_pid = 0;
             s.status = Status::Created;
         });
@@ -506,6 +509,7 @@ fn supervise(
             s.status = Status::Running;
             s.pid = launch.pid;
             s.started_at = now_rfc3339();
+            s.exit_code = 0;
             s.error.clear();
         });
         // Before `run -d` returns: its health reads `starting` at once.
@@ -573,11 +577,7 @@ fn prepare(root: &Path, c: &mut Container) -> Result<Arc<Hub>> {
     let rootfs = c.rootfs();
     for m in &c.config.mounts {
         if m.typ == "volume" {
-            super::volumes::populate(
-                root,
-                &m.source,
-                &rootfs.join(m.target.trim_start_matches('/')),
-            )?;
+            super::volumes::populate(root, &m.source, &rootfs, &m.target)?;
         }
     }
     let eps = crate::network::setup(root, &c.net_member())?;

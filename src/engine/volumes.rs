@@ -236,8 +236,11 @@ pub fn remove(root: &Path, name: &str, force: bool) -> Result<()> {
 }
 
 /// First use of an empty volume copies the image's content at the mount
-/// point into it, as docker does.
-pub fn populate(root: &Path, name: &str, image_dir: &Path) -> Result<()> {
+/// point into it, as docker does (the directory's owner and mode too). The
+/// mount point resolves inside the rootfs and the copy walks by fds, so an
+/// image whose mount point is a link (`/data -> /etc`) copies its own files,
+/// never the host's.
+pub fn populate(root: &Path, name: &str, rootfs: &Path, target: &str) -> Result<()> {
     let _l = crate::sys::lock(&root.join("volumes.lock"))?;
     let mut v = get(root, name)?;
     if v.populated {
@@ -247,12 +250,23 @@ pub fn populate(root: &Path, name: &str, image_dir: &Path) -> Result<()> {
     let empty = fs::read_dir(&data)
         .map(|mut r| r.next().is_none())
         .unwrap_or(false);
-    if empty && image_dir.is_dir() {
-        for e in fs::read_dir(image_dir)
-            .with_context(|| format!("listing {}", image_dir.display()))?
-            .flatten()
-        {
-            crate::sys::copy_tree(&e.path(), &data.join(e.file_name()))?;
+    if empty {
+        let rootfd =
+            fs::File::open(rootfs).with_context(|| format!("opening {}", rootfs.display()))?;
+        let dir = crate::runtime::resolve::open_in_root(
+            std::os::fd::AsRawFd::as_raw_fd(&rootfd),
+            Path::new(target),
+            libc::O_RDONLY | libc::O_DIRECTORY,
+        );
+        // No directory at the mount point in the image: nothing to copy.
+        if let Ok(dir) = dir {
+            let mut sink = super::cp_tree::DirSink::new(
+                super::cp_tree::open_host_dir(&data)?,
+                ".".into(),
+                None,
+            );
+            super::cp_tree::walk_fd(dir, std::ffi::OsStr::new("."), &mut sink)
+                .with_context(|| format!("copying the image's {target} into volume {name}"))?;
         }
     }
     v.populated = true;

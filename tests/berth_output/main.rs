@@ -6,6 +6,7 @@
 #[path = "../berth_common/mod.rs"]
 mod berth_common;
 
+mod cp_links;
 mod cp_logs;
 mod flags;
 

@@ -212,8 +212,10 @@ fn namespaces(rt: Rt, idx: u32) {
     let Some(e) = env(idx, rt) else { return };
     // host modes: the container's namespace links are this process's.
     let out = e.ok(&e.run_args(&[
-        "--rm", "--pid", "host", "--ipc", "host", "--userns", "host", "busybox", "sh", "-c",
-        "readlink /proc/self/ns/pid; readlink /proc/self/ns/ipc; readlink /proc/self/ns/user; cat /proc/1/comm",
+        "--rm", "--pid", "host", "--ipc", "host", "--userns", "host", "--cgroupns", "host",
+        "--uts", "host", "busybox", "sh", "-c",
+        "readlink /proc/self/ns/pid; readlink /proc/self/ns/ipc; readlink /proc/self/ns/user; cat /proc/1/comm; \
+         readlink /proc/self/ns/cgroup; readlink /proc/self/ns/uts",
     ]));
     let l: Vec<&str> = out.lines().collect();
     assert_eq!(l[0], ns_link("self", "pid"));
@@ -221,6 +223,8 @@ fn namespaces(rt: Rt, idx: u32) {
     assert_eq!(l[2], ns_link("self", "user"));
     let init = std::fs::read_to_string("/proc/1/comm").unwrap();
     assert_eq!(l[3], init.trim());
+    assert_eq!(l[4], ns_link("self", "cgroup"), "--cgroupns host: {out}");
+    assert_eq!(l[5], ns_link("self", "uts"), "--uts host: {out}");
     // container:NAME joins the other's pid and ipc namespaces (and /dev/shm).
     e.ok(&e.run_args(&["-d", "--name", "holder", "busybox", "sh", "-c", "sleep 60"]));
     let hpid = e.inspect("holder", "{{.State.Pid}}");

@@ -8,6 +8,7 @@ mod berth_common;
 
 mod flags;
 mod limits;
+mod start;
 
 use berth_common::ctr::{env, Env, Rt};
 use berth_common::Registry;

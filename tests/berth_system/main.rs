@@ -373,6 +373,8 @@ fn wait_conditions() {
     e.ok(&["start", "new"]);
     let out = next.wait_with_output().expect("wait");
     assert_eq!(String::from_utf8_lossy(&out.stdout), "4\n");
+    // not-running spelled out: an exited container answers at once with its code.
+    assert_eq!(e.ok(&["wait", "--condition", "not-running", "new"]), "4\n");
     e.ok(&e.run_args(&["-d", "--name", "gone", "busybox", "sleep", "100"]));
     let removed = wait_bg(&e, &["container", "wait", "--condition", "removed", "gone"]);
     std::thread::sleep(Duration::from_millis(500));

@@ -236,6 +236,8 @@ pub fn create(root: &Path, a: &RunArgs) -> Result<i32> {
     Ok(0)
 }
 
+/// docker's start: `-a`/`-i` take one container; without them every one is
+/// tried, a failure is one error line and the rest still start (exit 1).
 pub fn start(
     root: &Path,
     attach: bool,
@@ -244,28 +246,41 @@ pub fn start(
     names: &[String],
 ) -> Result<i32> {
     hull::engine::tty::parse_detach_keys(detach_keys)?;
-    for n in names {
+    if attach || interactive {
+        let [n] = names else {
+            eprintln!("you cannot start and attach multiple containers at once");
+            return Ok(1);
+        };
         let c = container::find(root, n)?;
-        if attach || interactive {
-            if interactive && check_tty(true, c.config.tty).is_err() {
-                eprintln!("{NOT_A_TTY}");
-                return Ok(1);
-            }
-            if engine_run::start(root, &c, true)? {
-                let f = Foreground {
-                    stdin: interactive,
-                    detach_keys,
-                    sig_proxy: true,
-                };
-                return attach_and_wait(root, &c, &f);
-            }
-            println!("{n}");
-            continue;
+        if interactive && check_tty(true, c.config.tty).is_err() {
+            eprintln!("{NOT_A_TTY}");
+            return Ok(1);
         }
-        engine_run::start(root, &c, false)?;
+        if engine_run::start(root, &c, true)? {
+            let f = Foreground {
+                stdin: interactive,
+                detach_keys,
+                sig_proxy: true,
+            };
+            return attach_and_wait(root, &c, &f);
+        }
         println!("{n}");
+        return Ok(0);
     }
-    Ok(0)
+    let mut failed = false;
+    for n in names {
+        let r = container::find(root, n)
+            .map_err(hull::engine::EngineError::from)
+            .and_then(|c| engine_run::start(root, &c, false));
+        match r {
+            Ok(_) => println!("{n}"),
+            Err(e) => {
+                crate::print_error(&e.into());
+                failed = true;
+            }
+        }
+    }
+    Ok(if failed { 1 } else { 0 })
 }
 
 pub fn stop(root: &Path, time: Option<u64>, signal: Option<&str>, names: &[String]) -> Result<i32> {
