@@ -30,6 +30,9 @@ pub fn exec(root: &Path, c: &Container, o: &ExecOptions) -> Result<i32> {
     if !c.is_running() || c.state.pid == 0 {
         return Err(EngineError::not_running(&c.config.name, Op::Exec));
     }
+    if o.detach {
+        return exec_detached(root, c, o);
+    }
     let mut cmd = command(root, c, o)?;
     let what = o.command.join(" ");
     let exec_id = [("execID", crate::sys::random_id())];
@@ -44,10 +47,47 @@ pub fn exec(root: &Path, c: &Container, o: &ExecOptions) -> Result<i32> {
     Ok(st.code().unwrap_or(126))
 }
 
+/// `exec -d`: the process gets no stdio of the caller (docker connects none, and a caller's
+/// pipe must not stay open for as long as the process runs); the runtime's own error goes to a
+/// log file instead, read back when the start fails. Exit code 0 once it runs.
+fn exec_detached(root: &Path, c: &Container, o: &ExecOptions) -> Result<i32> {
+    use std::process::Stdio;
+    let log = c
+        .dir
+        .join(format!("exec-{}.log", &crate::sys::random_id()[..12]));
+    let mut cmd = runtime_of(root, c).command();
+    cmd.arg("--log").arg(&log).arg("--log-format").arg("text");
+    exec_args(&mut cmd, c, o)?;
+    let st = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .with_context(|| format!("running {} exec", c.config.runtime));
+    let raw = std::fs::read_to_string(&log).unwrap_or_default();
+    let _ = std::fs::remove_file(&log);
+    if st?.success() {
+        let what = o.command.join(" ");
+        let exec_id = [("execID", crate::sys::random_id())];
+        super::events::container(root, c, &format!("exec_create: {what}"), &exec_id);
+        super::events::container(root, c, &format!("exec_start: {what}"), &exec_id);
+        return Ok(0);
+    }
+    let errors: Vec<&str> = raw.lines().filter(|l| l.contains("level=error")).collect();
+    let msg = super::error::runtime_message(errors.last().copied().unwrap_or(&raw));
+    Err(EngineError::start_failed(&msg))
+}
+
 /// `<runtime> exec` for `o` with the container's env, user and workdir as defaults; the caller
 /// wires stdio (the health check runs its probes through this too).
 pub fn command(root: &Path, c: &Container, o: &ExecOptions) -> Result<std::process::Command> {
     let mut cmd = runtime_of(root, c).command();
+    exec_args(&mut cmd, c, o)?;
+    Ok(cmd)
+}
+
+/// The `exec` subcommand and its arguments, after the runtime's global flags.
+fn exec_args(cmd: &mut std::process::Command, c: &Container, o: &ExecOptions) -> Result<()> {
     cmd.arg("exec");
     if o.tty {
         cmd.arg("--tty");
@@ -73,7 +113,7 @@ pub fn command(root: &Path, c: &Container, o: &ExecOptions) -> Result<std::proce
         }
     }
     cmd.arg(c.id()).args(&o.command);
-    Ok(cmd)
+    Ok(())
 }
 
 /// The uid:gid an exec runs as: `--user`, else the container's user.

@@ -223,6 +223,25 @@ fn exec_into_running(rt: Rt, idx: u32) {
     assert!(e.ok(&["exec", "x", "ps"]).contains("sleep 300"));
     let top = e.ok(&["top", "x"]);
     assert!(top.contains("sleep 300"), "{top}");
+    // -d hands the process none of the caller's stdio: berth's piped stdout reaches EOF at
+    // once (it would stay open for as long as the process ran) and carries nothing of it.
+    let out = e.ok(&[
+        "exec",
+        "-d",
+        "x",
+        "sh",
+        "-c",
+        "echo out; echo err >&2; exec sleep 21",
+    ]);
+    assert_eq!(out, "");
+    assert!(e.ok(&["exec", "x", "ps"]).contains("sleep 21"));
+    // The runtime's failure still reaches the caller, as one line.
+    let o = e.run(&["exec", "-d", "x", "nosuchcmd"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success() && err.contains("executable file not found"),
+        "{err}"
+    );
 }
 both!(exec_into_running, 4);
 
