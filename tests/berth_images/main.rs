@@ -139,7 +139,20 @@ fn import_push_pull_roundtrip() {
     let c = b.join("containers/c1");
     std::fs::create_dir_all(&c).unwrap();
     std::fs::write(c.join("image-id"), id.trim()).unwrap();
-    berth_err(&b, &["rmi", &name], "in use by a container");
+    // docker's conflicts: by name (the last one) and by id, naming the container.
+    let short = &id.trim().trim_start_matches("sha256:")[..12];
+    let o = berth(&b, &["rmi", &name]);
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&o.stderr),
+        format!("Error: conflict: unable to remove repository reference \"{name}\" (must force) - container c1 is using its referenced image {short}\n")
+    );
+    let o = berth(&b, &["rmi", short]);
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&o.stderr),
+        format!("Error: conflict: unable to delete {short} (must be forced) - image is being used by stopped container c1\n")
+    );
     let o = berth(&b, &["image", "prune", "-a", "-f"]);
     assert!(o.status.success());
     assert!(

@@ -481,14 +481,22 @@ impl Store {
 /// Whether a container still uses image `id`. The containers code records
 /// each container's image ID in `<root>/containers/<name>/image-id`.
 pub fn image_in_use(store: &Store, id: &Digest) -> bool {
+    !image_users(store, id).is_empty()
+}
+
+/// The ids (directory names) of the containers whose image is `id`.
+pub fn image_users(store: &Store, id: &Digest) -> Vec<String> {
     let Ok(rd) = fs::read_dir(store.root().join("containers")) else {
-        return false;
+        return Vec::new();
     };
-    rd.flatten().any(|c| {
-        fs::read_to_string(c.path().join("image-id"))
-            .map(|s| s.trim() == id.to_string() || s.trim() == id.hex())
-            .unwrap_or(false)
-    })
+    rd.flatten()
+        .filter(|c| {
+            fs::read_to_string(c.path().join("image-id"))
+                .map(|s| s.trim() == id.to_string() || s.trim() == id.hex())
+                .unwrap_or(false)
+        })
+        .map(|c| c.file_name().to_string_lossy().into_owned())
+        .collect()
 }
 
 /// Group the index entries by image ID (for `images`, `rmi`).
