@@ -137,6 +137,10 @@ impl From<anyhow::Error> for EngineError {
             Ok(t) => return t,
             Err(e) => e,
         };
+        let e = match e.downcast::<crate::image::store::NoSuchImage>() {
+            Ok(n) => return EngineError::NoSuchImage(n.0),
+            Err(e) => e,
+        };
         let e = match e.downcast::<crate::network::NetworkError>() {
             Ok(n) => return EngineError::Network(n),
             Err(e) => e,
@@ -241,6 +245,8 @@ mod tests {
             n.to_string(),
             "error while removing network: network n id abc has active endpoints"
         );
+        let ni: anyhow::Error = crate::image::store::NoSuchImage("web".into()).into();
+        assert!(matches!(EngineError::from(ni), EngineError::NoSuchImage(n) if n == "web"));
         let nf: anyhow::Error = crate::network::NetworkError::NotFound("x".into()).into();
         assert_eq!(EngineError::from(nf).to_string(), "network x not found");
     }

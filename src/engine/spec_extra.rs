@@ -234,3 +234,86 @@ fn resources(spec: &mut Spec, c: &Config) {
         r.set_block_io(Some(b));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::hostconfig::Device;
+    use crate::engine::spec::{build, NetNs};
+    use serde_json::Value;
+
+    fn applied(c: &Config) -> Value {
+        let mut spec = build(c, Path::new("/nonexistent"), &[], NetNs::New, &[]).unwrap();
+        apply(&mut spec, Path::new("/nonexistent"), c, &[]).unwrap();
+        serde_json::to_value(spec).unwrap()
+    }
+
+    fn ns_types(v: &Value) -> Vec<String> {
+        let ns = v["linux"]["namespaces"].as_array().unwrap();
+        ns.iter()
+            .map(|n| n["type"].as_str().unwrap().to_string())
+            .collect()
+    }
+
+    #[test]
+    fn host_namespaces_devices_and_limits() {
+        let mut c = Config {
+            id: "abc".into(),
+            hostname: "h".into(),
+            memory: Some(1 << 20),
+            ..Default::default()
+        };
+        let h = &mut c.host;
+        h.ipc = NsMode::Host;
+        h.uts = NsMode::Host;
+        h.cgroupns_private = true;
+        h.cgroup_parent = Some("grp/".into());
+        h.memory_swap = Some(-1);
+        h.oom_score_adj = Some(50);
+        h.group_add = vec!["5".into()];
+        h.devices = vec![Device {
+            host: "/dev/null".into(),
+            container: "/dev/x".into(),
+            perms: "rw".into(),
+            kind: 'c',
+            major: 1,
+            minor: 3,
+            mode: 0o666,
+        }];
+        let v = applied(&c);
+        assert_eq!(ns_types(&v), ["pid", "mount", "network", "cgroup"]);
+        assert!(v.get("hostname").is_none());
+        let shm: Vec<&Value> = v["mounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|m| m["destination"] == "/dev/shm")
+            .collect();
+        assert_eq!(shm.len(), 1);
+        assert_eq!(shm[0]["type"], "bind");
+        assert_eq!(shm[0]["source"], "/dev/shm");
+        assert_eq!(v["linux"]["cgroupsPath"], "/grp/abc");
+        assert_eq!(v["linux"]["resources"]["memory"]["swap"], -1);
+        assert_eq!(v["linux"]["devices"][0]["path"], "/dev/x");
+        let rules = v["linux"]["resources"]["devices"].as_array().unwrap();
+        assert_eq!(rules.last().unwrap()["access"], "rw");
+        assert_eq!(v["process"]["oomScoreAdj"], 50);
+        assert_eq!(v["process"]["user"]["additionalGids"][0], 5);
+    }
+
+    #[test]
+    fn private_ipc_sizes_shm_and_no_empty_sections() {
+        let mut c = Config::default();
+        c.host.shm_size = Some(1 << 20);
+        c.host.domainname = "example.com".into();
+        let v = applied(&c);
+        let shm = v["mounts"].as_array().unwrap().last().unwrap().clone();
+        assert_eq!(shm["destination"], "/dev/shm");
+        assert_eq!(shm["options"][4], "size=1048576");
+        assert_eq!(v["domainname"], "example.com");
+        assert_eq!(v["linux"]["sysctl"]["kernel.domainname"], "example.com");
+        // Nothing asked: no empty memory or cpu section appears.
+        assert!(v["linux"]["resources"].get("memory").is_none());
+        assert!(v["linux"]["resources"].get("cpu").is_none());
+    }
+}

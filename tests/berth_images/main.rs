@@ -422,7 +422,7 @@ fn unknown_images_and_malformed_references() {
     let before = tree_hash(&a);
     let missing = format!("{}/no/such:thing", reg.addr);
     berth_err(&a, &["pull", "--tls-verify=false", &missing], "no/such");
-    berth_err(&a, &["rmi", "nosuchimage"], "no such image: nosuchimage");
+    berth_err(&a, &["rmi", "nosuchimage"], "No such image: nosuchimage");
     berth_err(
         &a,
         &["image", "inspect", "nosuchimage:v2"],
@@ -430,7 +430,7 @@ fn unknown_images_and_malformed_references() {
     );
     berth_err(&a, &["pull", "Bad_Name:x"], "invalid reference format");
     berth_err(&a, &["pull", "foo@sha256:1234"], "invalid reference format");
-    berth_err(&a, &["tag", "nosuch", "x:y"], "no such image: nosuch");
+    berth_err(&a, &["tag", "nosuch", "x:y"], "No such image: nosuch");
     assert_eq!(before, tree_hash(&a));
 }
 

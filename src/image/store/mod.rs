@@ -19,7 +19,7 @@ mod snapshot;
 mod temp;
 mod txn;
 
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{bail, Context, Result};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read};
@@ -396,7 +396,7 @@ impl Store {
         if !looks_like_id {
             Reference::parse(s)?;
         }
-        Err(anyhow!("no such image: {s}"))
+        Err(NoSuchImage(s.to_string()).into())
     }
 
     pub fn images(&self) -> Result<Vec<(Entry, Image)>> {
@@ -480,6 +480,12 @@ impl Store {
 
 /// Whether a container still uses image `id`. The containers code records
 /// each container's image ID in `<root>/containers/<name>/image-id`.
+/// `lookup` found nothing by that name or id (docker's wording; the engine carries it up as
+/// `EngineError::NoSuchImage`).
+#[derive(Debug, thiserror::Error)]
+#[error("No such image: {0}")]
+pub struct NoSuchImage(pub String);
+
 pub fn image_in_use(store: &Store, id: &Digest) -> bool {
     !image_users(store, id).is_empty()
 }
