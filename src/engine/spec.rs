@@ -5,7 +5,7 @@ use anyhow::{bail, Context, Result};
 use oci_spec::runtime::{
     BoxBuilder, Capabilities, Capability, Linux, LinuxCpu, LinuxDeviceCgroup, LinuxDeviceType,
     LinuxMemory, LinuxNamespace, LinuxNamespaceType, LinuxPids, LinuxResources, LinuxSeccomp,
-    Mount, PosixRlimitType, Process, Root, Spec, User,
+    Mount, PosixRlimitType, Process, Spec, User,
 };
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -166,11 +166,12 @@ pub fn build(
     if let Some(p) = spec.process_mut() {
         process(p, c, lowers)?;
     }
-    let mut root = Root::default();
-    root.set_readonly(Some(c.read_only));
-    spec.set_root(Some(root));
+    if let Some(r) = spec.root_mut() {
+        r.set_readonly(Some(c.read_only));
+    }
     spec.set_hostname(Some(c.hostname.clone()));
-    spec.set_mounts(Some(mounts(c, cdir, mounts_resolved)));
+    let base = spec.mounts().clone().unwrap_or_default();
+    spec.set_mounts(Some(mounts(base, c, cdir, mounts_resolved)));
     if let Some(l) = spec.linux_mut() {
         linux(l, c, netns)?;
     }
@@ -238,8 +239,12 @@ fn process(p: &mut Process, c: &Config, lowers: &[PathBuf]) -> Result<()> {
 
 /// The template's mounts as docker has them (/proc nosuid/noexec/nodev, /sys writable when
 /// privileged), then /etc's files and the container's volumes, binds and tmpfs.
-fn mounts(c: &Config, cdir: &Path, mounts_resolved: &[ResolvedMount]) -> Vec<Mount> {
-    let mut mounts = template::default_mounts();
+fn mounts(
+    mut mounts: Vec<Mount>,
+    c: &Config,
+    cdir: &Path,
+    mounts_resolved: &[ResolvedMount],
+) -> Vec<Mount> {
     for m in mounts.iter_mut() {
         let dst = m.destination().to_string_lossy().into_owned();
         match dst.as_str() {
@@ -293,13 +298,8 @@ pub fn bind(src: &Path, dst: &str, ro: bool) -> Mount {
 
 /// The template's namespaces without the cgroup one (docker's default on cgroup v1 is the
 /// host's; `--cgroupns private` adds it back) and with the network one `netns` asks for.
-fn namespaces(netns: NetNs) -> Vec<LinuxNamespace> {
+fn namespaces(mut ns: Vec<LinuxNamespace>, netns: NetNs) -> Vec<LinuxNamespace> {
     use LinuxNamespaceType::{Cgroup, Network};
-    let mut ns: Vec<LinuxNamespace> = template::default_spec(false)
-        .linux()
-        .as_ref()
-        .and_then(|l| l.namespaces().clone())
-        .unwrap_or_default();
     ns.retain(|n| !matches!(n.typ(), Cgroup | Network));
     match netns {
         NetNs::Host => {}
@@ -367,7 +367,8 @@ fn resources(c: &Config) -> LinuxResources {
 
 fn linux(l: &mut Linux, c: &Config, netns: NetNs) -> Result<()> {
     l.set_cgroups_path(Some(PathBuf::from(format!("/berth/{}", c.id))));
-    l.set_namespaces(Some(namespaces(netns)));
+    let template_ns = l.namespaces().clone().unwrap_or_default();
+    l.set_namespaces(Some(namespaces(template_ns, netns)));
     l.set_resources(Some(resources(c)));
     if c.privileged {
         l.set_masked_paths(None);

@@ -51,7 +51,7 @@ pub fn mount(destination: &str, typ: &str, source: &str, options: &[&str]) -> Mo
 }
 
 /// The default mounts: /proc, /dev and what lives under it, /sys and the cgroup tree.
-pub fn default_mounts() -> Vec<Mount> {
+fn default_mounts() -> Vec<Mount> {
     vec![
         mount("/proc", "proc", "proc", &[]),
         mount(
