@@ -406,7 +406,7 @@ fn layer_not_matching_its_diff_id_is_refused_even_with_a_snapshot() {
     let o = berth(&root, &["pull", "-q", "--tls-verify=false", &lie]);
     failed_with(&o, &format!("but the image config says {honest_diff}"));
     assert_unchanged(&root, &before, "a lying config over an existing snapshot");
-    berth_err(&root, &["image", "inspect", &lie], "no such image");
+    berth_err(&root, &["image", "inspect", &lie], "No such image");
     // The honest image pulls again as "Already exists" (checked once).
     berth_ok(&root, &["pull", "-q", "--tls-verify=false", &good]);
 

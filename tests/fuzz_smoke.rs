@@ -156,7 +156,7 @@ fn mutate_bytes(text: &str, rng: &mut Rng) -> String {
 }
 
 fn seed_config() -> Value {
-    serde_json::from_value(hull::runtime::template::default_spec(false)).unwrap()
+    serde_json::to_value(hull::runtime::template::default_spec(false)).unwrap()
 }
 
 fn seed_seccomp() -> Value {

@@ -138,13 +138,7 @@ pub fn service_out(sv: &Service) -> Out {
         o.push(("environment".into(), opt_dict(&sv.environment)));
     }
     if !sv.env_file.is_empty() {
-        let files = sv.env_file.iter().map(|e| {
-            Out::Map(vec![
-                ("path".into(), s(e.path.to_string_lossy())),
-                ("required".into(), b(e.required)),
-            ])
-        });
-        o.push(("env_file".into(), Out::Seq(files.collect())));
+        o.push(("env_file".into(), env_files_out(sv)));
     }
     if !sv.ports.is_empty() {
         o.push((
@@ -239,15 +233,7 @@ pub fn service_out(sv: &Service) -> Out {
         }
     }
     if !sv.ulimits.is_empty() {
-        let u = sv.ulimits.iter().map(|(k, u)| {
-            let v = if u.soft == u.hard {
-                i(u.soft)
-            } else {
-                Out::Map(vec![("soft".into(), i(u.soft)), ("hard".into(), i(u.hard))])
-            };
-            (k.clone(), v)
-        });
-        o.push(("ulimits".into(), Out::Map(u.collect())));
+        o.push(("ulimits".into(), ulimits_out(sv)));
     }
     if !sv.sysctls.is_empty() {
         o.push(("sysctls".into(), dict(&sv.sysctls)));
@@ -280,21 +266,37 @@ pub fn service_out(sv: &Service) -> Out {
     if sv.replicas != 1 && sv.deploy.as_ref().and_then(|d| d.replicas).is_none() {
         o.push(("scale".into(), i(i64::from(sv.replicas))));
     }
-    if !sv.secrets.is_empty() {
-        o.push((
-            "secrets".into(),
-            Out::Seq(sv.secrets.iter().map(file_ref_out).collect()),
-        ));
-    }
-    if !sv.configs.is_empty() {
-        o.push((
-            "configs".into(),
-            Out::Seq(sv.configs.iter().map(file_ref_out).collect()),
-        ));
+    for (k, v) in [("secrets", &sv.secrets), ("configs", &sv.configs)] {
+        if !v.is_empty() {
+            o.push((k.into(), Out::Seq(v.iter().map(file_ref_out).collect())));
+        }
     }
     push(&mut o, "pull_policy", &sv.pull_policy, |x| s(x.as_str()));
     o.sort_by(|a, b| a.0.cmp(&b.0));
     Out::Map(o)
+}
+
+fn env_files_out(sv: &Service) -> Out {
+    let files = sv.env_file.iter().map(|e| {
+        Out::Map(vec![
+            ("path".into(), s(e.path.to_string_lossy())),
+            ("required".into(), b(e.required)),
+        ])
+    });
+    Out::Seq(files.collect())
+}
+
+/// A ulimit as one number when soft and hard agree, else both.
+fn ulimits_out(sv: &Service) -> Out {
+    let u = sv.ulimits.iter().map(|(k, u)| {
+        let v = if u.soft == u.hard {
+            i(u.soft)
+        } else {
+            Out::Map(vec![("soft".into(), i(u.soft)), ("hard".into(), i(u.hard))])
+        };
+        (k.clone(), v)
+    });
+    Out::Map(u.collect())
 }
 
 fn build_out(bd: &Build) -> Out {

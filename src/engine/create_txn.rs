@@ -99,16 +99,15 @@ pub fn write(root: &Path, mut c: Container, lowerdirs: &[PathBuf]) -> Result<Con
 }
 
 /// Mount sources under `from` moved to `to`.
-fn rebase_sources(spec: &mut serde_json::Value, from: &Path, to: &Path) {
-    let Some(mounts) = spec.get_mut("mounts").and_then(|m| m.as_array_mut()) else {
-        return;
-    };
-    for m in mounts {
-        let Some(src) = m.get("source").and_then(|s| s.as_str()) else {
-            continue;
-        };
-        if let Ok(rest) = Path::new(src).strip_prefix(from) {
-            m["source"] = to.join(rest).to_string_lossy().into_owned().into();
+fn rebase_sources(spec: &mut oci_spec::runtime::Spec, from: &Path, to: &Path) {
+    for m in spec.mounts_mut().iter_mut().flatten() {
+        let rebased = m
+            .source()
+            .as_ref()
+            .and_then(|src| src.strip_prefix(from).ok())
+            .map(|rest| to.join(rest));
+        if rebased.is_some() {
+            m.set_source(rebased);
         }
     }
 }
@@ -158,11 +157,17 @@ mod tests {
     fn staging_is_a_hidden_sibling() {
         let d = Path::new("/r/containers/abc");
         assert_eq!(staging(d), Path::new("/r/containers/.creating-abc"));
-        let mut spec = serde_json::json!({"mounts": [
-            {"source": "/r/containers/.creating-abc/hosts"}, {"source": "/v/_data"}, {"type": "tmpfs"}
-        ]});
+        let mut spec: oci_spec::runtime::Spec =
+            serde_json::from_value(serde_json::json!({"mounts": [
+                {"destination": "/etc/hosts", "source": "/r/containers/.creating-abc/hosts"},
+                {"destination": "/v", "source": "/v/_data"},
+                {"destination": "/t", "type": "tmpfs"}
+            ]}))
+            .unwrap();
         rebase_sources(&mut spec, &staging(d), d);
-        assert_eq!(spec["mounts"][0]["source"], "/r/containers/abc/hosts");
-        assert_eq!(spec["mounts"][1]["source"], "/v/_data");
+        let v = serde_json::to_value(&spec).unwrap();
+        assert_eq!(v["mounts"][0]["source"], "/r/containers/abc/hosts");
+        assert_eq!(v["mounts"][1]["source"], "/v/_data");
+        assert!(v["mounts"][2].get("source").is_none());
     }
 }

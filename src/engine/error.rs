@@ -26,6 +26,35 @@ pub enum EngineError {
     Invalid(String),
     #[error("No such image: {0}")]
     NoSuchImage(String),
+    /// `rmi NAME` of the last name of an image a container uses.
+    #[error("conflict: unable to remove repository reference \"{reference}\" (must force) - container {container} is using its referenced image {image}")]
+    ImageReferenced {
+        reference: String,
+        container: String,
+        image: String,
+    },
+    /// `rmi ID` of an image a container uses (a running one's even with force, as docker).
+    #[error("conflict: unable to delete {image} ({}) - image is being used by {} container {container}",
+        if *.running { "cannot be forced" } else { "must be forced" },
+        if *.running { "running" } else { "stopped" })]
+    ImageUsed {
+        image: String,
+        container: String,
+        running: bool,
+    },
+    /// `rmi ID` of an image with names in more than one repository.
+    #[error("conflict: unable to delete {0} (must be forced) - image is referenced in multiple repositories")]
+    ImageInRepositories(String),
+    #[error("get {0}: no such volume")]
+    NoSuchVolume(String),
+    /// `volume rm` of a volume containers (their ids) mount.
+    #[error("remove {name}: volume is in use - [{}]", .containers.join(", "))]
+    VolumeInUse {
+        name: String,
+        containers: Vec<String>,
+    },
+    #[error(transparent)]
+    Network(#[from] crate::network::NetworkError),
     /// The container's command does not exist (docker's exit 127).
     #[error("{0}")]
     CommandNotFound(String),
@@ -118,6 +147,14 @@ impl From<anyhow::Error> for EngineError {
             Ok(t) => return t,
             Err(e) => e,
         };
+        let e = match e.downcast::<crate::image::store::NoSuchImage>() {
+            Ok(n) => return EngineError::NoSuchImage(n.0),
+            Err(e) => e,
+        };
+        let e = match e.downcast::<crate::network::NetworkError>() {
+            Ok(n) => return EngineError::Network(n),
+            Err(e) => e,
+        };
         match e.downcast::<PortInUse>() {
             Ok(p) => EngineError::PortInUse {
                 ip: p.ip,
@@ -183,5 +220,50 @@ mod tests {
             EngineError::not_running("c", Op::Kill).to_string(),
             "cannot kill container c: container is not running"
         );
+    }
+
+    #[test]
+    fn image_volume_network_errors_are_typed_with_dockers_words() {
+        let e = EngineError::ImageReferenced {
+            reference: "busybox".into(),
+            container: "3f2a1b0c9d8e".into(),
+            image: "1d34ffeaf190".into(),
+        };
+        assert_eq!(e.to_string(), "conflict: unable to remove repository reference \"busybox\" (must force) - container 3f2a1b0c9d8e is using its referenced image 1d34ffeaf190");
+        let used = |running| EngineError::ImageUsed {
+            image: "1d34ffeaf190".into(),
+            container: "3f2a1b0c9d8e".into(),
+            running,
+        };
+        assert_eq!(used(false).to_string(), "conflict: unable to delete 1d34ffeaf190 (must be forced) - image is being used by stopped container 3f2a1b0c9d8e");
+        assert_eq!(used(true).to_string(), "conflict: unable to delete 1d34ffeaf190 (cannot be forced) - image is being used by running container 3f2a1b0c9d8e");
+        let v = EngineError::VolumeInUse {
+            name: "v".into(),
+            containers: vec!["a1".into(), "b2".into()],
+        };
+        assert_eq!(v.to_string(), "remove v: volume is in use - [a1, b2]");
+        assert_eq!(
+            EngineError::NoSuchVolume("v".into()).to_string(),
+            "get v: no such volume"
+        );
+        // A network error raised below the engine comes back out typed.
+        let n: anyhow::Error = crate::network::NetworkError::InUse {
+            name: "n".into(),
+            id: "abc".into(),
+            containers: vec!["c".into()],
+        }
+        .into();
+        let n = EngineError::from(n.context("removing n"));
+        assert!(
+            matches!(&n, EngineError::Network(crate::network::NetworkError::InUse { name, .. }) if name == "n")
+        );
+        assert_eq!(
+            n.to_string(),
+            "error while removing network: network n id abc has active endpoints"
+        );
+        let ni: anyhow::Error = crate::image::store::NoSuchImage("web".into()).into();
+        assert!(matches!(EngineError::from(ni), EngineError::NoSuchImage(n) if n == "web"));
+        let nf: anyhow::Error = crate::network::NetworkError::NotFound("x".into()).into();
+        assert_eq!(EngineError::from(nf).to_string(), "network x not found");
     }
 }

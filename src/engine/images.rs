@@ -215,6 +215,19 @@ fn untagged(n: &Reference) -> String {
     )
 }
 
+/// A container that uses image `id` (its id, and whether it runs), running ones first.
+fn image_user(root: &Path, store: &Store, id: &Digest) -> Option<(String, bool)> {
+    let users = crate::image::store::image_users(store, id);
+    let running = |c: &String| super::container::find(root, c).is_ok_and(|c| c.is_running());
+    let first = users.iter().find(|c| running(c)).or(users.first())?;
+    Some((first.clone(), running(first)))
+}
+
+/// docker's 12-character short form of a container id.
+fn short_id(id: &str) -> String {
+    id.chars().take(12).collect()
+}
+
 /// Removes images by name or id; `force` removes images in use or named twice.
 pub fn remove(root: &Path, images: &[String], force: bool) -> Result<RmiReport> {
     let store = Store::open(root)?;
@@ -230,15 +243,16 @@ pub fn remove(root: &Path, images: &[String], force: bool) -> Result<RmiReport> 
             .iter()
             .filter(|e| store.load_image(&e.desc).is_ok_and(|i| i.id() == &id))
             .collect();
-        let in_use = image_in_use(&store, &id);
+        let user = image_user(root, &store, &id);
         match &name {
             Some(n) => {
                 let last = same_image.len() <= 1;
-                if last && in_use && !force {
-                    return Err(EngineError::InUse(format!(
-                        "conflict: unable to remove {arg}: image {} is in use by a container",
-                        id.short()
-                    )));
+                if let Some((container, _)) = user.as_ref().filter(|_| last && !force) {
+                    return Err(EngineError::ImageReferenced {
+                        reference: arg.clone(),
+                        container: short_id(container),
+                        image: id.short().to_string(),
+                    });
                 }
                 let s = n.to_string();
                 store.untag(|d| d.annotations.get(ANNOTATION_REF_NAME) == Some(&s))?;
@@ -254,13 +268,14 @@ pub fn remove(root: &Path, images: &[String], force: bool) -> Result<RmiReport> 
                     .filter_map(|e| e.name.as_ref().map(|n| n.full_name()))
                     .collect();
                 if names.len() > 1 && !force {
-                    return Err(EngineError::InUse(format!(
-                        "conflict: unable to delete {} (must be forced) - image is referenced in multiple repositories",
-                        id.short()
-                    )));
+                    return Err(EngineError::ImageInRepositories(id.short().to_string()));
                 }
-                if in_use && !force {
-                    return Err(EngineError::InUse(format!("conflict: unable to delete {} (must be forced) - image is in use by a container", id.short())));
+                if let Some((container, running)) = user.filter(|(_, r)| *r || !force) {
+                    return Err(EngineError::ImageUsed {
+                        image: id.short().to_string(),
+                        container: short_id(&container),
+                        running,
+                    });
                 }
                 let digests: BTreeSet<Digest> =
                     same_image.iter().map(|e| e.desc.digest.clone()).collect();

@@ -2,10 +2,16 @@
 //! config and the run flags.
 
 use anyhow::{bail, Context, Result};
-use serde_json::{json, Value};
+use oci_spec::runtime::{
+    BoxBuilder, Capabilities, Capability, Linux, LinuxCpu, LinuxDeviceCgroup, LinuxDeviceType,
+    LinuxMemory, LinuxNamespace, LinuxNamespaceType, LinuxPids, LinuxResources, LinuxSeccomp,
+    Mount, PosixRlimitType, Process, Spec, User,
+};
 use std::path::{Path, PathBuf};
+use std::str::FromStr;
 
 use super::container::Config;
+use crate::runtime::template;
 
 pub const DEFAULT_CAPS: &[&str] = &[
     "CAP_CHOWN",
@@ -117,7 +123,7 @@ fn lookup_id_by_uid(lowers: &[PathBuf], uid: u32) -> Option<u32> {
     })
 }
 
-fn rlimit_name(n: &str) -> Result<String> {
+fn rlimit_type(n: &str) -> Result<PosixRlimitType> {
     let known = [
         "core",
         "cpu",
@@ -139,18 +145,41 @@ fn rlimit_name(n: &str) -> Result<String> {
     if !known.contains(&n) {
         bail!("invalid --ulimit name {n:?}");
     }
-    Ok(format!("RLIMIT_{}", n.to_ascii_uppercase()))
+    let name = format!("RLIMIT_{}", n.to_ascii_uppercase());
+    serde_json::from_value(serde_json::Value::String(name))
+        .with_context(|| format!("invalid --ulimit name {n:?}"))
 }
 
-/// Builds config.json. `volume_src` resolves a mount to its host source.
+/// A mount berth adds: (type, host source, read-only, destination, options).
+pub type ResolvedMount = (String, String, bool, String, Vec<String>);
+
+/// Builds config.json: the default template (`runtime::template`) with docker's defaults and
+/// the container's own values over it.
 pub fn build(
     c: &Config,
     cdir: &Path,
     lowers: &[PathBuf],
     netns: NetNs,
-    mounts_resolved: &[(String, String, bool, String, Vec<String>)],
-) -> Result<Value> {
-    let (uid, gid) = resolve_user(&c.user, lowers)?;
+    mounts_resolved: &[ResolvedMount],
+) -> Result<Spec> {
+    let mut spec = template::default_spec(false);
+    if let Some(p) = spec.process_mut() {
+        process(p, c, lowers)?;
+    }
+    if let Some(r) = spec.root_mut() {
+        r.set_readonly(Some(c.read_only));
+    }
+    spec.set_hostname(Some(c.hostname.clone()));
+    let base = spec.mounts().clone().unwrap_or_default();
+    spec.set_mounts(Some(mounts(base, c, cdir, mounts_resolved)));
+    if let Some(l) = spec.linux_mut() {
+        linux(l, c, netns)?;
+    }
+    Ok(spec)
+}
+
+/// docker's capability set after `--privileged`, `--cap-add` and `--cap-drop`.
+fn capabilities(c: &Config) -> Result<Capabilities> {
     let mut caps: Vec<String> = if c.privileged {
         all_caps()
     } else {
@@ -170,149 +199,321 @@ pub fn build(
             caps.retain(|x| *x != norm_cap(d));
         }
     }
+    caps.iter().map(|n| oci_cap(n)).collect()
+}
+
+/// A `CAP_*` name as oci-spec's capability.
+pub fn oci_cap(name: &str) -> Result<Capability> {
+    Capability::from_str(name.trim_start_matches("CAP_"))
+        .map_err(|_| anyhow::anyhow!("unknown capability {name}"))
+}
+
+fn process(p: &mut Process, c: &Config, lowers: &[PathBuf]) -> Result<()> {
+    let (uid, gid) = resolve_user(&c.user, lowers)?;
+    let mut user = User::default();
+    user.set_uid(uid);
+    user.set_gid(gid);
+    p.set_user(user);
+    p.set_terminal(Some(c.tty));
+    p.set_args(Some(c.args.clone()));
+    p.set_env(Some(c.env.clone()));
+    p.set_cwd(PathBuf::from(if c.workdir.is_empty() {
+        "/"
+    } else {
+        &c.workdir
+    }));
+    p.set_capabilities(Some(template::capabilities(capabilities(c)?)));
+    p.set_no_new_privileges(Some(false));
     let mut rlimits = vec![];
     for u in &c.ulimits {
-        rlimits.push(json!({"type": rlimit_name(&u.name)?, "soft": u.soft, "hard": u.hard}));
+        rlimits.push(template::rlimit(rlimit_type(&u.name)?, u.soft, u.hard));
     }
-    let mut mounts = vec![
-        json!({"destination": "/proc", "type": "proc", "source": "proc", "options": ["nosuid", "noexec", "nodev"]}),
-        json!({"destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]}),
-        json!({"destination": "/dev/pts", "type": "devpts", "source": "devpts", "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]}),
-        json!({"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["nosuid", "noexec", "nodev", if c.privileged {"rw"} else {"ro"}]}),
-        json!({"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup", "options": ["nosuid", "noexec", "nodev", "relatime", "ro"]}),
-        json!({"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": ["nosuid", "noexec", "nodev"]}),
-        json!({"destination": "/dev/shm", "type": "tmpfs", "source": "shm", "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]}),
-    ];
+    p.set_rlimits((!rlimits.is_empty()).then_some(rlimits));
+    if c.tty {
+        let size = BoxBuilder::default().height(24u64).width(80u64).build();
+        // Both fields are set, so the builder has nothing to refuse.
+        p.set_console_size(Some(size.context("console size")?));
+    }
+    Ok(())
+}
+
+/// The template's mounts as docker has them (/proc nosuid/noexec/nodev, /sys writable when
+/// privileged), then /etc's files and the container's volumes, binds and tmpfs.
+fn mounts(
+    mut mounts: Vec<Mount>,
+    c: &Config,
+    cdir: &Path,
+    mounts_resolved: &[ResolvedMount],
+) -> Vec<Mount> {
+    for m in mounts.iter_mut() {
+        let dst = m.destination().to_string_lossy().into_owned();
+        match dst.as_str() {
+            "/proc" => {
+                m.set_options(Some(strings(&["nosuid", "noexec", "nodev"])));
+            }
+            "/sys" if c.privileged => {
+                if let Some(o) = m.options_mut() {
+                    o.iter_mut()
+                        .filter(|o| *o == "ro")
+                        .for_each(|o| *o = "rw".into());
+                }
+            }
+            _ => {}
+        }
+    }
     for f in ["resolv.conf", "hostname", "hosts"] {
         let src = cdir.join(f);
         if src.exists() {
-            mounts.push(json!({"destination": format!("/etc/{f}"), "type": "bind", "source": src, "options": ["rbind", "rprivate"]}));
+            mounts.push(bind(&src, &format!("/etc/{f}"), false));
         }
     }
     for (typ, src, ro, dst, opts) in mounts_resolved {
         if typ == "tmpfs" {
-            let mut o = vec!["nosuid".to_string(), "nodev".into(), "noexec".into()];
-            o.extend(opts.iter().cloned());
-            mounts.push(
-                json!({"destination": dst, "type": "tmpfs", "source": "tmpfs", "options": o}),
-            );
-        } else {
-            let mut o = vec!["rbind", "rprivate"];
-            if *ro {
-                o.push("ro");
+            let mut m = template::mount(dst, "tmpfs", "tmpfs", &["nosuid", "nodev", "noexec"]);
+            if let Some(o) = m.options_mut() {
+                o.extend(opts.iter().cloned());
             }
-            mounts.push(json!({"destination": dst, "type": "bind", "source": src, "options": o}));
+            mounts.push(m);
+        } else {
+            mounts.push(bind(Path::new(src), dst, *ro));
         }
     }
-    let mut namespaces = vec![
-        json!({"type": "pid"}),
-        json!({"type": "ipc"}),
-        json!({"type": "uts"}),
-        json!({"type": "mount"}),
-    ];
+    mounts
+}
+
+fn strings(s: &[&str]) -> Vec<String> {
+    s.iter().map(|s| s.to_string()).collect()
+}
+
+/// A private recursive bind of `src` at `dst`.
+pub fn bind(src: &Path, dst: &str, ro: bool) -> Mount {
+    let mut opts = vec!["rbind", "rprivate"];
+    if ro {
+        opts.push("ro");
+    }
+    let mut m = template::mount(dst, "bind", "", &opts);
+    m.set_source(Some(src.to_path_buf()));
+    m
+}
+
+/// The template's namespaces without the cgroup one (docker's default on cgroup v1 is the
+/// host's; `--cgroupns private` adds it back) and with the network one `netns` asks for.
+fn namespaces(mut ns: Vec<LinuxNamespace>, netns: NetNs) -> Vec<LinuxNamespace> {
+    use LinuxNamespaceType::{Cgroup, Network};
+    ns.retain(|n| !matches!(n.typ(), Cgroup | Network));
     match netns {
         NetNs::Host => {}
-        NetNs::New => namespaces.push(json!({"type": "network"})),
-        NetNs::Path(p) => namespaces.push(json!({"type": "network", "path": p})),
+        NetNs::New => ns.push(template::namespace(Network, None)),
+        NetNs::Path(p) => ns.push(template::namespace(Network, Some(p))),
     }
-    let mut resources = json!({
-        "devices": if c.privileged {
-            json!([{"allow": true, "access": "rwm"}])
-        } else {
-            json!([
-                {"allow": false, "access": "rwm"},
-                {"allow": true, "type": "c", "major": 1, "minor": 3, "access": "rwm"},
-                {"allow": true, "type": "c", "major": 1, "minor": 5, "access": "rwm"},
-                {"allow": true, "type": "c", "major": 1, "minor": 7, "access": "rwm"},
-                {"allow": true, "type": "c", "major": 1, "minor": 8, "access": "rwm"},
-                {"allow": true, "type": "c", "major": 1, "minor": 9, "access": "rwm"},
-                {"allow": true, "type": "c", "major": 5, "minor": 0, "access": "rwm"},
-                {"allow": true, "type": "c", "major": 5, "minor": 1, "access": "rwm"},
-                {"allow": true, "type": "c", "major": 5, "minor": 2, "access": "rwm"},
-                {"allow": true, "type": "c", "major": 136, "access": "rwm"},
-                {"allow": true, "type": "c", "major": 10, "minor": 200, "access": "rwm"}
-            ])
-        }
-    });
+    ns
+}
+
+/// docker's device rules: deny all but the usual character devices, or allow all.
+fn device_rules(privileged: bool) -> Vec<LinuxDeviceCgroup> {
+    let c = Some(LinuxDeviceType::C);
+    if privileged {
+        return vec![template::device_rule(true, None, None, None, "rwm")];
+    }
+    let mut rules = vec![template::device_rule(false, None, None, None, "rwm")];
+    for (major, minor) in [
+        (1, 3),
+        (1, 5),
+        (1, 7),
+        (1, 8),
+        (1, 9),
+        (5, 0),
+        (5, 1),
+        (5, 2),
+    ] {
+        rules.push(template::device_rule(
+            true,
+            c,
+            Some(major),
+            Some(minor),
+            "rwm",
+        ));
+    }
+    rules.push(template::device_rule(true, c, Some(136), None, "rwm"));
+    rules.push(template::device_rule(true, c, Some(10), Some(200), "rwm"));
+    rules
+}
+
+fn resources(c: &Config) -> LinuxResources {
+    let mut r = LinuxResources::default();
+    r.set_devices(Some(device_rules(c.privileged)));
     if let Some(m) = c.memory {
-        resources["memory"] = json!({"limit": m, "swap": m});
+        let mut mem = LinuxMemory::default();
+        mem.set_limit(Some(m));
+        mem.set_swap(Some(m));
+        r.set_memory(Some(mem));
     }
-    let mut cpu = serde_json::Map::new();
-    if let Some(cpus) = c.cpus {
-        cpu.insert("quota".into(), json!((cpus * 100000.0) as i64));
-        cpu.insert("period".into(), json!(100000));
-    }
-    if let Some(s) = c.cpu_shares {
-        cpu.insert("shares".into(), json!(s));
-    }
-    if !cpu.is_empty() {
-        resources["cpu"] = Value::Object(cpu);
+    if c.cpus.is_some() || c.cpu_shares.is_some() {
+        let mut cpu = LinuxCpu::default();
+        if let Some(cpus) = c.cpus {
+            cpu.set_quota(Some((cpus * 100000.0) as i64));
+            cpu.set_period(Some(100000));
+        }
+        cpu.set_shares(c.cpu_shares);
+        r.set_cpu(Some(cpu));
     }
     if let Some(p) = c.pids_limit {
-        resources["pids"] = json!({"limit": p});
+        let mut pids = LinuxPids::default();
+        pids.set_limit(p);
+        r.set_pids(Some(pids));
     }
-    let mut linux = json!({
-        "cgroupsPath": format!("/berth/{}", c.id),
-        "namespaces": namespaces,
-        "resources": resources,
-    });
-    if !c.privileged {
-        linux["maskedPaths"] = json!([
-            "/proc/asound",
-            "/proc/acpi",
-            "/proc/kcore",
-            "/proc/keys",
-            "/proc/latency_stats",
-            "/proc/timer_list",
-            "/proc/timer_stats",
-            "/proc/sched_debug",
-            "/proc/scsi",
-            "/sys/firmware",
-            "/sys/devices/virtual/powercap"
-        ]);
-        linux["readonlyPaths"] = json!([
-            "/proc/bus",
-            "/proc/fs",
-            "/proc/irq",
-            "/proc/sys",
-            "/proc/sysrq-trigger"
-        ]);
+    r
+}
+
+fn linux(l: &mut Linux, c: &Config, netns: NetNs) -> Result<()> {
+    l.set_cgroups_path(Some(PathBuf::from(format!("/berth/{}", c.id))));
+    let template_ns = l.namespaces().clone().unwrap_or_default();
+    l.set_namespaces(Some(namespaces(template_ns, netns)));
+    l.set_resources(Some(resources(c)));
+    if c.privileged {
+        l.set_masked_paths(None);
+        l.set_readonly_paths(None);
+    } else if let Some(m) = l.masked_paths_mut() {
+        // docker masks the RAPL energy counters too (a side channel, CVE-2020-8694).
+        m.push("/sys/devices/virtual/powercap".into());
     }
-    if let Some(s) = &c.seccomp {
-        if s != "unconfined" {
-            let text = std::fs::read_to_string(s)
-                .with_context(|| format!("reading seccomp profile {s}"))?;
-            let v: Value = serde_json::from_str(&text)
-                .with_context(|| format!("parsing seccomp profile {s}"))?;
-            linux["seccomp"] = v;
-        }
+    if let Some(s) = c.seccomp.as_deref().filter(|s| *s != "unconfined") {
+        l.set_seccomp(Some(seccomp_profile(s)?));
     }
-    let cwd = if c.workdir.is_empty() {
-        "/"
-    } else {
-        &c.workdir
-    };
-    let mut process = json!({
-        "terminal": c.tty,
-        "user": {"uid": uid, "gid": gid},
-        "args": c.args,
-        "env": c.env,
-        "cwd": cwd,
-        "capabilities": {"bounding": caps, "effective": caps, "permitted": caps},
-        "noNewPrivileges": false
-    });
-    if !rlimits.is_empty() {
-        process["rlimits"] = Value::Array(rlimits);
+    Ok(())
+}
+
+/// `--security-opt seccomp=FILE`, typed; an error names the file and the field at fault.
+fn seccomp_profile(path: &str) -> Result<LinuxSeccomp> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading seccomp profile {path}"))?;
+    let mut de = serde_json::Deserializer::from_str(&text);
+    serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        anyhow::anyhow!(
+            "parsing seccomp profile {path}: {}: {}",
+            e.path(),
+            e.inner()
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::Value;
+
+    fn built(c: &Config, netns: NetNs, mounts: &[ResolvedMount]) -> Value {
+        let cdir = tempfile::tempdir().unwrap();
+        std::fs::write(cdir.path().join("hosts"), "").unwrap();
+        let spec = build(c, cdir.path(), &[], netns, mounts).unwrap();
+        serde_json::to_value(spec).unwrap()
     }
-    if c.tty {
-        process["consoleSize"] = json!({"height": 24, "width": 80});
+
+    fn mount<'a>(v: &'a Value, dst: &str) -> &'a Value {
+        let ms = v["mounts"].as_array().unwrap();
+        ms.iter().find(|m| m["destination"] == dst).unwrap()
     }
-    Ok(json!({
-        "ociVersion": "1.2.0",
-        "process": process,
-        "root": {"path": "rootfs", "readonly": c.read_only},
-        "hostname": c.hostname,
-        "mounts": mounts,
-        "linux": linux,
-    }))
+
+    #[test]
+    fn docker_defaults_over_the_template() {
+        let c = Config {
+            id: "abc".into(),
+            args: vec!["sh".into()],
+            hostname: "h".into(),
+            ..Default::default()
+        };
+        let v = built(&c, NetNs::New, &[]);
+        assert_eq!(v["linux"]["cgroupsPath"], "/berth/abc");
+        assert_eq!(
+            mount(&v, "/proc")["options"],
+            serde_json::json!(["nosuid", "noexec", "nodev"])
+        );
+        assert_eq!(mount(&v, "/sys")["options"][3], "ro");
+        assert!(mount(&v, "/etc/hosts")["options"][0] == "rbind");
+        let ns: Vec<&str> = v["linux"]["namespaces"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| n["type"].as_str().unwrap())
+            .collect();
+        assert_eq!(ns, ["pid", "ipc", "uts", "mount", "network"]);
+        let masked = v["linux"]["maskedPaths"].as_array().unwrap();
+        assert!(masked.iter().any(|p| p == "/sys/devices/virtual/powercap"));
+        assert!(masked.iter().any(|p| p == "/proc/kcore"));
+        let caps = v["process"]["capabilities"]["bounding"].as_array().unwrap();
+        assert_eq!(caps.len(), DEFAULT_CAPS.len());
+        assert!(v["process"].get("rlimits").is_none());
+        assert_eq!(v["process"]["noNewPrivileges"], false);
+        assert_eq!(v["root"]["readonly"], false);
+        assert_eq!(
+            v["linux"]["resources"]["devices"].as_array().unwrap().len(),
+            11
+        );
+    }
+
+    #[test]
+    fn privileged_tty_limits_and_mounts() {
+        let c = Config {
+            id: "abc".into(),
+            privileged: true,
+            tty: true,
+            cap_drop: vec!["chown".into()],
+            ulimits: vec![super::super::opts::Ulimit {
+                name: "nofile".into(),
+                soft: 10,
+                hard: 20,
+            }],
+            memory: Some(1 << 20),
+            cpus: Some(0.5),
+            pids_limit: Some(9),
+            user: "7:8".into(),
+            ..Default::default()
+        };
+        let m: Vec<ResolvedMount> = vec![
+            ("bind".into(), "/src".into(), true, "/dst".into(), vec![]),
+            (
+                "tmpfs".into(),
+                String::new(),
+                false,
+                "/t".into(),
+                vec!["size=1m".into()],
+            ),
+        ];
+        let v = built(&c, NetNs::Path("/run/netns/x".into()), &m);
+        assert_eq!(mount(&v, "/sys")["options"][3], "rw");
+        assert!(v["linux"].get("maskedPaths").is_none());
+        let caps = v["process"]["capabilities"]["bounding"].as_array().unwrap();
+        assert!(
+            !caps.iter().any(|c| c == "CAP_CHOWN") && caps.iter().any(|c| c == "CAP_SYS_ADMIN")
+        );
+        assert_eq!(v["process"]["rlimits"][0]["type"], "RLIMIT_NOFILE");
+        assert_eq!(v["process"]["consoleSize"]["width"], 80);
+        assert_eq!(v["process"]["user"]["uid"], 7);
+        let r = &v["linux"]["resources"];
+        assert_eq!(r["memory"]["swap"], 1 << 20);
+        assert_eq!(r["cpu"]["quota"], 50000);
+        assert_eq!(r["pids"]["limit"], 9);
+        assert_eq!(
+            mount(&v, "/dst")["options"],
+            serde_json::json!(["rbind", "rprivate", "ro"])
+        );
+        assert_eq!(mount(&v, "/t")["options"][3], "size=1m");
+        let net = v["linux"]["namespaces"]
+            .as_array()
+            .unwrap()
+            .last()
+            .unwrap()
+            .clone();
+        assert_eq!(net["path"], "/run/netns/x");
+        let bad = Config {
+            ulimits: vec![super::super::opts::Ulimit {
+                name: "bogus".into(),
+                soft: 1,
+                hard: 1,
+            }],
+            ..Default::default()
+        };
+        let err = build(&bad, Path::new("/nonexistent"), &[], NetNs::Host, &[]).unwrap_err();
+        assert!(err.to_string().contains("bogus"), "{err}");
+    }
 }

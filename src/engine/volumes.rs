@@ -131,7 +131,7 @@ pub fn valid_name(name: &str) -> Result<()> {
 pub fn get(root: &Path, name: &str) -> Result<Volume> {
     let p = meta(root, name);
     if !p.exists() {
-        bail!("no such volume: {name}");
+        return Err(super::EngineError::NoSuchVolume(name.to_string()).into());
     }
     read_json(&p)
 }
@@ -200,7 +200,7 @@ pub fn list(root: &Path) -> Vec<Volume> {
     v
 }
 
-/// Containers (any state) that mount the volume.
+/// The ids of the containers (any state) that mount the volume.
 pub fn users(root: &Path, name: &str) -> Vec<String> {
     super::container::list(root)
         .unwrap_or_default()
@@ -211,7 +211,7 @@ pub fn users(root: &Path, name: &str) -> Vec<String> {
                 .iter()
                 .any(|m| m.typ == "volume" && m.source == name)
         })
-        .map(|c| c.config.name)
+        .map(|c| c.config.id)
         .collect()
 }
 
@@ -219,10 +219,11 @@ pub fn remove(root: &Path, name: &str, force: bool) -> Result<()> {
     get(root, name)?;
     let u = users(root, name);
     if !u.is_empty() && !force {
-        bail!(
-            "remove {name}: volume is in use by container(s) {}",
-            u.join(", ")
-        );
+        return Err(super::EngineError::VolumeInUse {
+            name: name.to_string(),
+            containers: u,
+        }
+        .into());
     }
     let d = dir(root).join(name);
     let data = d.join("_data");

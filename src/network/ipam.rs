@@ -81,7 +81,7 @@ pub fn overlaps(a: (Ipv4Addr, u8), b: (Ipv4Addr, u8)) -> bool {
 pub fn load(root: &Path, name: &str) -> Result<Network> {
     let f = file(root, name);
     if !f.exists() {
-        bail!("network {name} not found");
+        return Err(super::NetworkError::NotFound(name.to_string()).into());
     }
     read_json(&f)
 }

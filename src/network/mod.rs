@@ -3,6 +3,7 @@
 //! and port publishing, and a DNS helper per user-defined network.
 
 pub mod dns;
+mod error;
 pub mod ipam;
 pub mod netlink;
 pub mod netns;
@@ -18,6 +19,7 @@ use std::os::fd::AsRawFd;
 use std::path::Path;
 
 use crate::sys as fsutil;
+pub use error::NetworkError;
 use ipam::Network;
 use netlink::Netlink;
 pub use types::{Endpoint, Member, NetworkMode, PortMap};

@@ -100,7 +100,7 @@ pub fn create(root: &Path, o: &CreateOptions) -> Result<String> {
     }
     let _l = fsutil::lock(&ipam::lock_path(root))?;
     if ipam::load(root, name).is_ok() {
-        bail!("network with name {name} already exists");
+        return Err(super::NetworkError::NameExists(name.clone()).into());
     }
     let subnet = match &o.subnet {
         Some(s) => s.clone(),
@@ -196,16 +196,18 @@ fn ipam_config(n: &Network) -> serde_json::Value {
 /// Removes a network; `users` names the containers with a live endpoint on a network.
 pub fn remove(root: &Path, name: &str, users: impl Fn(&str) -> Vec<String>) -> Result<()> {
     if name == DEFAULT || name == "host" || name == "none" {
-        bail!("{name} is a pre-defined network and cannot be removed");
+        return Err(super::NetworkError::Predefined(name.to_string()).into());
     }
     let _l = fsutil::lock(&ipam::lock_path(root))?;
     let n = ipam::load(root, name)?;
     let u = users(name);
     if !u.is_empty() {
-        bail!(
-            "error while removing network: network {name} has active endpoints ({})",
-            u.join(", ")
-        );
+        return Err(super::NetworkError::InUse {
+            name: name.to_string(),
+            id: n.id.clone(),
+            containers: u,
+        }
+        .into());
     }
     super::teardown_bridge(root, &n);
     ipam::remove_records(root, name);

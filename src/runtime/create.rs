@@ -12,7 +12,7 @@ use super::sync::{self, Channel, Msg};
 use crate::cgroups::{self, Cgroup};
 use anyhow::{bail, Context, Result};
 use nix::sched::CloneFlags;
-use oci_spec::runtime::LinuxNamespaceType;
+use oci_spec::runtime::{LinuxNamespaceType, Spec};
 use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
@@ -91,30 +91,9 @@ pub fn create(opts: &CreateOptions) -> Result<Created> {
     } = spec::load(&opts.bundle)?;
     let linux = spec.linux().as_ref();
     let plan = Plan::from_linux(linux);
-    let cgroups_path = linux.and_then(|l| l.cgroups_path().as_deref());
-    let unit = match opts.systemd_cgroup {
-        true => Some(cgroups::systemd::parse_path(
-            cgroups_path,
-            &opts.id,
-            !nix::unistd::geteuid().is_root(),
-        )?),
-        false => None,
-    };
-    let cgroup_path = match &unit {
-        Some(u) => u.cgroup_path()?,
-        None => cgroups::container_path(cgroups_path, &opts.id, &cgroups::own_cgroup())?,
-    };
+    let (unit, cgroup_path) = cgroup_of(opts, linux)?;
     let terminal = spec.process().as_ref().and_then(|p| p.terminal()) == Some(true);
-    let console = match (&opts.console_socket, opts.console_fd, terminal) {
-        (_, Some(fd), true) => Some(fd),
-        (Some(path), None, true) => {
-            let s = UnixStream::connect(path)
-                .with_context(|| format!("--console-socket {}", path.display()))?;
-            Some(std::os::fd::IntoRawFd::into_raw_fd(s))
-        }
-        (None, None, true) => bail!("process.terminal is true but no --console-socket was given"),
-        _ => None,
-    };
+    let console = console(opts, terminal)?;
 
     let idmapped = super::idmap::prepare_all(&spec, &idmaps, &bundle)?;
     let (dir, lock) = state::create_dir(&opts.root, &opts.id)?;
@@ -126,13 +105,7 @@ pub fn create(opts: &CreateOptions) -> Result<Created> {
             .hooks()
             .as_ref()
             .and_then(|h| h.poststop().clone())
-            .map(|hooks| {
-                let state = serde_json::json!({
-                    "ociVersion": spec.version(), "id": opts.id, "status": "stopped", "pid": 0,
-                    "bundle": bundle, "annotations": spec.annotations().clone().unwrap_or_default(),
-                });
-                (hooks, state.to_string())
-            }),
+            .map(|hooks| (hooks, hook_state(&spec, &opts.id, &bundle, "stopped", 0))),
         armed: true,
     };
     // Before the cgroup exists: a create killed from here on leaves what delete needs to find it.
@@ -175,24 +148,179 @@ pub fn create(opts: &CreateOptions) -> Result<Created> {
         idmapped: &idmapped,
     };
 
-    // Where the hierarchy allows it (v2), the cgroup is made first and the child is born in it
-    // (clone3 CLONE_INTO_CGROUP). Elsewhere the child is forked first, makes its namespaces
-    // while we make the cgroup, and is moved in afterwards.
     let resources = linux.and_then(|l| l.resources().as_ref());
     // Registered before create(), so a half-made cgroup is removed on error too.
     let cg = cleanup.cgroup.insert(match &unit {
         Some(u) => Box::new(cgroups::systemd::SystemdCgroup::new(u.clone())?),
         None => cgroups::open(&cgroup_path)?,
     });
+    let Forked {
+        pid: forked,
+        early,
+        mut use_cgroup,
+        placed,
+    } = fork_child(&**cg, resources)?;
+    if forked == 0 {
+        drop(parent_end);
+        intermediate_child(&plan, linux, &init_args)
+    }
+    let intermediate = forked;
+    drop(child_end);
+    cleanup.pids.push(intermediate);
+    // The child makes its namespaces while we make the cgroup; it waits for Go only before the
+    // cgroup namespace and the init, which must both start inside the cgroup.
+    if plan.new_user() {
+        map_ids(&parent_end, linux)?;
+    }
+    if !early {
+        use_cgroup = setup_cgroup(&**cg, resources)?;
+    }
+    if use_cgroup && !placed {
+        cg.add_pid(intermediate)?;
+    }
+    parent_end.send(&Msg::Go)?;
+
+    let init = Init {
+        chan: &parent_end,
+        spec: &spec,
+        id: &opts.id,
+        bundle: &bundle,
+        dir: &dir,
+        cgroup_path: &cgroup_path,
+        use_cgroup,
+        intermediate,
+    };
+    let init_pid = init.wait(&mut cleanup)?;
+    super::rdt::join(&spec, &bundle, &opts.id, init_pid, &dir)?;
+    drop(start_listener);
+    if let Some(fd) = console.filter(|_| opts.console_fd.is_none()) {
+        // SAFETY: our copy of the connected console socket; the init has its own.
+        unsafe { libc::close(fd) };
+    }
+
+    let state = ContainerState {
+        pid: init_pid,
+        start_time: state::process_start_time(init_pid)
+            .context("container init died during create")?,
+        cgroup_path: cgroup_path.clone(),
+        systemd_unit: unit,
+        own_pid_ns: plan.new.contains(CloneFlags::CLONE_NEWPID),
+        ..initial_state(&spec, &opts.id, &bundle, &rootfs)
+    };
+    let container = Container::new(dir, state, lock);
+    container.save()?;
+    if let Some(pid_file) = &opts.pid_file {
+        write_pid_file(pid_file, init_pid)?;
+    }
+    cleanup.armed = false;
+    Ok(Created {
+        container,
+        init_pid,
+    })
+}
+
+/// The systemd unit (with `--systemd-cgroup`) and the cgroup path of the container.
+fn cgroup_of(
+    opts: &CreateOptions,
+    linux: Option<&oci_spec::runtime::Linux>,
+) -> Result<(Option<cgroups::systemd::UnitPath>, String)> {
+    let cgroups_path = linux.and_then(|l| l.cgroups_path().as_deref());
+    let unit = match opts.systemd_cgroup {
+        true => Some(cgroups::systemd::parse_path(
+            cgroups_path,
+            &opts.id,
+            !nix::unistd::geteuid().is_root(),
+        )?),
+        false => None,
+    };
+    let cgroup_path = match &unit {
+        Some(u) => u.cgroup_path()?,
+        None => cgroups::container_path(cgroups_path, &opts.id, &cgroups::own_cgroup())?,
+    };
+    Ok((unit, cgroup_path))
+}
+
+/// Writes the id maps of the user namespace the child made, when it asks.
+fn map_ids(chan: &Channel, linux: Option<&oci_spec::runtime::Linux>) -> Result<()> {
+    match chan.recv()? {
+        Msg::MapIds { pid } => {
+            namespaces::write_id_maps(pid, linux.context("linux: missing")?)?;
+            chan.send(&Msg::Ack)
+        }
+        Msg::Error { msg } => bail!("{msg}"),
+        other => bail!("init channel: expected MapIds, got {other:?}"),
+    }
+}
+
+/// The console socket the init sends its pty to, when the process has a terminal.
+fn console(opts: &CreateOptions, terminal: bool) -> Result<Option<RawFd>> {
+    Ok(match (&opts.console_socket, opts.console_fd, terminal) {
+        (_, Some(fd), true) => Some(fd),
+        (Some(path), None, true) => {
+            let s = UnixStream::connect(path)
+                .with_context(|| format!("--console-socket {}", path.display()))?;
+            Some(std::os::fd::IntoRawFd::into_raw_fd(s))
+        }
+        (None, None, true) => bail!("process.terminal is true but no --console-socket was given"),
+        _ => None,
+    })
+}
+
+/// The state a hook reads on its stdin.
+fn hook_state(spec: &Spec, id: &str, bundle: &Path, status: &str, pid: i32) -> String {
+    serde_json::json!({
+        "ociVersion": spec.version(), "id": id, "status": status, "pid": pid,
+        "bundle": bundle, "annotations": spec.annotations().clone().unwrap_or_default(),
+    })
+    .to_string()
+}
+
+/// The container's state.json fields that come from the bundle alone.
+fn initial_state(spec: &Spec, id: &str, bundle: &Path, rootfs: &Path) -> ContainerState {
+    ContainerState {
+        oci_version: spec.version().clone(),
+        id: id.to_string(),
+        pid: 0,
+        bundle: bundle.to_path_buf(),
+        rootfs: rootfs.to_path_buf(),
+        created: now_rfc3339(),
+        owner: String::new(),
+        annotations: spec.annotations().clone().unwrap_or_default(),
+        start_time: 0,
+        cgroup_path: String::new(),
+        systemd_unit: None,
+        hooks: spec.hooks().clone(),
+        own_pid_ns: false,
+        rootless: !nix::unistd::geteuid().is_root(),
+    }
+}
+
+/// The intermediate child as forked: its pid (0 in the child), whether the cgroup was set up
+/// before the fork (`early`), whether the container has one, and whether the child was born in
+/// it.
+struct Forked {
+    pid: i32,
+    early: bool,
+    use_cgroup: bool,
+    placed: bool,
+}
+
+/// Where the hierarchy allows it (v2), the cgroup is made first and the child is born in it
+/// (clone3 CLONE_INTO_CGROUP). Elsewhere the child is forked first, makes its namespaces while
+/// the parent makes the cgroup, and is moved in afterwards.
+fn fork_child(
+    cg: &dyn Cgroup,
+    resources: Option<&oci_spec::runtime::LinuxResources>,
+) -> Result<Forked> {
     let early = cg.can_clone_into();
     let mut use_cgroup = false;
     let mut into = None;
     if early {
-        use_cgroup = setup_cgroup(&**cg, resources)?;
+        use_cgroup = setup_cgroup(cg, resources)?;
         into = cg.clone_into_fd().filter(|_| use_cgroup);
     }
     let mut placed = false;
-    let forked = match &into {
+    let pid = match &into {
         Some(fd) => match namespaces::clone_into_cgroup(fd.as_raw_fd()) {
             Ok(pid) => {
                 placed = true;
@@ -205,127 +333,84 @@ pub fn create(opts: &CreateOptions) -> Result<Created> {
         },
         None => plain_fork()?,
     };
-    drop(into);
-    if forked == 0 {
-        drop(parent_end);
-        intermediate_child(&plan, linux, &init_args)
-    }
-    let intermediate = forked;
-    drop(child_end);
-    cleanup.pids.push(intermediate);
-    // The child makes its namespaces while we make the cgroup; it waits for Go only before the
-    // cgroup namespace and the init, which must both start inside the cgroup.
-    if plan.new_user() {
-        match parent_end.recv()? {
-            Msg::MapIds { pid } => {
-                namespaces::write_id_maps(pid, linux.context("linux: missing")?)?;
-                parent_end.send(&Msg::Ack)?;
-            }
-            Msg::Error { msg } => bail!("{msg}"),
-            other => bail!("init channel: expected MapIds, got {other:?}"),
-        }
-    }
-    if !early {
-        use_cgroup = setup_cgroup(&**cg, resources)?;
-    }
-    if use_cgroup && !placed {
-        cg.add_pid(intermediate)?;
-    }
-    parent_end.send(&Msg::Go)?;
-
-    let state_for_hooks = |pid: i32| {
-        serde_json::json!({
-            "ociVersion": spec.version(), "id": opts.id, "status": "creating", "pid": pid,
-            "bundle": bundle, "annotations": spec.annotations().clone().unwrap_or_default(),
-        })
-        .to_string()
-    };
-    let mut init_pid = 0;
-    // The init and the intermediate child share the channel: the init can report Hooks or Ready
-    // before the intermediate reports its pid, and those must wait for the pid.
-    let mut deferred: Option<Msg> = None;
-    loop {
-        let msg = match deferred.take_if(|_| init_pid != 0) {
-            Some(m) => m,
-            None => parent_end.recv()?,
-        };
-        match msg {
-            m @ (Msg::Hooks | Msg::Ready) if init_pid == 0 => {
-                deferred = Some(m);
-            }
-            Msg::InitPid { pid } => {
-                init_pid = pid;
-                if !use_cgroup {
-                    // No cgroup to find it by: delete needs the init itself.
-                    state::write_intent(
-                        &dir,
-                        &state::Intent {
-                            cgroup_path: cgroup_path.clone(),
-                            init: state::process_start_time(pid).map(|t| (pid, t)),
-                        },
-                    )?;
-                }
-                cleanup.pids.insert(0, pid);
-                // SAFETY: reaping the intermediate child, which exits right after this message.
-                unsafe { libc::waitpid(intermediate, std::ptr::null_mut(), 0) };
-                cleanup.pids.retain(|&p| p != intermediate);
-                super::netdev::move_net_devices(&spec, pid)?;
-            }
-            Msg::Hooks => {
-                let hooks = spec.hooks().as_ref();
-                #[allow(deprecated)]
-                let prestart = hooks.and_then(|h| h.prestart().as_ref());
-                super::hooks::run("prestart", prestart, &state_for_hooks(init_pid))?;
-                super::hooks::run(
-                    "createRuntime",
-                    hooks.and_then(|h| h.create_runtime().as_ref()),
-                    &state_for_hooks(init_pid),
-                )?;
-                parent_end.send(&Msg::Ack)?;
-            }
-            Msg::Ready => break,
-            Msg::Error { msg } => bail!("{msg}"),
-            other => bail!("init channel: unexpected {other:?}"),
-        }
-    }
-    if init_pid == 0 {
-        bail!("container init reported ready before its pid");
-    }
-    super::rdt::join(&spec, &bundle, &opts.id, init_pid, &dir)?;
-    drop(start_listener);
-    if let Some(fd) = console.filter(|_| opts.console_fd.is_none()) {
-        // SAFETY: our copy of the connected console socket; the init has its own.
-        unsafe { libc::close(fd) };
-    }
-
-    let owner = String::new();
-    let state = ContainerState {
-        oci_version: spec.version().clone(),
-        id: opts.id.clone(),
-        pid: init_pid,
-        bundle: bundle.clone(),
-        rootfs: rootfs.clone(),
-        created: now_rfc3339(),
-        owner,
-        annotations: spec.annotations().clone().unwrap_or_default(),
-        start_time: state::process_start_time(init_pid)
-            .context("container init died during create")?,
-        cgroup_path: cgroup_path.clone(),
-        systemd_unit: unit,
-        hooks: spec.hooks().clone(),
-        own_pid_ns: plan.new.contains(CloneFlags::CLONE_NEWPID),
-        rootless: !nix::unistd::geteuid().is_root(),
-    };
-    let container = Container::new(dir, state, lock);
-    container.save()?;
-    if let Some(pid_file) = &opts.pid_file {
-        write_pid_file(pid_file, init_pid)?;
-    }
-    cleanup.armed = false;
-    Ok(Created {
-        container,
-        init_pid,
+    Ok(Forked {
+        pid,
+        early,
+        use_cgroup,
+        placed,
     })
+}
+
+/// The parent's side of the init channel after Go, up to Ready.
+struct Init<'a> {
+    chan: &'a Channel,
+    spec: &'a Spec,
+    id: &'a str,
+    bundle: &'a Path,
+    dir: &'a Path,
+    cgroup_path: &'a str,
+    use_cgroup: bool,
+    intermediate: i32,
+}
+
+impl Init<'_> {
+    /// Runs the create hooks when the init asks and returns its pid once it is ready.
+    fn wait(&self, cleanup: &mut Cleanup) -> Result<i32> {
+        let (spec, intermediate) = (self.spec, self.intermediate);
+        let state_for_hooks = |pid: i32| hook_state(spec, self.id, self.bundle, "creating", pid);
+        let mut init_pid = 0;
+        // The init and the intermediate child share the channel: the init can report Hooks or Ready
+        // before the intermediate reports its pid, and those must wait for the pid.
+        let mut deferred: Option<Msg> = None;
+        loop {
+            let msg = match deferred.take_if(|_| init_pid != 0) {
+                Some(m) => m,
+                None => self.chan.recv()?,
+            };
+            match msg {
+                m @ (Msg::Hooks | Msg::Ready) if init_pid == 0 => {
+                    deferred = Some(m);
+                }
+                Msg::InitPid { pid } => {
+                    init_pid = pid;
+                    if !self.use_cgroup {
+                        // No cgroup to find it by: delete needs the init itself.
+                        state::write_intent(
+                            self.dir,
+                            &state::Intent {
+                                cgroup_path: self.cgroup_path.to_string(),
+                                init: state::process_start_time(pid).map(|t| (pid, t)),
+                            },
+                        )?;
+                    }
+                    cleanup.pids.insert(0, pid);
+                    // SAFETY: reaping the intermediate child, which exits right after this message.
+                    unsafe { libc::waitpid(intermediate, std::ptr::null_mut(), 0) };
+                    cleanup.pids.retain(|&p| p != intermediate);
+                    super::netdev::move_net_devices(spec, pid)?;
+                }
+                Msg::Hooks => {
+                    let hooks = spec.hooks().as_ref();
+                    #[allow(deprecated)]
+                    let prestart = hooks.and_then(|h| h.prestart().as_ref());
+                    super::hooks::run("prestart", prestart, &state_for_hooks(init_pid))?;
+                    super::hooks::run(
+                        "createRuntime",
+                        hooks.and_then(|h| h.create_runtime().as_ref()),
+                        &state_for_hooks(init_pid),
+                    )?;
+                    self.chan.send(&Msg::Ack)?;
+                }
+                Msg::Ready => break,
+                Msg::Error { msg } => bail!("{msg}"),
+                other => bail!("init channel: unexpected {other:?}"),
+            }
+        }
+        if init_pid == 0 {
+            bail!("container init reported ready before its pid");
+        }
+        Ok(init_pid)
+    }
 }
 
 /// Creates the cgroup and writes its limits; returns whether the container has one. A rootless

@@ -101,49 +101,14 @@ fn init(args: &InitArgs) -> Result<std::convert::Infallible> {
     super::resolve::mkdir_all_in_root(root.as_raw_fd(), process.cwd())
         .with_context(|| format!("process.cwd: create {}", process.cwd().display()))?;
 
-    if let Some(hostname) = spec.hostname() {
-        nix::unistd::sethostname(hostname)
-            .with_context(|| format!("hostname: set {hostname:?}"))?;
-    }
-    if let Some(domain) = spec.domainname() {
-        let c = std::ffi::CString::new(domain.as_str())?;
-        // SAFETY: setdomainname reads the buffer we own.
-        if unsafe { libc::setdomainname(c.as_ptr(), domain.len()) } != 0 {
-            return Err(std::io::Error::last_os_error())
-                .with_context(|| format!("domainname: set {domain:?}"));
-        }
-    }
+    set_names(spec)?;
 
     let hooks_cfg = spec.hooks().as_ref();
-    #[allow(deprecated)]
-    let parent_hooks = hooks_cfg.is_some_and(|h| {
-        h.prestart().as_ref().is_some_and(|v| !v.is_empty())
-            || h.create_runtime().as_ref().is_some_and(|v| !v.is_empty())
-    });
-    if parent_hooks {
-        args.channel.send(&Msg::Hooks)?;
-        args.channel.expect(Msg::Ack)?;
-    }
-    // "creating", as runc passes: create has not returned yet.
-    hooks::run(
-        "createContainer",
-        hooks_cfg.and_then(|h| h.create_container().as_ref()),
-        &state_json(args, "creating"),
-    )?;
+    create_hooks(args, hooks_cfg)?;
 
-    let pty = if process.terminal() == Some(true) {
-        let sock = args
-            .console_socket
-            .context("process.terminal: --console-socket is required")?;
-        let pty = console::open_pty(root.as_raw_fd())?;
-        console::apply_size(&pty, process)?;
-        rootfs::mount_console(root.as_raw_fd(), &pty.slave)?;
-        console::send_fd(sock, pty.master.as_raw_fd(), "/dev/ptmx")?;
-        // SAFETY: the socket was only needed to hand over the master.
-        unsafe { libc::close(sock) };
-        Some(pty)
-    } else {
-        None
+    let pty = match process.terminal() == Some(true) {
+        true => Some(terminal(args, process, root.as_raw_fd())?),
+        false => None,
     };
     drop(root);
 
@@ -213,6 +178,63 @@ fn init(args: &InitArgs) -> Result<std::convert::Infallible> {
         &mut announce,
     );
     fail(&mut conn, e)
+}
+
+/// The container's hostname and domain name, in its UTS namespace.
+fn set_names(spec: &oci_spec::runtime::Spec) -> Result<()> {
+    if let Some(hostname) = spec.hostname() {
+        nix::unistd::sethostname(hostname)
+            .with_context(|| format!("hostname: set {hostname:?}"))?;
+    }
+    if let Some(domain) = spec.domainname() {
+        let c = std::ffi::CString::new(domain.as_str())?;
+        // SAFETY: setdomainname reads the buffer we own.
+        if unsafe { libc::setdomainname(c.as_ptr(), domain.len()) } != 0 {
+            return Err(std::io::Error::last_os_error())
+                .with_context(|| format!("domainname: set {domain:?}"));
+        }
+    }
+    Ok(())
+}
+
+/// prestart and createRuntime (run by the parent, asked for over the channel), then
+/// createContainer here.
+fn create_hooks(args: &InitArgs, hooks_cfg: Option<&oci_spec::runtime::Hooks>) -> Result<()> {
+    #[allow(deprecated)]
+    let parent_hooks = hooks_cfg.is_some_and(|h| {
+        h.prestart().as_ref().is_some_and(|v| !v.is_empty())
+            || h.create_runtime().as_ref().is_some_and(|v| !v.is_empty())
+    });
+    if parent_hooks {
+        args.channel.send(&Msg::Hooks)?;
+        args.channel.expect(Msg::Ack)?;
+    }
+    // "creating", as runc passes: create has not returned yet.
+    hooks::run(
+        "createContainer",
+        hooks_cfg.and_then(|h| h.create_container().as_ref()),
+        &state_json(args, "creating"),
+    )?;
+    Ok(())
+}
+
+/// The container's pty: made in its /dev, bound at /dev/console, and its master sent to the
+/// console socket.
+fn terminal(
+    args: &InitArgs,
+    process: &oci_spec::runtime::Process,
+    root: std::os::fd::RawFd,
+) -> Result<console::Pty> {
+    let sock = args
+        .console_socket
+        .context("process.terminal: --console-socket is required")?;
+    let pty = console::open_pty(root)?;
+    console::apply_size(&pty, process)?;
+    rootfs::mount_console(root, &pty.slave)?;
+    console::send_fd(sock, pty.master.as_raw_fd(), "/dev/ptmx")?;
+    // SAFETY: the socket was only needed to hand over the master.
+    unsafe { libc::close(sock) };
+    Ok(pty)
 }
 
 /// A session keyring of the container's own, so it cannot read the host's keys. Failures are

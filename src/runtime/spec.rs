@@ -192,7 +192,7 @@ fn check_version(version: &str) -> Result<()> {
     }
 }
 
-fn validate(spec: &Spec) -> Result<()> {
+pub fn validate(spec: &Spec) -> Result<()> {
     let process = spec
         .process()
         .as_ref()

@@ -82,6 +82,18 @@ fn user_network_dns(rt: Rt, idx: u32) {
         &["network", "create", "--subnet", &subnet, "dup"],
         "overlaps",
     );
+    // docker's wording and exit status for a name taken and a network that is not there.
+    let o = e.run(&["network", "create", &net]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(
+        err,
+        format!("Error: network with name {net} already exists\n")
+    );
+    let o = e.run(&["network", "rm", "nosuchnet"]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(err, "Error: network nosuchnet not found\n");
     e.ok(&e.run_args(&[
         "-d",
         "--name",
@@ -128,7 +140,17 @@ fn user_network_dns(rt: Rt, idx: u32) {
     assert!(out.contains("hello from busybox httpd"), "srv3: {out}");
     let insp = e.ok(&["network", "inspect", &net]);
     assert!(insp.contains("srv"), "{insp}");
-    e.err(&["network", "rm", &net], "active endpoints");
+    let o = e.run(&["network", "rm", &net]);
+    assert_eq!(o.status.code(), Some(1), "network rm of a network in use");
+    let err = String::from_utf8_lossy(&o.stderr);
+    let id = e.ok(&["network", "inspect", "-f", "{{.Id}}", &net]);
+    assert_eq!(
+        err,
+        format!(
+            "Error: error while removing network: network {net} id {} has active endpoints\n",
+            id.trim()
+        )
+    );
     e.ok(&["rm", "-f", "srv", "srv3"]);
     e.ok(&["network", "rm", &net]);
     assert!(
@@ -257,6 +279,13 @@ fn volume_outlives_container(rt: Rt, idx: u32) {
         "-c",
         "echo persisted > /data/f",
     ]));
+    // docker's refusal to remove a volume a (stopped) container mounts, naming its id.
+    let id = e.ok(&["inspect", "-f", "{{.Id}}", "w"]);
+    let o = e.run(&["volume", "rm", "vol1"]);
+    assert_eq!(o.status.code(), Some(1), "volume rm of a volume in use");
+    let err = String::from_utf8_lossy(&o.stderr);
+    let want = format!("Error: remove vol1: volume is in use - [{}]\n", id.trim());
+    assert_eq!(err, want);
     e.ok(&["rm", "w"]);
     let out = e.ok(&e.run_args(&["--rm", "-v", "vol1:/data", "busybox", "cat", "/data/f"]));
     assert_eq!(out, "persisted\n");
@@ -282,7 +311,12 @@ fn volume_outlives_container(rt: Rt, idx: u32) {
     );
     let o = e.run(&e.run_args(&["--rm", "-v", &b, "busybox", "touch", "/mnt/x"]));
     assert!(!o.status.success(), "ro bind mount was writable");
-    e.err(&["volume", "rm", "nope"], "nope");
+    let o = e.run(&["volume", "rm", "nope"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&o.stderr),
+        "Error: get nope: no such volume\n"
+    );
     e.ok(&["volume", "rm", "vol1", "etcvol"]);
 }
 both!(volume_outlives_container, 5);

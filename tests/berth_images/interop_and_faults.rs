@@ -325,7 +325,7 @@ fn killed_pull_leaves_no_image_and_repull_works() {
             "half-pulled image is visible"
         );
         assert_eq!(berth_ok(&b, &["images", "-q"]), "");
-        berth_err(&b, &["image", "inspect", &name], "no such image");
+        berth_err(&b, &["image", "inspect", &name], "No such image");
     }
     eprintln!("interrupted {interrupted} pulls");
     let out = berth_ok(&b, &["pull", "--tls-verify=false", &name]);

@@ -139,7 +139,20 @@ fn import_push_pull_roundtrip() {
     let c = b.join("containers/c1");
     std::fs::create_dir_all(&c).unwrap();
     std::fs::write(c.join("image-id"), id.trim()).unwrap();
-    berth_err(&b, &["rmi", &name], "in use by a container");
+    // docker's conflicts: by name (the last one) and by id, naming the container.
+    let short = &id.trim().trim_start_matches("sha256:")[..12];
+    let o = berth(&b, &["rmi", &name]);
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&o.stderr),
+        format!("Error: conflict: unable to remove repository reference \"{name}\" (must force) - container c1 is using its referenced image {short}\n")
+    );
+    let o = berth(&b, &["rmi", short]);
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&o.stderr),
+        format!("Error: conflict: unable to delete {short} (must be forced) - image is being used by stopped container c1\n")
+    );
     let o = berth(&b, &["image", "prune", "-a", "-f"]);
     assert!(o.status.success());
     assert!(
@@ -409,7 +422,7 @@ fn unknown_images_and_malformed_references() {
     let before = tree_hash(&a);
     let missing = format!("{}/no/such:thing", reg.addr);
     berth_err(&a, &["pull", "--tls-verify=false", &missing], "no/such");
-    berth_err(&a, &["rmi", "nosuchimage"], "no such image: nosuchimage");
+    berth_err(&a, &["rmi", "nosuchimage"], "No such image: nosuchimage");
     berth_err(
         &a,
         &["image", "inspect", "nosuchimage:v2"],
@@ -417,7 +430,7 @@ fn unknown_images_and_malformed_references() {
     );
     berth_err(&a, &["pull", "Bad_Name:x"], "invalid reference format");
     berth_err(&a, &["pull", "foo@sha256:1234"], "invalid reference format");
-    berth_err(&a, &["tag", "nosuch", "x:y"], "no such image: nosuch");
+    berth_err(&a, &["tag", "nosuch", "x:y"], "No such image: nosuch");
     assert_eq!(before, tree_hash(&a));
 }
 

@@ -420,5 +420,5 @@ fn prune_prompts_and_sub_forms() {
         .starts_with("sha256:"));
     assert_eq!(e.ok(&["image", "list", "-q", "bb"]).lines().count(), 1);
     assert!(e.ok(&["network", "list", "-q"]).lines().count() >= 1);
-    e.err(&["image", "inspect", "web2"], "no such image: web2");
+    e.err(&["image", "inspect", "web2"], "No such image: web2");
 }

@@ -326,25 +326,8 @@ pub fn run(root: &Path, a: ComposeArgs) -> Result<i32> {
             no_color,
             services,
         } => {
-            let tail = match tail.as_deref() {
-                None | Some("all") => None,
-                Some(n) => Some(
-                    n.parse()
-                        .map_err(|_| anyhow::anyhow!("invalid --tail {n:?}"))?,
-                ),
-            };
-            let o = LogsOptions {
-                services,
-                follow,
-                tail,
-            };
             let style = out::LogStyle::new(&p, timestamps, no_log_prefix, no_color);
-            if follow {
-                out::install_interrupt();
-            }
-            hull::compose::ops::logs::logs(root, &p, &o, out::interrupted(), &mut |l| {
-                style.print(&l)
-            })?;
+            logs_cmd(root, &p, services, follow, tail, &style)?;
         }
         ComposeCmd::Exec(e) => return exec_cmd(root, &p, e),
         ComposeCmd::Run(r) => return run_cmd(root, &p, r),
@@ -423,6 +406,34 @@ pub fn run(root: &Path, a: ComposeArgs) -> Result<i32> {
         ComposeCmd::Ls { .. } => unreachable!("handled before loading"),
     }
     Ok(0)
+}
+
+/// `compose logs`: `--tail` parsed, Ctrl-C ending a `--follow`.
+fn logs_cmd(
+    root: &Path,
+    p: &Project,
+    services: Vec<String>,
+    follow: bool,
+    tail: Option<String>,
+    style: &out::LogStyle,
+) -> Result<()> {
+    let tail = match tail.as_deref() {
+        None | Some("all") => None,
+        Some(n) => Some(
+            n.parse()
+                .map_err(|_| anyhow::anyhow!("invalid --tail {n:?}"))?,
+        ),
+    };
+    let o = LogsOptions {
+        services,
+        follow,
+        tail,
+    };
+    if follow {
+        out::install_interrupt();
+    }
+    hull::compose::ops::logs::logs(root, p, &o, out::interrupted(), &mut |l| style.print(&l))?;
+    Ok(())
 }
 
 fn up_cmd(root: &Path, p: &mut Project, u: UpArgs, create_only: bool) -> Result<i32> {

@@ -21,7 +21,7 @@ mod snapshot;
 mod temp;
 mod txn;
 
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{bail, Context, Result};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read};
@@ -399,7 +399,7 @@ impl Store {
         if !looks_like_id {
             Reference::parse(s)?;
         }
-        Err(anyhow!("no such image: {s}"))
+        Err(NoSuchImage(s.to_string()).into())
     }
 
     pub fn images(&self) -> Result<Vec<(Entry, Image)>> {
@@ -490,15 +490,29 @@ impl Store {
 
 /// Whether a container still uses image `id`. The containers code records
 /// each container's image ID in `<root>/containers/<name>/image-id`.
+/// `lookup` found nothing by that name or id (docker's wording; the engine carries it up as
+/// `EngineError::NoSuchImage`).
+#[derive(Debug, thiserror::Error)]
+#[error("No such image: {0}")]
+pub struct NoSuchImage(pub String);
+
 pub fn image_in_use(store: &Store, id: &Digest) -> bool {
+    !image_users(store, id).is_empty()
+}
+
+/// The ids (directory names) of the containers whose image is `id`.
+pub fn image_users(store: &Store, id: &Digest) -> Vec<String> {
     let Ok(rd) = fs::read_dir(store.root().join("containers")) else {
-        return false;
+        return Vec::new();
     };
-    rd.flatten().any(|c| {
-        fs::read_to_string(c.path().join("image-id"))
-            .map(|s| s.trim() == id.to_string() || s.trim() == id.hex())
-            .unwrap_or(false)
-    })
+    rd.flatten()
+        .filter(|c| {
+            fs::read_to_string(c.path().join("image-id"))
+                .map(|s| s.trim() == id.to_string() || s.trim() == id.hex())
+                .unwrap_or(false)
+        })
+        .map(|c| c.file_name().to_string_lossy().into_owned())
+        .collect()
 }
 
 /// Group the index entries by image ID (for `images`, `rmi`).
