@@ -28,6 +28,7 @@ PACKAGES=(
     tini                         # berth run --init
     strace                       # finding a strict seccomp profile's syscalls
     hyperfine jq time            # benchmarks
+    python3                      # hack/long-functions.py (hack/test.sh), bench helpers
     qemu-system-x86 qemu-utils   # cgroup v2 VM tests (hack/vm-test.sh)
     mmdebstrap                   # Debian root filesystems: real-world test images, the systemd VM
 )
