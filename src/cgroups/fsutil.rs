@@ -18,6 +18,9 @@ pub fn read_pids(path: &Path) -> Result<Vec<i32>> {
     let mut pids: Vec<i32> = read(path)?
         .lines()
         .filter_map(|l| l.trim().parse().ok())
+        // cgroup v2 lists a process outside the reader's pid namespace as 0; kill(0) would
+        // signal hull's own process group (a shim's too) instead.
+        .filter(|p: &i32| *p > 0)
         .collect();
     if let (Some(dir), Some(file)) = (path.parent(), path.file_name()) {
         for sub in sub_cgroups(dir) {

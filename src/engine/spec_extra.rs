@@ -33,10 +33,15 @@ fn set_namespace(spec: &mut Spec, typ: LinuxNamespaceType, entry: Option<LinuxNa
     }
 }
 
+/// Replaces the template's /dev/shm tmpfs with `mount`, unless the user mounted something
+/// there (`-v`, `--mount`, `--tmpfs`): theirs wins, as with docker.
 fn set_shm(spec: &mut Spec, mount: Mount) {
     if let Some(ms) = spec.mounts_mut() {
-        ms.retain(|m| m.destination() != Path::new("/dev/shm"));
-        ms.push(mount);
+        let at = |m: &Mount| m.destination() == Path::new("/dev/shm");
+        ms.retain(|m| !(at(m) && m.source().as_deref() == Some(Path::new("shm"))));
+        if !ms.iter().any(at) {
+            ms.push(mount);
+        }
     }
 }
 

@@ -156,6 +156,18 @@ fn shm_sysctl_groups_devices(rt: Rt, idx: u32) {
     assert_eq!(l[3], "0 10 4321");
     assert_eq!(l[4], "1:3 character special file");
     assert_eq!(l[5], "written");
+    // A user's mount on /dev/shm replaces berth's tmpfs there, as with docker.
+    e.ok(&e.run_args(&[
+        "--rm",
+        "-v",
+        "shmv:/dev/shm",
+        "busybox",
+        "sh",
+        "-c",
+        "echo kept > /dev/shm/f",
+    ]));
+    let out = e.ok(&e.run_args(&["--rm", "-v", "shmv:/x", "busybox", "cat", "/x/f"]));
+    assert_eq!(out, "kept\n");
     // The cgroup rule follows the perms (/dev/null is allowed anyway; loop-control is not).
     if std::path::Path::new("/dev/loop-control").exists() {
         let probe = "exec 3</dev/lc && echo read; (exec 4>/dev/lc) 2>/dev/null && echo write || echo nowrite";
