@@ -184,7 +184,14 @@ fn teardown(m: &mut Matrix, cri: &mut Cri, node: &Node, rt: &'static str, pod: P
     });
     m.step(rt, &format!("{tag}: Stop/RemoveContainer"), || {
         for c in &pod.containers {
-            cri.stop(c, 2)?;
+            // A grace period the exit's handling fits in, as kubelet's (30 s by default): these
+            // containers end on SIGTERM (they share the sandbox's pid namespace, so none is a
+            // namespace init that ignores it), and CRI sees the exit only after the shim ran
+            // `kill --all` and containerd's `delete`. A SIGKILL sent while that deletion runs
+            // waits in the shim behind it, and containerd 1.6 closes the task's shim connection
+            // the moment the deletion returns: StopContainer then fails with "ttrpc: closed"
+            // (either runtime; under TCG emulation the handling takes seconds).
+            cri.stop(c, 10)?;
             cri.remove(c)?;
         }
         let left = cri.list_containers(&pod.id)?;
