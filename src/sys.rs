@@ -156,3 +156,16 @@ pub fn is_mounted(target: &Path) -> bool {
         .map(|m| m.lines().any(|l| l.split(' ').nth(4) == Some(&*t)))
         .unwrap_or(false)
 }
+
+/// Bytes in a tree (apparent sizes), not following symlinks; 0 for what cannot be read.
+pub fn dir_size(p: &Path) -> u64 {
+    let Ok(md) = std::fs::symlink_metadata(p) else {
+        return 0;
+    };
+    if !md.is_dir() {
+        return md.len();
+    }
+    std::fs::read_dir(p)
+        .map(|rd| rd.flatten().map(|e| dir_size(&e.path())).sum())
+        .unwrap_or(0)
+}

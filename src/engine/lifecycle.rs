@@ -188,26 +188,12 @@ pub fn prune(root: &Path) -> Result<PruneReport> {
     super::create_txn::sweep(root)?;
     for c in container::list(root)? {
         if !c.monitor_alive() && !c.is_running() {
-            r.reclaimed += dir_size(&c.upper());
+            r.reclaimed += crate::sys::dir_size(&c.upper());
             remove_container(root, &c, false)?;
             r.removed.push(c.id().to_string());
         }
     }
     Ok(r)
-}
-
-/// Bytes in a tree (apparent sizes).
-pub fn dir_size(p: &Path) -> u64 {
-    let Ok(md) = fs::symlink_metadata(p) else {
-        return 0;
-    };
-    if md.is_dir() {
-        fs::read_dir(p)
-            .map(|rd| rd.flatten().map(|e| dir_size(&e.path())).sum())
-            .unwrap_or(0)
-    } else {
-        md.len()
-    }
 }
 
 /// Pauses (`true`) or resumes the container's processes through the runtime.

@@ -6,8 +6,9 @@ use std::path::Path;
 
 use super::container::{self, Container};
 use super::error::Result;
-use super::lifecycle::{self, dir_size};
+use super::lifecycle;
 use super::{images, networks, volumes};
+use crate::sys::dir_size;
 
 /// docker's `info` fields that apply to berth (names as `docker info --format` knows them).
 #[derive(Debug, Clone, Serialize)]

@@ -33,19 +33,6 @@ pub struct CachePruneReport {
     pub reclaimed: u64,
 }
 
-/// Bytes in a tree (apparent sizes), not following symlinks.
-pub(super) fn tree_size(p: &Path) -> u64 {
-    let Ok(md) = fs::symlink_metadata(p) else {
-        return 0;
-    };
-    if !md.is_dir() {
-        return md.len();
-    }
-    fs::read_dir(p)
-        .map(|rd| rd.flatten().map(|e| tree_size(&e.path())).sum())
-        .unwrap_or(0)
-}
-
 /// Modification time of `p` in nanoseconds since the epoch (0 when unknown: oldest).
 fn mtime_nanos(p: &Path) -> i64 {
     fs::metadata(p)

@@ -466,7 +466,7 @@ impl Store {
             let ent = ent.context("listing snapshots")?;
             let name = ent.file_name().to_string_lossy().into_owned();
             if !keep_chains.contains(&name) {
-                snap_freed += buildcache::tree_size(&ent.path());
+                snap_freed += crate::sys::dir_size(&ent.path());
                 fs::remove_dir_all(ent.path())
                     .with_context(|| format!("removing snapshot {name}"))?;
             }
