@@ -25,57 +25,54 @@ pub struct ExecOptions {
     pub pid_file: Option<PathBuf>,
 }
 
-/// Runs a process in a running container with the caller's stdio; its exit code.
+/// Runs a process in a running container with the caller's stdio; its exit code (0 at once
+/// with `detach`). An exec the runtime could not start exits 126, as docker's: the runtime's
+/// own error goes to a log file, which tells it from the process's exit code (the runtime
+/// still prints the plain message on stderr; with `detach` it comes back as the error).
 pub fn exec(root: &Path, c: &Container, o: &ExecOptions) -> Result<i32> {
+    use std::process::Stdio;
     if !c.is_running() || c.state.pid == 0 {
         return Err(EngineError::not_running(&c.config.name, Op::Exec));
     }
-    if o.detach {
-        return exec_detached(root, c, o);
-    }
-    let mut cmd = command(root, c, o)?;
-    let what = o.command.join(" ");
-    let exec_id = [("execID", crate::sys::random_id())];
-    super::events::container(root, c, &format!("exec_create: {what}"), &exec_id);
-    super::events::container(root, c, &format!("exec_start: {what}"), &exec_id);
-    if !o.interactive {
-        cmd.stdin(std::process::Stdio::null());
-    }
-    let st = cmd
-        .status()
-        .with_context(|| format!("running {} exec", c.config.runtime))?;
-    Ok(st.code().unwrap_or(126))
-}
-
-/// `exec -d`: the process gets no stdio of the caller (docker connects none, and a caller's
-/// pipe must not stay open for as long as the process runs); the runtime's own error goes to a
-/// log file instead, read back when the start fails. Exit code 0 once it runs.
-fn exec_detached(root: &Path, c: &Container, o: &ExecOptions) -> Result<i32> {
-    use std::process::Stdio;
     let log = c
         .dir
         .join(format!("exec-{}.log", &crate::sys::random_id()[..12]));
     let mut cmd = runtime_of(root, c).command();
     cmd.arg("--log").arg(&log).arg("--log-format").arg("text");
     exec_args(&mut cmd, c, o)?;
+    if o.detach {
+        // docker connects no stdio to a detached exec, and a caller's pipe must not stay open
+        // for as long as the process runs.
+        cmd.stdout(Stdio::null()).stderr(Stdio::null());
+    }
+    if o.detach || !o.interactive {
+        cmd.stdin(Stdio::null());
+    }
+    let what = o.command.join(" ");
+    let exec_id = [("execID", crate::sys::random_id())];
+    super::events::container(root, c, &format!("exec_create: {what}"), &exec_id);
+    super::events::container(root, c, &format!("exec_start: {what}"), &exec_id);
     let st = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
         .status()
         .with_context(|| format!("running {} exec", c.config.runtime));
     let raw = std::fs::read_to_string(&log).unwrap_or_default();
     let _ = std::fs::remove_file(&log);
-    if st?.success() {
-        let what = o.command.join(" ");
-        let exec_id = [("execID", crate::sys::random_id())];
-        super::events::container(root, c, &format!("exec_create: {what}"), &exec_id);
-        super::events::container(root, c, &format!("exec_start: {what}"), &exec_id);
+    let st = st?;
+    if let Some(line) = raw.lines().rfind(|l| l.contains("level=error")) {
+        if o.detach {
+            let msg = super::error::runtime_message(line);
+            return Err(EngineError::start_failed(&msg));
+        }
+        return Ok(126);
+    }
+    if o.detach {
+        if !st.success() {
+            let msg = format!("{} exec failed ({st})", c.config.runtime);
+            return Err(EngineError::StartFailed(msg));
+        }
         return Ok(0);
     }
-    let errors: Vec<&str> = raw.lines().filter(|l| l.contains("level=error")).collect();
-    let msg = super::error::runtime_message(errors.last().copied().unwrap_or(&raw));
-    Err(EngineError::start_failed(&msg))
+    Ok(st.code().unwrap_or(126))
 }
 
 /// `<runtime> exec` for `o` with the container's env, user and workdir as defaults; the caller

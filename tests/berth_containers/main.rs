@@ -257,13 +257,22 @@ fn exec_into_running(rt: Rt, idx: u32) {
     ]);
     assert_eq!(out, "");
     assert!(e.ok(&["exec", "x", "ps"]).contains("sleep 21"));
-    // The runtime's failure still reaches the caller, as one line.
+    // The runtime's failure reaches the caller as one line, not its raw log record; an exec
+    // that could not start exits 126 (docker's code).
     let o = e.run(&["exec", "-d", "x", "nosuchcmd"]);
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(
         !o.status.success() && err.contains("executable file not found"),
         "{err}"
     );
+    let o = e.run(&["exec", "x", "nosuchcmd"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(126), "{err}");
+    assert!(
+        err.contains("executable file not found") && !err.contains("level=error"),
+        "{err}"
+    );
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
 }
 both!(exec_into_running, 4);
 
