@@ -18,9 +18,6 @@ pub enum EngineError {
     IsRunning(String),
     #[error("Bind for {ip}:{port} failed: port is already allocated")]
     PortInUse { ip: String, port: u16 },
-    /// Something (an image, a volume, a network) still used by a container.
-    #[error("{0}")]
-    InUse(String),
     /// Input the engine refuses (a bad option value, a conflicting pair).
     #[error("{0}")]
     Invalid(String),
