@@ -3,7 +3,7 @@
 //! owned by the current USER (BuildKit's behaviour), each read with stat inside the built image.
 
 use super::berth_common::ctr::{env, Rt};
-use super::{build_ok, context, IDX};
+use super::{build_ok, context, run_image, IDX};
 use std::fs::File;
 use std::path::Path;
 use std::time::{Duration, UNIX_EPOCH};
@@ -55,18 +55,7 @@ fn copy_keeps_mtimes_and_hard_links_workdir_owned_by_user() {
 
     let stat = |paths: &str, fmt: &str| {
         let script = format!("stat -c '{fmt}' {paths}");
-        e.ok(&[
-            "run",
-            "--rm",
-            "--runtime",
-            e.rt.path(),
-            "--network",
-            "none",
-            "meta",
-            "sh",
-            "-c",
-            &script,
-        ])
+        run_image(&e, &["meta", "sh", "-c", &script])
     };
     let got = stat(
         "/copied /copied/a.txt /copied/hl /copied/ln /copied/sub /copied/sub/b.txt \
@@ -106,20 +95,10 @@ fn copy_keeps_mtimes_and_hard_links_workdir_owned_by_user() {
         "/home /home/nobody /home/nobody/work /home/nobody/work/by-user /num /num/x /tmp",
         "%n %u:%g %a",
     );
-    let base = e.ok(&[
-        "run",
-        "--rm",
-        "--runtime",
-        e.rt.path(),
-        "--network",
-        "none",
-        "busybox",
-        "stat",
-        "-c",
-        "%n %u:%g %a",
-        "/home",
-        "/tmp",
-    ]);
+    let base = run_image(
+        &e,
+        &["busybox", "stat", "-c", "%n %u:%g %a", "/home", "/tmp"],
+    );
     let base: Vec<&str> = base.lines().collect();
     let lines: Vec<&str> = got.lines().collect();
     assert_eq!(

@@ -10,7 +10,8 @@
 
 use super::berth_common::ctr::{env, Rt};
 use super::berth_common::have;
-use super::{build_ok, context, IDX};
+use super::leftovers::{pids_mentioning, unmount_under};
+use super::{build_ok, context, run_image, IDX};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -109,23 +110,6 @@ impl Dockerd {
         );
         String::from_utf8_lossy(&o.stdout).into_owned()
     }
-
-    /// Processes whose command line names our temp dir: what our dockerd started.
-    fn ours(&self) -> Vec<i32> {
-        let needle = self.dir.path().to_string_lossy().into_owned();
-        let me = std::process::id() as i32;
-        let Ok(rd) = std::fs::read_dir("/proc") else {
-            return Vec::new();
-        };
-        rd.flatten()
-            .filter_map(|e| e.file_name().to_str().and_then(|n| n.parse::<i32>().ok()))
-            .filter(|pid| *pid != me)
-            .filter(|pid| {
-                std::fs::read(format!("/proc/{pid}/cmdline"))
-                    .is_ok_and(|c| String::from_utf8_lossy(&c).contains(&needle))
-            })
-            .collect()
-    }
 }
 
 impl Drop for Dockerd {
@@ -146,30 +130,13 @@ impl Drop for Dockerd {
             unsafe { libc::kill(pid, libc::SIGKILL) };
             let _ = self.child.wait();
         }
-        for p in self.ours() {
+        for p in pids_mentioning(&self.dir.path().to_string_lossy()) {
             // SAFETY: a process our dockerd started: its command line names our temp dir.
             unsafe { libc::kill(p, libc::SIGKILL) };
         }
         std::thread::sleep(Duration::from_millis(200));
         unmount_under(self.dir.path());
         remove_cgroup_parent(&self.cgroup_parent);
-    }
-}
-
-/// Detaches every mount under `dir`, deepest first.
-fn unmount_under(dir: &Path) {
-    let Ok(text) = std::fs::read_to_string("/proc/self/mountinfo") else {
-        return;
-    };
-    let prefix = dir.to_string_lossy().into_owned();
-    let mut points: Vec<String> = text
-        .lines()
-        .filter_map(|l| l.split(' ').nth(4).map(str::to_string))
-        .filter(|p| p.starts_with(&prefix))
-        .collect();
-    points.sort_by_key(|p| std::cmp::Reverse(p.len()));
-    for p in points {
-        let _ = nix::mount::umount2(p.as_str(), nix::mount::MntFlags::MNT_DETACH);
     }
 }
 
@@ -215,19 +182,7 @@ fn saved_image_runs_the_same_in_docker() {
         .and_then(|f| f.set_modified(std::time::UNIX_EPOCH + Duration::from_secs(1_650_000_000)))
         .expect("mtime");
     build_ok(&e, ctx.path(), &["-t", "roundtrip:v1"]);
-    let berth_run = |extra: &[&str]| {
-        let mut args = vec![
-            "run",
-            "--rm",
-            "--runtime",
-            e.rt.path(),
-            "--network",
-            "none",
-            "roundtrip:v1",
-        ];
-        args.extend_from_slice(extra);
-        e.ok(&args)
-    };
+    let berth_run = |extra: &[&str]| run_image(&e, &[&["roundtrip:v1"][..], extra].concat());
     let by_berth = berth_run(&[]);
     assert!(
         by_berth.starts_with(

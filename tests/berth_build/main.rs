@@ -9,6 +9,8 @@ mod copy_meta;
 mod debian;
 mod dockerd;
 mod interrupt;
+#[path = "../common/leftovers.rs"]
+mod leftovers;
 mod prune;
 mod pull;
 
@@ -41,6 +43,14 @@ pub fn build_ok(e: &Env, ctx: &Path, extra: &[&str]) -> String {
     args.extend_from_slice(extra);
     let c = ctx.to_str().expect("utf8");
     args.push(c);
+    e.ok(&args)
+}
+
+/// `run --rm` of `image_and_args` (image, then command) under the test's runtime, without a
+/// network; its stdout.
+pub fn run_image(e: &Env, image_and_args: &[&str]) -> String {
+    let mut args = vec!["run", "--rm", "--runtime", e.rt.path(), "--network", "none"];
+    args.extend_from_slice(image_and_args);
     e.ok(&args)
 }
 

@@ -3,7 +3,7 @@
 //! untagged build result a container was made from still run.
 
 use super::berth_common::ctr::{env, Rt};
-use super::{build_ok, context, pipe, IDX};
+use super::{build_ok, context, pipe, run_image, IDX};
 use std::collections::BTreeSet;
 use std::time::{Duration, SystemTime};
 
@@ -28,17 +28,7 @@ fn builder_prune_empties_the_cache_but_keeps_what_is_used() {
     build_ok(&e, ctx.path(), &[&net[..], &["-t", "p:1"]].concat());
     let again = build_ok(&e, ctx.path(), &net);
     assert_eq!(cache_lines(&again), 4, "{again}");
-    let run = |image: &str| {
-        e.ok(&[
-            "run",
-            "--rm",
-            "--runtime",
-            e.rt.path(),
-            "--network",
-            "none",
-            image,
-        ])
-    };
+    let run = |image: &str| run_image(&e, &[image]);
 
     // Without -f the prompt is docker's; anything but y keeps the cache.
     let o = pipe(e.cmd(&["builder", "prune"]), b"n\n");
@@ -158,14 +148,6 @@ fn system_prune_takes_the_dangling_build_cache() {
     assert!(out.contains("Total reclaimed space: "), "{out}");
     let rebuilt = build_ok(&e, ctx.path(), &net);
     assert_eq!(cache_lines(&rebuilt), 0, "{rebuilt}");
-    let got = e.ok(&[
-        "run",
-        "--rm",
-        "--runtime",
-        e.rt.path(),
-        "--network",
-        "none",
-        "s:1",
-    ]);
+    let got = run_image(&e, &["s:1"]);
     assert_eq!(got.trim(), "one\nf");
 }

@@ -5,7 +5,7 @@
 
 use super::berth_common::ctr::{busybox_tar, env, Rt};
 use super::berth_common::{berth_ok, Registry};
-use super::{build_ok, context, IDX};
+use super::{build_ok, context, run_image, IDX};
 
 #[test]
 fn pull_refreshes_the_base_only_when_asked() {
@@ -37,17 +37,7 @@ fn pull_refreshes_the_base_only_when_asked() {
 
     let df = format!("FROM {base}\nRUN cat /base.txt > /seen\nCMD [\"cat\", \"/seen\"]\n");
     let ctx = context(&[("Dockerfile", &df)]);
-    let run = |image: &str| {
-        e.ok(&[
-            "run",
-            "--rm",
-            "--runtime",
-            e.rt.path(),
-            "--network",
-            "none",
-            image,
-        ])
-    };
+    let run = |image: &str| run_image(&e, &[image]);
     // The base is missing: the first build pulls it.
     build_ok(&e, ctx.path(), &["-t", "child:1"]);
     assert_eq!(run("child:1").trim(), "A");
@@ -65,17 +55,7 @@ fn pull_refreshes_the_base_only_when_asked() {
     assert_eq!(out.matches("Running in").count(), 1, "{out}");
     assert_eq!(run("child:3").trim(), "B");
     // The stored base is the new one now, and the old child still runs on the old base.
-    let got = e.ok(&[
-        "run",
-        "--rm",
-        "--runtime",
-        e.rt.path(),
-        "--network",
-        "none",
-        &base,
-        "cat",
-        "/base.txt",
-    ]);
+    let got = run_image(&e, &[&base, "cat", "/base.txt"]);
     assert_eq!(got.trim(), "B");
     assert_eq!(run("child:1").trim(), "A");
 }

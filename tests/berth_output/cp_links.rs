@@ -4,7 +4,7 @@
 //! the copy at the host. `-L` follows the named path only, and only inside the rootfs.
 
 use crate::berth_common::ctr::{env, Env, Rt};
-use crate::{sleeper, with_stdin};
+use crate::{cp_tar_listing, sleeper, with_stdin};
 use std::path::Path;
 use std::process::Command;
 
@@ -112,15 +112,7 @@ fn out_of_container_keeps_links(e: &Env, h: &Path) {
         "in\n"
     );
     // As a tar: the same links, as links.
-    let o = e.run(&["cp", "web:/out", "-"]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    std::fs::write(h.join("out.tar"), &o.stdout).expect("write");
-    let list = Command::new("tar")
-        .arg("tvf")
-        .arg(h.join("out.tar"))
-        .output()
-        .expect("tar");
-    let list = String::from_utf8_lossy(&list.stdout);
+    let list = cp_tar_listing(e, "web:/out", h);
     assert!(list.contains("out/root -> /\n"), "{list}");
     assert!(list.contains("out/etc -> /etc\n"), "{list}");
     assert!(list.contains("out/sub/f\n"), "{list}");

@@ -2,7 +2,7 @@
 //! --since/--until`; `ps -n/-l/-s`.
 
 use crate::berth_common::ctr::{env, Rt};
-use crate::{sleeper, with_stdin};
+use crate::{cp_tar_listing, sleeper, with_stdin};
 use std::os::unix::fs::MetadataExt;
 use std::process::Command;
 
@@ -21,15 +21,7 @@ fn cp_tar_streams_archive_and_links() {
     let host = tempfile::tempdir().expect("tempdir");
     let h = host.path();
     // Container -> tar on stdout: the source's own name, owners kept.
-    let o = e.run(&["cp", "web:/d", "-"]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    std::fs::write(h.join("out.tar"), &o.stdout).expect("write tar");
-    let list = Command::new("tar")
-        .arg("tvf")
-        .arg(h.join("out.tar"))
-        .output()
-        .expect("tar");
-    let list = String::from_utf8_lossy(&list.stdout);
+    let list = cp_tar_listing(&e, "web:/d", h);
     assert!(list.contains("1234/567") && list.contains(" d/a"), "{list}");
     assert!(list.contains(" d/sub/s"), "{list}");
     // A tar on stdin -> a directory in the container.

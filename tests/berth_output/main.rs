@@ -30,6 +30,19 @@ pub fn with_stdin(e: &Env, args: &[&str], input: &[u8]) -> Output {
     child.wait_with_output().expect("waiting for berth")
 }
 
+/// `cp SRC -` (a container path as a tar on stdout), kept as `dir/out.tar`; `tar tvf`'s listing.
+pub fn cp_tar_listing(e: &Env, src: &str, dir: &std::path::Path) -> String {
+    let o = e.run(&["cp", src, "-"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    std::fs::write(dir.join("out.tar"), &o.stdout).expect("write tar");
+    let list = std::process::Command::new("tar")
+        .arg("tvf")
+        .arg(dir.join("out.tar"))
+        .output()
+        .expect("tar");
+    String::from_utf8_lossy(&list.stdout).into_owned()
+}
+
 fn sleeper(e: &Env, name: &str, extra: &[&str]) {
     let mut args = vec!["-d", "--name", name];
     args.extend_from_slice(extra);
