@@ -3,8 +3,9 @@
 //! removes everything of that root and asserts nothing is left.
 
 use sha2::{Digest as _, Sha256};
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
 
 use super::{is_root, BERTH};
@@ -161,6 +162,22 @@ impl Env {
 
     pub fn run(&self, args: &[&str]) -> Output {
         self.cmd(args).output().expect("running berth")
+    }
+
+    /// Runs berth with `input` on its stdin (then closed).
+    pub fn run_stdin(&self, args: &[&str], input: &[u8]) -> Output {
+        let mut child = self
+            .cmd(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawning berth");
+        {
+            let mut i = child.stdin.take().expect("stdin");
+            let _ = i.write_all(input);
+        }
+        child.wait_with_output().expect("waiting for berth")
     }
 
     pub fn ok(&self, args: &[&str]) -> String {

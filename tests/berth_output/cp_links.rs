@@ -4,7 +4,7 @@
 //! the copy at the host. `-L` follows the named path only, and only inside the rootfs.
 
 use crate::berth_common::ctr::{env, Env, Rt};
-use crate::{cp_tar_listing, sleeper, with_stdin};
+use crate::{cp_tar_listing, sleeper};
 use std::path::Path;
 use std::process::Command;
 
@@ -77,7 +77,7 @@ fn into_container_replaces_links(e: &Env, bait: &str, h: &Path) {
         .args(["-cf", "-", "src"])
         .output()
         .expect("tar");
-    let o = with_stdin(e, &["cp", "-", "web:/dst"], &tar.stdout);
+    let o = e.run_stdin(&["cp", "-", "web:/dst"], &tar.stdout);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert_untouched(bait);
 }

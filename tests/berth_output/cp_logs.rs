@@ -2,7 +2,7 @@
 //! --since/--until`; `ps -n/-l/-s`.
 
 use crate::berth_common::ctr::{env, Rt};
-use crate::{cp_tar_listing, sleeper, with_stdin};
+use crate::{cp_tar_listing, sleeper};
 use std::os::unix::fs::MetadataExt;
 use std::process::Command;
 
@@ -34,7 +34,7 @@ fn cp_tar_streams_archive_and_links() {
         .args(["-cf", "-", "in.txt"])
         .output()
         .expect("tar");
-    let o = with_stdin(&e, &["cp", "-", "web:/d/sub"], &tar.stdout);
+    let o = e.run_stdin(&["cp", "-", "web:/d/sub"], &tar.stdout);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert_eq!(
         e.ok(&["exec", "web", "cat", "/d/sub/in.txt"]),

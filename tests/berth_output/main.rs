@@ -11,24 +11,7 @@ mod cp_logs;
 mod flags;
 
 use berth_common::ctr::{env, Env, Rt};
-use std::io::Write;
-use std::process::{Output, Stdio};
-
-/// Runs berth with `input` on stdin.
-pub fn with_stdin(e: &Env, args: &[&str], input: &[u8]) -> Output {
-    let mut child = e
-        .cmd(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawning berth");
-    {
-        let mut i = child.stdin.take().expect("stdin");
-        let _ = i.write_all(input);
-    }
-    child.wait_with_output().expect("waiting for berth")
-}
+use std::process::Stdio;
 
 /// `cp SRC -` (a container path as a tar on stdout), kept as `dir/out.tar`; `tar tvf`'s listing.
 pub fn cp_tar_listing(e: &Env, src: &str, dir: &std::path::Path) -> String {
@@ -370,30 +353,30 @@ fn prune_prompts_and_sub_forms() {
     let Some(e) = env(65, Rt::Hull) else { return };
     e.ok(&e.run_args(&["--name", "done", "busybox", "true"]));
     // "n" (or nothing) keeps everything; "y" prunes.
-    let o = with_stdin(&e, &["container", "prune"], b"n\n");
+    let o = e.run_stdin(&["container", "prune"], b"n\n");
     assert!(o.status.success());
     assert_eq!(
         String::from_utf8_lossy(&o.stdout),
         "WARNING! This will remove all stopped containers.\nAre you sure you want to continue? [y/N] "
     );
     assert_eq!(e.ok(&["container", "ls", "-aq"]).lines().count(), 1);
-    let o = with_stdin(&e, &["container", "prune"], b"");
+    let o = e.run_stdin(&["container", "prune"], b"");
     assert!(o.status.success());
     assert_eq!(e.ok(&["ps", "-aq"]).lines().count(), 1);
-    let o = with_stdin(&e, &["container", "prune"], b"y\n");
+    let o = e.run_stdin(&["container", "prune"], b"y\n");
     assert!(o.status.success());
     assert_eq!(e.ok(&["ps", "-aq"]), "");
     e.ok(&["volume", "create", "v1"]);
-    let o = with_stdin(&e, &["volume", "prune", "-a"], b"N\n");
+    let o = e.run_stdin(&["volume", "prune", "-a"], b"N\n");
     assert!(String::from_utf8_lossy(&o.stdout)
         .starts_with("WARNING! This will remove all local volumes"));
     assert_eq!(e.ok(&["volume", "ls", "-q"]), "v1\n");
     e.ok(&["volume", "prune", "-a", "-f"]);
     assert_eq!(e.ok(&["volume", "list", "-q"]), "");
-    let o = with_stdin(&e, &["image", "prune", "-a"], b"no\n");
+    let o = e.run_stdin(&["image", "prune", "-a"], b"no\n");
     assert!(String::from_utf8_lossy(&o.stdout).contains("[y/N]"));
     assert_eq!(e.ok(&["image", "ls", "-q"]).lines().count(), 1);
-    let o = with_stdin(&e, &["network", "prune"], b"\n");
+    let o = e.run_stdin(&["network", "prune"], b"\n");
     assert!(String::from_utf8_lossy(&o.stdout).contains("custom networks"));
     // Sub-forms reach the same commands.
     sleeper(&e, "web", &["-p", "127.0.0.1::80"]);

@@ -6,7 +6,6 @@
 
 use crate::berth_common::ctr::{env, Env, Rt};
 use crate::stderr;
-use std::io::Write;
 use std::process::Stdio;
 
 fn state(e: &Env, name: &str) -> String {
@@ -88,18 +87,7 @@ fn tty_without_stdin(rt: Rt, idx: u32) {
         "-c",
         "tty; read -t 1 x; echo \"got[$x]\"",
     ]);
-    let mut child = e
-        .cmd(&args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawning berth");
-    {
-        let mut i = child.stdin.take().expect("stdin");
-        let _ = i.write_all(b"from the pipe\n");
-    }
-    let o = child.wait_with_output().expect("waiting for berth");
+    let o = e.run_stdin(&args, b"from the pipe\n");
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(out.starts_with("/dev/pts/"), "a terminal inside: {out:?}");
