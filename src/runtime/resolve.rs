@@ -85,6 +85,16 @@ pub fn fd_path(fd: &impl AsRawFd) -> PathBuf {
 /// last one. Each step is re-resolved from the root, so a symlink planted in a parent cannot
 /// redirect the creation outside.
 pub fn mkdir_all_in_root(root: RawFd, path: &Path) -> io::Result<OwnedFd> {
+    mkdir_all_in_root_then(root, path, &mut |_, _| Ok(()))
+}
+
+/// `mkdir_all_in_root`, calling `made(parent, name)` for each directory it creates (with the
+/// parent it was created in), e.g. to give it an owner; directories that exist are left alone.
+pub fn mkdir_all_in_root_then(
+    root: RawFd,
+    path: &Path,
+    made: &mut dyn FnMut(RawFd, &CString) -> io::Result<()>,
+) -> io::Result<OwnedFd> {
     let mut prefix = PathBuf::from("/");
     let mut current = open_in_root(root, &prefix, libc::O_PATH | libc::O_DIRECTORY)?;
     for comp in path.components() {
@@ -104,6 +114,8 @@ pub fn mkdir_all_in_root(root: RawFd, path: &Path) -> io::Result<OwnedFd> {
                     if err.raw_os_error() != Some(libc::EEXIST) {
                         return Err(err);
                     }
+                } else {
+                    made(current.as_raw_fd(), &c)?;
                 }
                 open_in_root(root, &prefix, libc::O_PATH | libc::O_DIRECTORY)?
             }

@@ -6,10 +6,10 @@ use anyhow::{anyhow, Context, Result};
 use std::ffi::CString;
 use std::fs::File;
 use std::io::{self, Read};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::path::Path;
 
-use crate::runtime::resolve::{mkdir_all_in_root, open_in_root};
+use crate::runtime::resolve::{mkdir_all_in_root, mkdir_all_in_root_then, open_in_root};
 
 pub struct RootWriter {
     pub root: OwnedFd,
@@ -209,42 +209,34 @@ impl RootWriter {
     /// Like `mkdir_all`, but every directory it creates is 0755 and owned by `owner` (WORKDIR
     /// under a USER, as BuildKit does); directories that exist are left as they are.
     pub fn mkdir_all_owned(&self, path: &str, owner: (u32, u32)) -> Result<()> {
-        let mut prefix = String::new();
-        for comp in path.split('/').filter(|c| !c.is_empty() && *c != ".") {
-            let parent = if prefix.is_empty() { "/" } else { &prefix };
-            let parent = parent.to_string();
-            prefix = format!("{prefix}/{comp}");
-            let flags = libc::O_PATH | libc::O_DIRECTORY;
-            match open_in_root(self.root.as_raw_fd(), Path::new(&prefix), flags) {
-                Ok(_) => continue,
-                Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {}
-                Err(e) => return Err(e).with_context(|| format!("opening directory {prefix}")),
-            }
-            let pfd = open_in_root(self.root.as_raw_fd(), Path::new(&parent), flags)
-                .with_context(|| format!("opening directory {parent}"))?;
-            let name = CString::new(comp).map_err(|_| anyhow!("{path:?} contains a NUL byte"))?;
-            // SAFETY: valid fd and C string; `name` has no slash, so the directory lands in the
-            // one we hold, inside the root.
-            let r = unsafe { libc::mkdirat(pfd.as_raw_fd(), name.as_ptr(), 0o755) };
-            check(r, &prefix)?;
-            // SAFETY: valid fd and C string; O_NOFOLLOW: the directory we just made, never a
-            // link planted in its place.
+        let made = &mut |parent: RawFd, name: &CString| -> io::Result<()> {
+            // SAFETY: valid fd and C string; O_NOFOLLOW: the directory just made, never a link
+            // planted in its place.
             let fd = unsafe {
                 libc::openat(
-                    pfd.as_raw_fd(),
+                    parent,
                     name.as_ptr(),
                     libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC,
                 )
             };
-            check(fd, &prefix)?;
+            if fd < 0 {
+                return Err(io::Error::last_os_error());
+            }
             // SAFETY: a fresh fd we own.
             let dir = unsafe { OwnedFd::from_raw_fd(fd) };
-            // SAFETY: valid fd.
-            let r = unsafe { libc::fchown(dir.as_raw_fd(), owner.0, owner.1) };
-            check(r, &prefix)?;
-            // SAFETY: valid fd; 0755 whatever the umask.
-            check(unsafe { libc::fchmod(dir.as_raw_fd(), 0o755) }, &prefix)?;
-        }
+            // SAFETY: valid fd; then 0755 whatever the umask.
+            let ok = unsafe {
+                libc::fchown(dir.as_raw_fd(), owner.0, owner.1) == 0
+                    && libc::fchmod(dir.as_raw_fd(), 0o755) == 0
+            };
+            if ok {
+                Ok(())
+            } else {
+                Err(io::Error::last_os_error())
+            }
+        };
+        mkdir_all_in_root_then(self.root.as_raw_fd(), Path::new(path), made)
+            .with_context(|| format!("creating directory {path}"))?;
         Ok(())
     }
 
