@@ -224,6 +224,10 @@ pub fn attach_endpoint(root: &Path, c: &Member, net: &Network, n: usize) -> Resu
     let r = (|| -> Result<()> {
         let nsf = std::fs::File::open(&ns).with_context(|| format!("opening {}", ns.display()))?;
         let mut nl = Netlink::open()?;
+        // The name is this container's own: a link still holding it is the pair of its
+        // previous run, whose netns the kernel tears down asynchronously after the exit (a
+        // restart can get here first).
+        let _ = nl.delete_link(&hv);
         nl.create_veth(&hv, &ifname, nsf.as_raw_fd(), mac)?;
         nl.set_master(&hv, &net.bridge)?;
         nl.set_up(&hv)?;
